@@ -1,0 +1,5 @@
+import sys
+
+from streamcrm.cli import main
+
+sys.exit(main())

@@ -1,0 +1,21 @@
+"""Run one worker process: make sure the topics exist, then hand over to Faust's Worker."""
+
+from __future__ import annotations
+
+import asyncio
+
+import faust
+
+from streamcrm.app.factory import create_app
+from streamcrm.config import Settings
+from streamcrm.kafka_admin import ensure_topics
+
+
+def run_worker(settings: Settings) -> int:
+    asyncio.run(ensure_topics(settings))
+    # Faust's Worker installs its own loop and signal handlers; it stops on SIGTERM/SIGINT.
+    asyncio.set_event_loop(asyncio.new_event_loop())
+    app = create_app(settings)
+    worker = faust.Worker(app, loglevel=settings.log_level.upper(), quiet=True)
+    worker.execute_from_commandline()
+    return 0

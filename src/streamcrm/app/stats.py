@@ -1,0 +1,46 @@
+"""In-process counters of one worker, served at ``/stats`` (and later ``/metrics``)."""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+from streamcrm.ingest import BatchResult
+
+
+@dataclass(slots=True)
+class WorkerStats:
+    started_at: float = field(default_factory=time.time)
+    received_by_topic: Counter[str] = field(default_factory=Counter)
+    applied_by_type: Counter[str] = field(default_factory=Counter)
+    dead_by_reason: Counter[str] = field(default_factory=Counter)
+    duplicates: int = 0
+    batches: int = 0
+    max_event_ts: float | None = None
+
+    def add(self, result: BatchResult) -> None:
+        self.received_by_topic.update(result.received)
+        self.applied_by_type.update(result.applied)
+        self.dead_by_reason.update(result.dead_by_reason)
+        self.duplicates += result.duplicates
+        self.batches += 1
+        if result.max_event_ts is not None:
+            self.max_event_ts = max(self.max_event_ts or result.max_event_ts, result.max_event_ts)
+
+    def as_dict(self) -> dict[str, Any]:
+        received = sum(self.received_by_topic.values())
+        applied = sum(self.applied_by_type.values())
+        dead = sum(self.dead_by_reason.values())
+        return {
+            "events_in": received,
+            "applied": applied,
+            "dead_letters": dead,
+            "duplicates": self.duplicates,
+            "received_by_topic": dict(self.received_by_topic),
+            "applied_by_type": dict(self.applied_by_type),
+            "dead_letters_by_reason": dict(self.dead_by_reason),
+            "batches": self.batches,
+            "uptime_s": round(time.time() - self.started_at, 3),
+        }

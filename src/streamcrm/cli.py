@@ -1,0 +1,199 @@
+"""``streamcrm``: worker, generate, demo. Reads flags and environment once, builds Settings.
+
+Every flag falls back to the environment variable named in its help. Errors print one
+line saying what was wrong and how to fix it, and exit non-zero: no tracebacks.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import sys
+from collections.abc import Sequence
+from dataclasses import replace
+from typing import Any
+
+from streamcrm.config import Settings, Topics
+
+
+class UsageError(Exception):
+    """A problem the user can fix; printed as one line."""
+
+
+def _env(name: str, default: Any) -> Any:
+    return os.environ.get(name, default)
+
+
+def _int_env(name: str, default: int) -> int:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        msg = f"{name}={raw!r} is not an integer"
+        raise UsageError(msg) from None
+
+
+def _add_broker_flags(p: argparse.ArgumentParser, *, embedded_default: bool = False) -> None:
+    default = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
+    hint = "default: embedded Tansu broker" if embedded_default else "default 127.0.0.1:9092"
+    p.add_argument(
+        "--broker",
+        default=default,
+        help=f"Kafka bootstrap servers host:port[,host:port] (env KAFKA_BOOTSTRAP_SERVERS; {hint})",
+    )
+    p.add_argument(
+        "--partitions",
+        type=int,
+        default=_int_env("STREAMCRM_PARTITIONS", 8),
+        help="partitions of every topic; the three inputs must match (env STREAMCRM_PARTITIONS, default 8)",
+    )
+    defaults = Topics()
+    for kind in ("browse", "cart", "order", "deadletter"):
+        env = f"STREAMCRM_TOPIC_{kind.upper()}"
+        p.add_argument(
+            f"--topic-{kind}",
+            default=_env(env, getattr(defaults, kind)),
+            help=f"topic name (env {env}, default {getattr(defaults, kind)})",
+        )
+
+
+def _add_redis_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--redis-url",
+        default=_env("REDIS_URL", "redis://127.0.0.1:6379/0"),
+        help="Redis for the customer snapshot (env REDIS_URL, default redis://127.0.0.1:6379/0)",
+    )
+    p.add_argument("--no-redis", action="store_true", help="run without the Redis snapshot")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="streamcrm", description="Real-time CRM event processor (Faust + Kafka + Redis)."
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+
+    worker = sub.add_parser("worker", help="run a Faust worker (scale out by starting more)")
+    _add_broker_flags(worker)
+    _add_redis_flags(worker)
+    worker.add_argument("--app-id", default=_env("STREAMCRM_APP_ID", "streamcrm"),
+                        help="Faust app id = consumer group and changelog prefix (env STREAMCRM_APP_ID)")
+    worker.add_argument("--web-host", default=_env("STREAMCRM_WEB_HOST", "127.0.0.1"),
+                        help="bind address of /stats (env STREAMCRM_WEB_HOST, default 127.0.0.1)")
+    worker.add_argument("--web-port", type=int, default=_int_env("STREAMCRM_WEB_PORT", 6066),
+                        help="port of /stats (env STREAMCRM_WEB_PORT, default 6066)")
+    worker.add_argument("--data-dir", default=_env("STREAMCRM_DATA_DIR", "./streamcrm-data"),
+                        help="Faust data dir, one per worker (env STREAMCRM_DATA_DIR)")
+    worker.add_argument("--batch-size", type=int, default=_int_env("STREAMCRM_BATCH_SIZE", 1000),
+                        help="max events per processing batch (env STREAMCRM_BATCH_SIZE)")
+    worker.add_argument("--fast-rebalance", action="store_true",
+                        default=_env("STREAMCRM_FAST_REBALANCE", "") == "1",
+                        help="short group timeouts, for Tansu and tests (env STREAMCRM_FAST_REBALANCE=1)")
+    worker.add_argument("--log-level", default=_env("STREAMCRM_LOG_LEVEL", "warning"),
+                        choices=["debug", "info", "warning", "error"],
+                        help="log level (env STREAMCRM_LOG_LEVEL, default warning)")
+
+    gen = sub.add_parser("generate", help="publish synthetic storefront traffic")
+    _add_broker_flags(gen)
+    _add_generator_flags(gen, events_default=10_000)
+    gen.add_argument("--rate", type=float, default=0.0,
+                     help="events per second; 0 = as fast as possible (default 0)")
+
+    demo = sub.add_parser("demo", help="broker + worker + generator in one command; prints a JSON summary")
+    _add_broker_flags(demo, embedded_default=True)
+    _add_redis_flags(demo)
+    _add_generator_flags(demo, events_default=20_000)
+    demo.add_argument("--rate", type=float, default=0.0,
+                      help="events per second offered; 0 = as fast as possible (default 0)")
+    demo.add_argument("--timeout", type=float, default=600.0,
+                      help="give up if the worker has not processed everything after this many seconds")
+    demo.add_argument("--keep-dir", default=None,
+                      help="keep worker logs and data in this folder (default: a temporary folder)")
+    return parser
+
+
+def _add_generator_flags(p: argparse.ArgumentParser, *, events_default: int) -> None:
+    p.add_argument("--events", type=int, default=events_default,
+                   help=f"how many events (default {events_default}; generate: 0 = run until stopped)")
+    p.add_argument("--seed", type=int, default=7, help="random seed: same seed, same traffic (default 7)")
+    p.add_argument("--customers", type=int, default=500, help="distinct customers (default 500)")
+    p.add_argument("--bad", type=int, default=0,
+                   help="how many of the events are malformed in assorted ways (default 0)")
+
+
+def settings_from(args: argparse.Namespace) -> Settings:
+    if args.partitions < 1:
+        msg = f"--partitions must be at least 1 (got {args.partitions})"
+        raise UsageError(msg)
+    topics = Topics(
+        browse=args.topic_browse, cart=args.topic_cart, order=args.topic_order,
+        deadletter=args.topic_deadletter,
+    )
+    if len(set(topics.inputs())) != 3:
+        msg = "the browse, cart and order topics must be three different topics"
+        raise UsageError(msg)
+    settings = Settings(
+        broker=args.broker or "127.0.0.1:9092", partitions=args.partitions, topics=topics
+    )
+    if hasattr(args, "redis_url"):
+        settings = replace(settings, redis_url=None if args.no_redis else args.redis_url)
+    if args.command == "worker":
+        if args.batch_size < 1:
+            msg = f"--batch-size must be at least 1 (got {args.batch_size})"
+            raise UsageError(msg)
+        settings = replace(
+            settings, app_id=args.app_id, web_host=args.web_host, web_port=args.web_port,
+            data_dir=args.data_dir, batch_size=args.batch_size,
+            fast_rebalance=args.fast_rebalance, log_level=args.log_level,
+        )
+    return settings
+
+
+def _check_generator_args(args: argparse.Namespace) -> None:
+    if args.events < 0 or args.bad < 0 or args.customers < 1 or args.rate < 0:
+        msg = "--events, --bad and --rate must be >= 0 and --customers >= 1"
+        raise UsageError(msg)
+    if args.events and args.bad > args.events:
+        msg = f"--bad {args.bad} is more than --events {args.events}"
+        raise UsageError(msg)
+
+
+def run_worker(settings: Settings) -> int:
+    from streamcrm.app.runner import run_worker as run
+
+    return run(settings)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        settings = settings_from(args)
+        if args.command == "worker":
+            return run_worker(settings)
+        _check_generator_args(args)
+        if args.command == "generate":
+            from streamcrm.publish import publish_synthetic
+
+            sent = asyncio.run(publish_synthetic(settings, args.events, seed=args.seed,
+                                                 customers=args.customers, bad=args.bad, rate=args.rate))
+            print(f"published {sent} events to {settings.broker}", file=sys.stderr)
+            return 0
+        from streamcrm.demo import run_demo
+
+        return run_demo(args, settings, explicit_broker=args.broker is not None)
+    except KeyboardInterrupt:
+        print("streamcrm: interrupted", file=sys.stderr)
+        return 130
+    except (UsageError, RuntimeError, OSError, TimeoutError) as exc:
+        print(f"streamcrm {args.command}: error: {exc}", file=sys.stderr)
+        return 2 if isinstance(exc, UsageError) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,74 @@
+"""Settings: one frozen object, built once in ``cli.py`` from flags and environment.
+
+Nothing else reads the environment, so tests and replays pass settings explicitly.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True, slots=True)
+class Topics:
+    """Kafka topic names. They are part of the persisted contract (see schemas/README.md)."""
+
+    browse: str = "storefront.browse"
+    cart: str = "storefront.cart"
+    order: str = "storefront.order"
+    deadletter: str = "streamcrm.deadletter"
+    coupons: str = "streamcrm.coupons"
+    offers: str = "streamcrm.offers"
+    profiles: str = "streamcrm.profiles"
+
+    def inputs(self) -> dict[str, str]:
+        """Topic name -> topic kind, for the three co-partitioned input topics."""
+        return {self.browse: "browse", self.cart: "cart", self.order: "order"}
+
+    def outputs(self) -> tuple[str, ...]:
+        return (self.deadletter, self.coupons, self.offers, self.profiles)
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """Everything a worker needs. Defaults suit real Kafka; the demo and tests shorten timeouts."""
+
+    broker: str = "kafka://127.0.0.1:9092"
+    redis_url: str | None = "redis://127.0.0.1:6379/0"
+    app_id: str = "streamcrm"
+    partitions: int = 8
+    replication_factor: int = 1
+    topics: Topics = field(default_factory=Topics)
+    web_host: str = "127.0.0.1"
+    web_port: int = 6066
+    data_dir: str = "./streamcrm-data"
+    # Events per batch and the longest a batch waits to fill: latency vs throughput.
+    batch_size: int = 1000
+    batch_within_s: float = 0.05
+    # How many recent event ids each customer remembers to drop redeliveries.
+    dedupe_window: int = 64
+    recent_views: int = 20
+    redis_key_prefix: str = "streamcrm:customer:"
+    # Short group-join timeouts: joining a group on Tansu otherwise waits ~30 s.
+    fast_rebalance: bool = False
+    log_level: str = "warning"
+
+
+def kafka_url(bootstrap: str) -> str:
+    """Turn ``host:port[,host:port]`` into Faust's ``kafka://`` broker URL.
+
+    >>> kafka_url("127.0.0.1:9092,127.0.0.1:9093")
+    'kafka://127.0.0.1:9092;kafka://127.0.0.1:9093'
+    >>> kafka_url("kafka://broker:9092")
+    'kafka://broker:9092'
+    """
+    parts = [p.strip() for p in bootstrap.replace(";", ",").split(",") if p.strip()]
+    return ";".join(p if "://" in p else f"kafka://{p}" for p in parts)
+
+
+def bootstrap_servers(broker: str) -> str:
+    """The inverse of :func:`kafka_url`, for aiokafka clients.
+
+    >>> bootstrap_servers("kafka://a:1;kafka://b:2")
+    'a:1,b:2'
+    """
+    return ",".join(p.split("://", 1)[-1] for p in broker.split(";") if p)

@@ -1,0 +1,126 @@
+"""Input events: decode raw Kafka records into :class:`Event`, or say exactly why not.
+
+Decoding is pure and total: every record either becomes an ``Event`` or raises
+:class:`InvalidEvent` carrying a stable ``reason`` (the dead-letter reason codes in
+schemas/README.md) and a human ``detail``.
+
+>>> raw = b'{"event_id":"e1","type":"product_viewed","customer_id":"c1",'
+>>> raw += b'"ts":"2026-11-01T08:00:00Z","channel":"web","sku":"s1","category":"shoes","price":59.9}'
+>>> event = decode(raw, topic_kind="browse", key=b"c1")
+>>> event.type, event.customer_id, event.ts
+('product_viewed', 'c1', 1761984000.0)
+>>> decode(raw, topic_kind="browse", key=b"c2")
+Traceback (most recent call last):
+...
+streamcrm.events.InvalidEvent: key_mismatch: record key 'c2' != customer_id 'c1'
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import jsonschema_rs
+import orjson
+
+from streamcrm.contract import INPUT_TYPES, TOPIC_KIND_OF_TYPE, describe_error, validator
+
+# Reason codes are a public contract: dashboards and alerts key on them.
+INVALID_JSON = "invalid_json"
+NOT_AN_OBJECT = "not_an_object"
+UNKNOWN_TYPE = "unknown_type"
+WRONG_TOPIC = "wrong_topic"
+SCHEMA_VIOLATION = "schema_violation"
+KEY_MISMATCH = "key_mismatch"
+REASONS = (INVALID_JSON, NOT_AN_OBJECT, UNKNOWN_TYPE, WRONG_TOPIC, SCHEMA_VIOLATION, KEY_MISMATCH)
+
+
+class InvalidEvent(ValueError):
+    """A record that cannot be applied; ``reason`` is one of :data:`REASONS`."""
+
+    def __init__(self, reason: str, detail: str, body: dict[str, Any] | None = None) -> None:
+        super().__init__(f"{reason}: {detail}")
+        self.reason = reason
+        self.detail = detail
+        self.body = body
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """A validated input event. ``ts`` is event time in epoch seconds; ``body`` the JSON."""
+
+    event_id: str
+    type: str
+    customer_id: str
+    ts: float
+    channel: str
+    session_id: str | None
+    body: dict[str, Any]
+
+
+def parse_ts(text: str) -> float:
+    """RFC 3339 text -> epoch seconds.
+
+    >>> parse_ts("2026-11-01T08:00:00.500+01:00")
+    1761980400.5
+    """
+    return datetime.fromisoformat(text).timestamp()
+
+
+def format_ts(epoch_s: float) -> str:
+    """Epoch seconds -> RFC 3339 UTC text with millisecond precision.
+
+    >>> format_ts(1761984000.25)
+    '2026-11-01T08:00:00.250Z'
+    """
+    stamp = datetime.fromtimestamp(round(epoch_s, 3), tz=UTC)
+    return stamp.strftime("%Y-%m-%dT%H:%M:%S.") + f"{stamp.microsecond // 1000:03d}Z"
+
+
+def decode(raw: bytes | None, *, topic_kind: str, key: bytes | None) -> Event:
+    """Decode and validate one record from the input topic of kind ``topic_kind``."""
+    if raw is None:
+        raise InvalidEvent(INVALID_JSON, "record has no value (null/tombstone)")
+    try:
+        body = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise InvalidEvent(INVALID_JSON, f"not valid JSON ({exc})") from None
+    if not isinstance(body, dict):
+        raise InvalidEvent(NOT_AN_OBJECT, f"expected a JSON object, got {type(body).__name__}")
+    event_type = body.get("type")
+    kind = TOPIC_KIND_OF_TYPE.get(event_type) if isinstance(event_type, str) else None
+    if kind is None:
+        known = ", ".join(sorted(TOPIC_KIND_OF_TYPE))
+        raise InvalidEvent(UNKNOWN_TYPE, f"type {event_type!r} is not one of: {known}", body)
+    if kind != topic_kind:
+        expected = ", ".join(INPUT_TYPES[topic_kind])
+        raise InvalidEvent(
+            WRONG_TOPIC,
+            f"{event_type} belongs on the {kind} topic; this topic takes {expected}",
+            body,
+        )
+    try:
+        validator(event_type).validate(body)
+    except jsonschema_rs.ValidationError as exc:
+        raise InvalidEvent(SCHEMA_VIOLATION, f"{event_type}: {describe_error(exc)}", body) from None
+    customer_id: str = body["customer_id"]
+    key_text = key.decode("utf-8", "replace") if key is not None else None
+    if key_text != customer_id:
+        raise InvalidEvent(
+            KEY_MISMATCH, f"record key {key_text!r} != customer_id {customer_id!r}", body
+        )
+    try:
+        ts = parse_ts(body["ts"])
+    except ValueError:
+        raise InvalidEvent(SCHEMA_VIOLATION, f"ts: {body['ts']!r} is not a valid date-time", body) from None
+    return Event(
+        event_id=body["event_id"],
+        type=event_type,
+        customer_id=customer_id,
+        ts=ts,
+        channel=body["channel"],
+        session_id=body.get("session_id"),
+        body=body,
+    )
+

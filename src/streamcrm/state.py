@@ -1,0 +1,296 @@
+"""Customer state and its pure transitions: ``apply(state, event, now) -> Transition``.
+
+One ``CustomerState`` per customer lives in a changelog-backed Faust table. Transitions
+never mutate their input and never read the clock; ``now`` is the processing time the
+shell passes in (wall clock live, the watermark in a replay).
+
+The three input topics are ordered per topic but not across topics, so a cart event can
+arrive after the order that closed its cart. Closed cart ids are remembered (bounded) and
+late events for them only update ``last_seen``.
+
+>>> from streamcrm.events import Event
+>>> add = Event("e1", "cart_item_added", "c1", 100.0, "web", None,
+...             {"cart_id": "k1", "sku": "s1", "qty": 2, "unit_price": 9.5})
+>>> t = apply(None, add, now=101.0)
+>>> t.applied, t.state.cart.value, t.state.cart.version
+(True, 19.0, 1)
+>>> apply(t.state, add, now=102.0).applied  # the same event_id again: a redelivery
+False
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Any
+
+from streamcrm.events import Event
+
+# Bounds that keep one customer's state small however long they stay (bytes/customer).
+MAX_RECENT_ORDERS = 20
+MAX_CLOSED_CARTS = 8
+MAX_RECENT_SEARCHES = 5
+
+
+@dataclass(frozen=True, slots=True)
+class CartLine:
+    sku: str
+    qty: int
+    unit_price: float
+    category: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Cart:
+    """The open cart. ``version`` bumps on every content change; ``last_activity`` on any cart event."""
+
+    cart_id: str
+    lines: tuple[CartLine, ...] = ()
+    version: int = 0
+    last_activity: float = 0.0
+    checkout_started_at: float | None = None
+
+    @property
+    def value(self) -> float:
+        return round(sum(line.qty * line.unit_price for line in self.lines), 2)
+
+    @property
+    def units(self) -> int:
+        return sum(line.qty for line in self.lines)
+
+
+@dataclass(frozen=True, slots=True)
+class View:
+    sku: str
+    category: str
+    price: float
+    ts: float
+
+
+@dataclass(frozen=True, slots=True)
+class OrderRecord:
+    order_id: str
+    total: float
+    ts: float
+    cancelled: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class CustomerState:
+    """Everything streamcrm knows about one customer. Round-trips through :meth:`to_dict`."""
+
+    customer_id: str
+    first_seen: float
+    last_seen: float
+    cart: Cart | None = None
+    recent_views: tuple[View, ...] = ()
+    recent_searches: tuple[str, ...] = ()
+    order_count: int = 0  # placed minus cancelled
+    total_spend: float = 0.0  # net of cancellations
+    last_order_at: float | None = None
+    recent_orders: tuple[OrderRecord, ...] = ()
+    closed_carts: tuple[str, ...] = ()
+    seen_event_ids: tuple[str, ...] = ()
+    events_applied: int = 0
+    updated_at: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-able form (orjson also serializes the dataclass directly)."""
+        from dataclasses import asdict
+
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> CustomerState:
+        cart = data.get("cart")
+        return cls(
+            customer_id=data["customer_id"],
+            first_seen=data["first_seen"],
+            last_seen=data["last_seen"],
+            cart=None
+            if cart is None
+            else Cart(
+                cart_id=cart["cart_id"],
+                lines=tuple(CartLine(**line) for line in cart["lines"]),
+                version=cart["version"],
+                last_activity=cart["last_activity"],
+                checkout_started_at=cart.get("checkout_started_at"),
+            ),
+            recent_views=tuple(View(**v) for v in data.get("recent_views", ())),
+            recent_searches=tuple(data.get("recent_searches", ())),
+            order_count=data.get("order_count", 0),
+            total_spend=data.get("total_spend", 0.0),
+            last_order_at=data.get("last_order_at"),
+            recent_orders=tuple(OrderRecord(**o) for o in data.get("recent_orders", ())),
+            closed_carts=tuple(data.get("closed_carts", ())),
+            seen_event_ids=tuple(data.get("seen_event_ids", ())),
+            events_applied=data.get("events_applied", 0),
+            updated_at=data.get("updated_at", 0.0),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Transition:
+    """The outcome of one event: the new state, and whether the event changed anything."""
+
+    state: CustomerState
+    applied: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    dedupe_window: int = 64
+    recent_views: int = 20
+
+
+DEFAULT_LIMITS = Limits()
+
+
+def apply(
+    state: CustomerState | None, event: Event, now: float, limits: Limits = DEFAULT_LIMITS
+) -> Transition:
+    """Apply one validated event. A redelivered ``event_id`` returns ``applied=False``."""
+    if state is None:
+        state = CustomerState(customer_id=event.customer_id, first_seen=event.ts, last_seen=event.ts)
+    elif event.event_id in state.seen_event_ids:
+        return Transition(state, applied=False)
+    step = _STEPS[event.type]
+    new = step(state, event)
+    new = replace(
+        new,
+        first_seen=min(state.first_seen, event.ts),
+        last_seen=max(state.last_seen, event.ts),
+        seen_event_ids=(*state.seen_event_ids, event.event_id)[-limits.dedupe_window :],
+        events_applied=state.events_applied + 1,
+        updated_at=now,
+    )
+    if event.type == "product_viewed" and len(new.recent_views) > limits.recent_views:
+        new = replace(new, recent_views=new.recent_views[: limits.recent_views])
+    return Transition(new, applied=True)
+
+
+def _product_viewed(state: CustomerState, event: Event) -> CustomerState:
+    b = event.body
+    view = View(sku=b["sku"], category=b["category"], price=float(b["price"]), ts=event.ts)
+    # Most recent first, one entry per SKU.
+    rest = tuple(v for v in state.recent_views if v.sku != view.sku)
+    return replace(state, recent_views=(view, *rest))
+
+
+def _search_performed(state: CustomerState, event: Event) -> CustomerState:
+    searches = (event.body["query"], *state.recent_searches)[:MAX_RECENT_SEARCHES]
+    return replace(state, recent_searches=searches)
+
+
+def _open_cart(state: CustomerState, cart_id: str) -> Cart | None:
+    """The cart this event may change, or None when it is a late event for a closed cart."""
+    if cart_id in state.closed_carts:
+        return None
+    if state.cart is not None and state.cart.cart_id == cart_id:
+        return state.cart
+    # A new cart id replaces whatever was open (the storefront started a new cart).
+    return Cart(cart_id=cart_id)
+
+
+def _cart_item_added(state: CustomerState, event: Event) -> CustomerState:
+    b = event.body
+    cart = _open_cart(state, b["cart_id"])
+    if cart is None:
+        return state
+    sku, qty, price = b["sku"], int(b["qty"]), float(b["unit_price"])
+    lines = list(cart.lines)
+    for i, line in enumerate(lines):
+        if line.sku == sku:
+            lines[i] = replace(line, qty=line.qty + qty, unit_price=price)
+            break
+    else:
+        lines.append(CartLine(sku=sku, qty=qty, unit_price=price, category=b.get("category")))
+    return replace(state, cart=_touched(cart, event.ts, tuple(lines)))
+
+
+def _cart_item_removed(state: CustomerState, event: Event) -> CustomerState:
+    b = event.body
+    cart = _open_cart(state, b["cart_id"])
+    if cart is None:
+        return state
+    lines = []
+    for line in cart.lines:
+        if line.sku == b["sku"]:
+            remaining = line.qty - int(b["qty"])
+            if remaining > 0:
+                lines.append(replace(line, qty=remaining))
+        else:
+            lines.append(line)
+    return replace(state, cart=_touched(cart, event.ts, tuple(lines)))
+
+
+def _touched(cart: Cart, ts: float, lines: tuple[CartLine, ...]) -> Cart:
+    return replace(
+        cart, lines=lines, version=cart.version + 1, last_activity=max(cart.last_activity, ts)
+    )
+
+
+def _cart_cleared(state: CustomerState, event: Event) -> CustomerState:
+    return _close_cart(state, event.body["cart_id"])
+
+
+def _close_cart(state: CustomerState, cart_id: str | None) -> CustomerState:
+    current = state.cart
+    closing = cart_id if cart_id is not None else (current.cart_id if current else None)
+    if closing is None:
+        return state
+    closed = tuple(c for c in state.closed_carts if c != closing) + (closing,)
+    cart = None if current is not None and current.cart_id == closing else current
+    return replace(state, cart=cart, closed_carts=closed[-MAX_CLOSED_CARTS:])
+
+
+def _checkout_started(state: CustomerState, event: Event) -> CustomerState:
+    cart = _open_cart(state, event.body["cart_id"])
+    if cart is None:
+        return state
+    cart = replace(
+        cart, checkout_started_at=event.ts, last_activity=max(cart.last_activity, event.ts)
+    )
+    return replace(state, cart=cart)
+
+
+def _order_placed(state: CustomerState, event: Event) -> CustomerState:
+    b = event.body
+    if any(o.order_id == b["order_id"] for o in state.recent_orders):
+        return state  # the same order sent twice under two event ids
+    total = float(b["total"])
+    order = OrderRecord(order_id=b["order_id"], total=total, ts=event.ts)
+    placed = replace(
+        state,
+        order_count=state.order_count + 1,
+        total_spend=round(state.total_spend + total, 2),
+        last_order_at=max(state.last_order_at or event.ts, event.ts),
+        recent_orders=(*state.recent_orders, order)[-MAX_RECENT_ORDERS:],
+    )
+    return _close_cart(placed, b.get("cart_id"))
+
+
+def _order_cancelled(state: CustomerState, event: Event) -> CustomerState:
+    order_id = event.body["order_id"]
+    orders = list(state.recent_orders)
+    for i, order in enumerate(orders):
+        if order.order_id == order_id and not order.cancelled:
+            orders[i] = replace(order, cancelled=True)
+            return replace(
+                state,
+                order_count=state.order_count - 1,
+                total_spend=round(state.total_spend - order.total, 2),
+                recent_orders=tuple(orders),
+            )
+    return state  # unknown or already cancelled: nothing to reverse
+
+
+_STEPS = {
+    "product_viewed": _product_viewed,
+    "search_performed": _search_performed,
+    "cart_item_added": _cart_item_added,
+    "cart_item_removed": _cart_item_removed,
+    "cart_cleared": _cart_cleared,
+    "checkout_started": _checkout_started,
+    "order_placed": _order_placed,
+    "order_cancelled": _order_cancelled,
+}
