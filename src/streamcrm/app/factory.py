@@ -77,10 +77,12 @@ def create_app(settings: Settings) -> faust.App:
     customers = app.Table(
         CUSTOMERS_TABLE,
         partitions=settings.partitions,
-        key_serializer="crm_utf8",
-        value_serializer="crm_customer_v1",
         help="Per-customer CustomerState (streamcrm.state), changelog-backed.",
     )
+    # Faust derives serializers from model types; ours are plain codecs, set before the
+    # (lazily created) changelog topic picks them up.
+    customers.key_serializer = "crm_utf8"
+    customers.value_serializer = "crm_customer_v1"
     attach_ingest(app, runtime, inputs=inputs, deadletter=deadletter, customers=customers)
     _attach_pages(app, runtime, customers)
 

@@ -1,0 +1,45 @@
+"""CLI errors: one line saying what is wrong and how to fix it, non-zero exit, no traceback."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from streamcrm.tansu import free_port
+
+
+def streamcrm(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "streamcrm", *args], capture_output=True, text=True,
+                          timeout=timeout, check=False)
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (["generate", "--events", "lots"], "invalid int value"),
+        (["worker", "--partitions", "0"], "--partitions must be at least 1"),
+        (["generate", "--events", "10", "--bad", "11"], "--bad 11 is more than --events 10"),
+        (["worker", "--topic-cart", "storefront.browse"], "three different topics"),
+        (["teleport"], "invalid choice"),
+    ],
+)
+def test_bad_flags_say_what_is_wrong(args: list[str], needle: str) -> None:
+    result = streamcrm(*args)
+    assert result.returncode == 2
+    assert needle in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("command", ["generate", "worker"])
+def test_unreachable_broker_is_one_clear_line(command: str) -> None:
+    dead = f"127.0.0.1:{free_port()}"  # nothing listens there
+    result = streamcrm(command, "--broker", dead, "--events", "5") if command == "generate" else \
+        streamcrm(command, "--broker", dead, "--no-redis")
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, result.stderr
+    assert f"cannot reach the Kafka broker at {dead}" in lines[0]
+    assert "KAFKA_BOOTSTRAP_SERVERS" in lines[0]
