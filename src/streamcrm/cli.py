@@ -80,49 +80,99 @@ def build_parser() -> argparse.ArgumentParser:
     worker = sub.add_parser("worker", help="run a Faust worker (scale out by starting more)")
     _add_broker_flags(worker)
     _add_redis_flags(worker)
-    worker.add_argument("--app-id", default=_env("STREAMCRM_APP_ID", "streamcrm"),
-                        help="Faust app id = consumer group and changelog prefix (env STREAMCRM_APP_ID)")
-    worker.add_argument("--web-host", default=_env("STREAMCRM_WEB_HOST", "127.0.0.1"),
-                        help="bind address of /stats (env STREAMCRM_WEB_HOST, default 127.0.0.1)")
-    worker.add_argument("--web-port", type=int, default=_int_env("STREAMCRM_WEB_PORT", 6066),
-                        help="port of /stats (env STREAMCRM_WEB_PORT, default 6066)")
-    worker.add_argument("--data-dir", default=_env("STREAMCRM_DATA_DIR", "./streamcrm-data"),
-                        help="Faust data dir, one per worker (env STREAMCRM_DATA_DIR)")
-    worker.add_argument("--batch-size", type=int, default=_int_env("STREAMCRM_BATCH_SIZE", 1000),
-                        help="max events per processing batch (env STREAMCRM_BATCH_SIZE)")
-    worker.add_argument("--fast-rebalance", action="store_true",
-                        default=_env("STREAMCRM_FAST_REBALANCE", "") == "1",
-                        help="short group timeouts, for Tansu and tests (env STREAMCRM_FAST_REBALANCE=1)")
-    worker.add_argument("--log-level", default=_env("STREAMCRM_LOG_LEVEL", "warning"),
-                        choices=["debug", "info", "warning", "error"],
-                        help="log level (env STREAMCRM_LOG_LEVEL, default warning)")
+    worker.add_argument(
+        "--app-id",
+        default=_env("STREAMCRM_APP_ID", "streamcrm"),
+        help="Faust app id = consumer group and changelog prefix (env STREAMCRM_APP_ID)",
+    )
+    worker.add_argument(
+        "--web-host",
+        default=_env("STREAMCRM_WEB_HOST", "127.0.0.1"),
+        help="bind address of /stats (env STREAMCRM_WEB_HOST, default 127.0.0.1)",
+    )
+    worker.add_argument(
+        "--web-port",
+        type=int,
+        default=_int_env("STREAMCRM_WEB_PORT", 6066),
+        help="port of /stats (env STREAMCRM_WEB_PORT, default 6066)",
+    )
+    worker.add_argument(
+        "--data-dir",
+        default=_env("STREAMCRM_DATA_DIR", "./streamcrm-data"),
+        help="Faust data dir, one per worker (env STREAMCRM_DATA_DIR)",
+    )
+    worker.add_argument(
+        "--batch-size",
+        type=int,
+        default=_int_env("STREAMCRM_BATCH_SIZE", 1000),
+        help="max events per processing batch (env STREAMCRM_BATCH_SIZE)",
+    )
+    worker.add_argument(
+        "--fast-rebalance",
+        action="store_true",
+        default=_env("STREAMCRM_FAST_REBALANCE", "") == "1",
+        help="short group timeouts, for Tansu and tests (env STREAMCRM_FAST_REBALANCE=1)",
+    )
+    worker.add_argument(
+        "--log-level",
+        default=_env("STREAMCRM_LOG_LEVEL", "warning"),
+        choices=["debug", "info", "warning", "error"],
+        help="log level (env STREAMCRM_LOG_LEVEL, default warning)",
+    )
 
     gen = sub.add_parser("generate", help="publish synthetic storefront traffic")
     _add_broker_flags(gen)
     _add_generator_flags(gen, events_default=10_000)
-    gen.add_argument("--rate", type=float, default=0.0,
-                     help="events per second; 0 = as fast as possible (default 0)")
+    gen.add_argument(
+        "--rate",
+        type=float,
+        default=0.0,
+        help="events per second; 0 = as fast as possible (default 0)",
+    )
 
-    demo = sub.add_parser("demo", help="broker + worker + generator in one command; prints a JSON summary")
+    demo = sub.add_parser(
+        "demo", help="broker + worker + generator in one command; prints a JSON summary"
+    )
     _add_broker_flags(demo, embedded_default=True)
     _add_redis_flags(demo)
     _add_generator_flags(demo, events_default=20_000)
-    demo.add_argument("--rate", type=float, default=0.0,
-                      help="events per second offered; 0 = as fast as possible (default 0)")
-    demo.add_argument("--timeout", type=float, default=600.0,
-                      help="give up if the worker has not processed everything after this many seconds")
-    demo.add_argument("--keep-dir", default=None,
-                      help="keep worker logs and data in this folder (default: a temporary folder)")
+    demo.add_argument(
+        "--rate",
+        type=float,
+        default=0.0,
+        help="events per second offered; 0 = as fast as possible (default 0)",
+    )
+    demo.add_argument(
+        "--timeout",
+        type=float,
+        default=600.0,
+        help="give up if the worker has not processed everything after this many seconds",
+    )
+    demo.add_argument(
+        "--keep-dir",
+        default=None,
+        help="keep worker logs and data in this folder (default: a temporary folder)",
+    )
     return parser
 
 
 def _add_generator_flags(p: argparse.ArgumentParser, *, events_default: int) -> None:
-    p.add_argument("--events", type=int, default=events_default,
-                   help=f"how many events (default {events_default}; generate: 0 = run until stopped)")
-    p.add_argument("--seed", type=int, default=7, help="random seed: same seed, same traffic (default 7)")
+    p.add_argument(
+        "--events",
+        type=int,
+        default=events_default,
+        help=f"how many events (default {events_default}; generate: 0 = run until stopped)",
+    )
+    p.add_argument(
+        "--seed", type=int, default=7, help="random seed: same seed, same traffic (default 7)"
+    )
     p.add_argument("--customers", type=int, default=500, help="distinct customers (default 500)")
-    p.add_argument("--bad", type=int, default=0,
-                   help="how many of the events are malformed in assorted ways (default 0)")
+    p.add_argument(
+        "--bad",
+        type=int,
+        default=0,
+        help="how many of the events are malformed in assorted ways (default 0)",
+    )
 
 
 def settings_from(args: argparse.Namespace) -> Settings:
@@ -130,7 +180,9 @@ def settings_from(args: argparse.Namespace) -> Settings:
         msg = f"--partitions must be at least 1 (got {args.partitions})"
         raise UsageError(msg)
     topics = Topics(
-        browse=args.topic_browse, cart=args.topic_cart, order=args.topic_order,
+        browse=args.topic_browse,
+        cart=args.topic_cart,
+        order=args.topic_order,
         deadletter=args.topic_deadletter,
     )
     if len(set(topics.inputs())) != 3:
@@ -146,9 +198,14 @@ def settings_from(args: argparse.Namespace) -> Settings:
             msg = f"--batch-size must be at least 1 (got {args.batch_size})"
             raise UsageError(msg)
         settings = replace(
-            settings, app_id=args.app_id, web_host=args.web_host, web_port=args.web_port,
-            data_dir=args.data_dir, batch_size=args.batch_size,
-            fast_rebalance=args.fast_rebalance, log_level=args.log_level,
+            settings,
+            app_id=args.app_id,
+            web_host=args.web_host,
+            web_port=args.web_port,
+            data_dir=args.data_dir,
+            batch_size=args.batch_size,
+            fast_rebalance=args.fast_rebalance,
+            log_level=args.log_level,
         )
     return settings
 
@@ -171,7 +228,9 @@ def run_worker(settings: Settings) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     try:
         settings = settings_from(args)
         if args.command == "worker":
@@ -180,8 +239,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "generate":
             from streamcrm.publish import publish_synthetic
 
-            sent = asyncio.run(publish_synthetic(settings, args.events, seed=args.seed,
-                                                 customers=args.customers, bad=args.bad, rate=args.rate))
+            sent = asyncio.run(
+                publish_synthetic(
+                    settings,
+                    args.events,
+                    seed=args.seed,
+                    customers=args.customers,
+                    bad=args.bad,
+                    rate=args.rate,
+                )
+            )
             print(f"published {sent} events to {settings.broker}", file=sys.stderr)
             return 0
         from streamcrm.demo import run_demo

@@ -27,9 +27,7 @@ OUTPUT_TYPES: tuple[str, ...] = (
     "next_best_offer",
     "customer_profile_updated",
 )
-TOPIC_KIND_OF_TYPE: dict[str, str] = {
-    t: kind for kind, types in INPUT_TYPES.items() for t in types
-}
+TOPIC_KIND_OF_TYPE: dict[str, str] = {t: kind for kind, types in INPUT_TYPES.items() for t in types}
 
 
 def schema_dir() -> Path:

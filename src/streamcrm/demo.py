@@ -35,8 +35,23 @@ def run_demo(args: argparse.Namespace, settings: Settings, *, explicit_broker: b
     if explicit_broker:
         # A shared broker holds earlier runs' events: give this run its own topics.
         t = settings.topics
-        settings = replace(settings, topics=Topics(*(f"demo-{run_id}.{n}" for n in (
-            t.browse, t.cart, t.order, t.deadletter, t.coupons, t.offers, t.profiles))))
+        settings = replace(
+            settings,
+            topics=Topics(
+                *(
+                    f"demo-{run_id}.{n}"
+                    for n in (
+                        t.browse,
+                        t.cart,
+                        t.order,
+                        t.deadletter,
+                        t.coupons,
+                        t.offers,
+                        t.profiles,
+                    )
+                )
+            ),
+        )
     settings = replace(settings, redis_url=_usable_redis(settings.redis_url))
     try:
         with _broker(settings, explicit_broker, workdir) as broker:
@@ -84,10 +99,20 @@ def _run(args: argparse.Namespace, settings: Settings, workdir: Path) -> int:
     stats_url = f"http://127.0.0.1:{settings.web_port}/stats"
     try:
         _wait_for_stats(stats_url, worker, workdir)
-        _say(f"worker up: {stats_url}; publishing {args.events} events (seed {args.seed}, bad {args.bad})")
+        _say(
+            f"worker up: {stats_url}; publishing {args.events} events (seed {args.seed}, bad {args.bad})"
+        )
         started = time.monotonic()
-        sent = asyncio.run(publish_synthetic(settings, args.events, seed=args.seed,
-                                             customers=args.customers, bad=args.bad, rate=args.rate))
+        sent = asyncio.run(
+            publish_synthetic(
+                settings,
+                args.events,
+                seed=args.seed,
+                customers=args.customers,
+                bad=args.bad,
+                rate=args.rate,
+            )
+        )
         stats = _wait_until_processed(stats_url, worker, sent, started, args.timeout, workdir)
         elapsed = time.monotonic() - started
     finally:
@@ -105,12 +130,29 @@ def _run(args: argparse.Namespace, settings: Settings, workdir: Path) -> int:
 def _start_worker(settings: Settings, workdir: Path) -> subprocess.Popen[bytes]:
     t = settings.topics
     cmd = [
-        sys.executable, "-m", "streamcrm", "worker",
-        "--broker", settings.broker, "--partitions", str(settings.partitions),
-        "--app-id", settings.app_id, "--web-port", str(settings.web_port),
-        "--data-dir", str(workdir / "worker-data"), "--fast-rebalance",
-        "--topic-browse", t.browse, "--topic-cart", t.cart, "--topic-order", t.order,
-        "--topic-deadletter", t.deadletter,
+        sys.executable,
+        "-m",
+        "streamcrm",
+        "worker",
+        "--broker",
+        settings.broker,
+        "--partitions",
+        str(settings.partitions),
+        "--app-id",
+        settings.app_id,
+        "--web-port",
+        str(settings.web_port),
+        "--data-dir",
+        str(workdir / "worker-data"),
+        "--fast-rebalance",
+        "--topic-browse",
+        t.browse,
+        "--topic-cart",
+        t.cart,
+        "--topic-order",
+        t.order,
+        "--topic-deadletter",
+        t.deadletter,
     ]
     cmd += ["--redis-url", settings.redis_url] if settings.redis_url else ["--no-redis"]
     log = open(workdir / "worker.log", "ab")  # noqa: SIM115 - the child holds it open
@@ -144,7 +186,12 @@ def _wait_for_stats(url: str, worker: subprocess.Popen[bytes], workdir: Path) ->
 
 
 def _wait_until_processed(
-    url: str, worker: subprocess.Popen[bytes], sent: int, started: float, timeout: float, workdir: Path
+    url: str,
+    worker: subprocess.Popen[bytes],
+    sent: int,
+    started: float,
+    timeout: float,
+    workdir: Path,
 ) -> dict[str, Any]:
     last_print = 0.0
     while True:
@@ -157,8 +204,10 @@ def _wait_until_processed(
             return stats
         if now - last_print >= 1.0:
             rate = done / max(now - started, 1e-9)
-            _say(f"  {done}/{sent} events processed ({rate:.0f}/s), "
-                 f"{stats.get('dead_letters', 0)} dead letters, {stats.get('customers', 0)} customers")
+            _say(
+                f"  {done}/{sent} events processed ({rate:.0f}/s), "
+                f"{stats.get('dead_letters', 0)} dead letters, {stats.get('customers', 0)} customers"
+            )
             last_print = now
         if now - started > timeout:
             msg = f"only {done} of {sent} events processed after {timeout:.0f} s (raise --timeout?)"

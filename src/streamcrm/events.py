@@ -90,7 +90,7 @@ def decode(raw: bytes | None, *, topic_kind: str, key: bytes | None) -> Event:
         raise InvalidEvent(NOT_AN_OBJECT, f"expected a JSON object, got {type(body).__name__}")
     event_type = body.get("type")
     kind = TOPIC_KIND_OF_TYPE.get(event_type) if isinstance(event_type, str) else None
-    if kind is None:
+    if kind is None or not isinstance(event_type, str):
         known = ", ".join(sorted(TOPIC_KIND_OF_TYPE))
         raise InvalidEvent(UNKNOWN_TYPE, f"type {event_type!r} is not one of: {known}", body)
     if kind != topic_kind:
@@ -113,7 +113,9 @@ def decode(raw: bytes | None, *, topic_kind: str, key: bytes | None) -> Event:
     try:
         ts = parse_ts(body["ts"])
     except ValueError:
-        raise InvalidEvent(SCHEMA_VIOLATION, f"ts: {body['ts']!r} is not a valid date-time", body) from None
+        raise InvalidEvent(
+            SCHEMA_VIOLATION, f"ts: {body['ts']!r} is not a valid date-time", body
+        ) from None
     return Event(
         event_id=body["event_id"],
         type=event_type,
@@ -123,4 +125,3 @@ def decode(raw: bytes | None, *, topic_kind: str, key: bytes | None) -> Event:
         session_id=body.get("session_id"),
         body=body,
     )
-

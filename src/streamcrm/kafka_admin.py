@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
@@ -27,7 +28,7 @@ async def ensure_topics(settings: Settings, *, timeout_s: float = 15.0) -> None:
     admin = AIOKafkaAdminClient(bootstrap_servers=servers, request_timeout_ms=int(timeout_s * 1000))
     try:
         await asyncio.wait_for(admin.start(), timeout_s)
-    except (KafkaError, OSError, asyncio.TimeoutError) as exc:
+    except (TimeoutError, KafkaError, OSError) as exc:
         await _close(admin)
         msg = (
             f"cannot reach the Kafka broker at {servers} ({type(exc).__name__}); "
@@ -43,10 +44,8 @@ async def ensure_topics(settings: Settings, *, timeout_s: float = 15.0) -> None:
             if name not in existing
         ]
         if missing:
-            try:
+            with contextlib.suppress(TopicAlreadyExistsError):  # another worker was first
                 await admin.create_topics(missing)
-            except TopicAlreadyExistsError:
-                pass  # another worker created them first
         await _check_copartitioned(admin, list(settings.topics.inputs()), settings.partitions)
     finally:
         await _close(admin)
@@ -70,5 +69,5 @@ async def _check_copartitioned(admin: AIOKafkaAdminClient, names: list[str], wan
 async def _close(admin: AIOKafkaAdminClient) -> None:
     try:
         await admin.close()
-    except Exception:  # noqa: BLE001 - closing a half-started client may fail; nothing to do
+    except Exception:
         log.debug("admin client close failed", exc_info=True)

@@ -20,12 +20,14 @@ async def publish_synthetic(
     """Send ``events`` records (0 = until stopped), paced at ``rate``/s (0 = flat out)."""
     topic_of = {kind: name for name, kind in settings.topics.inputs().items()}
     producer = AIOKafkaProducer(
-        bootstrap_servers=bootstrap_servers(settings.broker), linger_ms=5, acks=1,
+        bootstrap_servers=bootstrap_servers(settings.broker),
+        linger_ms=5,
+        acks=1,
         max_batch_size=256 * 1024,
     )
     try:
         await asyncio.wait_for(producer.start(), 15)
-    except (KafkaError, OSError, asyncio.TimeoutError):
+    except (TimeoutError, KafkaError, OSError):
         await producer.stop()
         msg = (
             f"cannot reach the Kafka broker at {bootstrap_servers(settings.broker)}; "

@@ -150,7 +150,9 @@ def apply(
 ) -> Transition:
     """Apply one validated event. A redelivered ``event_id`` returns ``applied=False``."""
     if state is None:
-        state = CustomerState(customer_id=event.customer_id, first_seen=event.ts, last_seen=event.ts)
+        state = CustomerState(
+            customer_id=event.customer_id, first_seen=event.ts, last_seen=event.ts
+        )
     elif event.event_id in state.seen_event_ids:
         return Transition(state, applied=False)
     step = _STEPS[event.type]
@@ -238,7 +240,7 @@ def _close_cart(state: CustomerState, cart_id: str | None) -> CustomerState:
     closing = cart_id if cart_id is not None else (current.cart_id if current else None)
     if closing is None:
         return state
-    closed = tuple(c for c in state.closed_carts if c != closing) + (closing,)
+    closed = (*(c for c in state.closed_carts if c != closing), closing)
     cart = None if current is not None and current.cart_id == closing else current
     return replace(state, cart=cart, closed_carts=closed[-MAX_CLOSED_CARTS:])
 

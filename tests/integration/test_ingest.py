@@ -9,12 +9,12 @@ import orjson
 import pytest
 import redis
 from aiokafka import AIOKafkaProducer
+from streamcrm.synthetic import SyntheticRecord, generate
 
 from streamcrm.contract import INPUT_TYPES
 from streamcrm.ingest import Record, process_batch
 from streamcrm.snapshot import snapshot_key
 from streamcrm.state import CustomerState
-from streamcrm.synthetic import SyntheticRecord, generate
 
 from .conftest import Deployment, consume
 
@@ -23,7 +23,9 @@ N_BAD = 90
 N_REDELIVERED = 40
 
 
-async def publish(producer: AIOKafkaProducer, dep: Deployment, records: list[SyntheticRecord]) -> None:
+async def publish(
+    producer: AIOKafkaProducer, dep: Deployment, records: list[SyntheticRecord]
+) -> None:
     futures = [await producer.send(dep.topic_of(r.topic_kind), r.value, key=r.key) for r in records]
     for future in futures:
         await future
@@ -33,7 +35,9 @@ def expected_states(dep: Deployment, records: list[SyntheticRecord]) -> dict[str
     """The pure core applied to the same records in one pass: what the worker must agree with."""
     states: dict[str, CustomerState] = {}
     kinds = {dep.topic_of(k): k for k in INPUT_TYPES}
-    batch = [Record(dep.topic_of(r.topic_kind), 0, i, r.key, r.value) for i, r in enumerate(records)]
+    batch = [
+        Record(dep.topic_of(r.topic_kind), 0, i, r.key, r.value) for i, r in enumerate(records)
+    ]
     result = process_batch(batch, kinds, states.get, now=0.0)
     return {cid: state for cid, (_, state) in result.states.items()}
 
@@ -84,7 +88,7 @@ async def test_counts_add_up_dead_letters_carry_reasons_and_state_matches_the_co
         assert got["events_applied"] == want.events_applied
     worker.wait_for(lambda s: s["snapshot"]["pending"] == 0, what="snapshots flushed")
     for customer_id, want in expected.items():
-        snap = redis_client.hgetall(snapshot_key(customer_id, f"streamcrm:customer:"))
+        snap = redis_client.hgetall(snapshot_key(customer_id, "streamcrm:customer:"))
         assert snap["order_count"] == str(want.order_count), customer_id
         assert snap["total_spend"] == f"{want.total_spend:.2f}"
         assert snap["cart_value"] == (f"{want.cart.value:.2f}" if want.cart else "0.00")
@@ -106,9 +110,12 @@ async def test_state_survives_a_killed_worker(
     expected = expected_states(deployment, records)
     probe = next(cid for cid in before if cid in expected)
     restarted.wait_for(
-        lambda s: (restarted.get(f"/customers/{probe}") or {}).get("events_applied")
-        == expected[probe].events_applied,
-        timeout=90, what="restored state plus second half",
+        lambda s: (
+            (restarted.get(f"/customers/{probe}") or {}).get("events_applied")
+            == expected[probe].events_applied
+        ),
+        timeout=90,
+        what="restored state plus second half",
     )
     for customer_id, want in expected.items():
         got = restarted.get(f"/customers/{customer_id}")

@@ -11,8 +11,13 @@ from streamcrm.tansu import free_port
 
 
 def streamcrm(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "streamcrm", *args], capture_output=True, text=True,
-                          timeout=timeout, check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "streamcrm", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
 
 
 @pytest.mark.parametrize(
@@ -35,8 +40,11 @@ def test_bad_flags_say_what_is_wrong(args: list[str], needle: str) -> None:
 @pytest.mark.parametrize("command", ["generate", "worker"])
 def test_unreachable_broker_is_one_clear_line(command: str) -> None:
     dead = f"127.0.0.1:{free_port()}"  # nothing listens there
-    result = streamcrm(command, "--broker", dead, "--events", "5") if command == "generate" else \
-        streamcrm(command, "--broker", dead, "--no-redis")
+    result = (
+        streamcrm(command, "--broker", dead, "--events", "5")
+        if command == "generate"
+        else streamcrm(command, "--broker", dead, "--no-redis")
+    )
     assert result.returncode == 1
     assert "Traceback" not in result.stderr
     lines = [line for line in result.stderr.splitlines() if line.strip()]

@@ -35,7 +35,12 @@ def with_(**changes: Any) -> bytes:
 
 def test_a_valid_event_decodes() -> None:
     event = decode(orjson.dumps(GOOD), topic_kind="cart", key=b"c42")
-    assert (event.type, event.customer_id, event.channel, event.session_id) == ("cart_item_added", "c42", "web", None)
+    assert (event.type, event.customer_id, event.channel, event.session_id) == (
+        "cart_item_added",
+        "c42",
+        "web",
+        None,
+    )
     assert event.ts == parse_ts("2026-11-01T08:00:00Z")
     assert event.body["qty"] == 2
 

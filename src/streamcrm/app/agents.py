@@ -29,7 +29,7 @@ def attach_ingest(
     store = customers.data  # the partition-aware writes below bypass the per-key hooks
 
     @app.agent(inputs, name="streamcrm.ingest")
-    async def ingest(stream: faust.StreamT[Any]) -> None:
+    async def ingest(stream: Any) -> None:  # a faust Stream: take_events is not on StreamT
         async for events in stream.take_events(settings.batch_size, settings.batch_within_s):
             now = time.time()
             records = [

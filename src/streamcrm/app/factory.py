@@ -71,22 +71,31 @@ def create_app(settings: Settings) -> faust.App:
         value_serializer="raw",
         partitions=settings.partitions,
     )
-    deadletter = app.topic(
-        settings.topics.deadletter, key_serializer="raw", value_serializer="raw"
+    deadletter = app.topic(settings.topics.deadletter, key_serializer="raw", value_serializer="raw")
+    # Faust derives table serializers from model types; ours are plain codecs, so the
+    # changelog topic is declared here with them (recovery decodes through this topic).
+    changelog = app.topic(
+        f"{settings.app_id}-{CUSTOMERS_TABLE}-changelog",
+        key_serializer="crm_utf8",
+        value_serializer="crm_customer_v1",
+        partitions=settings.partitions,
+        compacting=True,
+        deleting=False,
+        acks=False,
+        internal=True,
     )
-    customers = app.Table(
+    customers: Any = app.Table(
         CUSTOMERS_TABLE,
         partitions=settings.partitions,
+        changelog_topic=changelog,
         help="Per-customer CustomerState (streamcrm.state), changelog-backed.",
     )
-    # Faust derives serializers from model types; ours are plain codecs, set before the
-    # (lazily created) changelog topic picks them up.
     customers.key_serializer = "crm_utf8"
     customers.value_serializer = "crm_customer_v1"
     attach_ingest(app, runtime, inputs=inputs, deadletter=deadletter, customers=customers)
     _attach_pages(app, runtime, customers)
 
-    @app.task
+    @app.task  # type: ignore[untyped-decorator]
     async def report_redis() -> None:
         if runtime.snapshots is None:
             log.warning("no Redis URL configured: running without the customer snapshot")
@@ -127,7 +136,9 @@ def _attach_pages(app: faust.App, runtime: Runtime, customers: Any) -> None:
         async def get(self, request: Request, customer_id: str) -> Response:
             state = customers.get(customer_id)
             if state is None:
-                return self.json({"error": f"customer {customer_id!r} not on this worker"}, status=404)
+                return self.json(
+                    {"error": f"customer {customer_id!r} not on this worker"}, status=404
+                )
             return self.json(state.to_dict())
 
 
