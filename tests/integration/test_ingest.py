@@ -9,12 +9,12 @@ import orjson
 import pytest
 import redis
 from aiokafka import AIOKafkaProducer
-from streamcrm.synthetic import SyntheticRecord, generate
 
 from streamcrm.contract import INPUT_TYPES
 from streamcrm.ingest import Record, process_batch
 from streamcrm.snapshot import snapshot_key
 from streamcrm.state import CustomerState
+from streamcrm.synthetic import SyntheticRecord, generate
 
 from .conftest import Deployment, consume
 
@@ -102,7 +102,6 @@ async def test_state_survives_a_killed_worker(
     worker = deployment.start_worker("w1", redis=False)
     await publish(producer, deployment, first)
     worker.wait_for(lambda s: s["events_in"] >= len(first), what="first half applied")
-    before = expected_states(deployment, first)
     worker.kill()  # SIGKILL: state must come back from the changelog, not a clean shutdown
 
     restarted = deployment.start_worker("w2", redis=False)
