@@ -8,7 +8,7 @@ schemas/README.md) and a human ``detail``.
 >>> raw += b'"ts":"2026-11-01T08:00:00Z","channel":"web","sku":"s1","category":"shoes","price":59.9}'
 >>> event = decode(raw, topic_kind="browse", key=b"c1")
 >>> event.type, event.customer_id, event.ts
-('product_viewed', 'c1', 1761984000.0)
+('product_viewed', 'c1', 1793520000.0)
 >>> decode(raw, topic_kind="browse", key=b"c2")
 Traceback (most recent call last):
 ...
@@ -63,7 +63,7 @@ def parse_ts(text: str) -> float:
     """RFC 3339 text -> epoch seconds.
 
     >>> parse_ts("2026-11-01T08:00:00.500+01:00")
-    1761980400.5
+    1793516400.5
     """
     return datetime.fromisoformat(text).timestamp()
 
@@ -71,7 +71,7 @@ def parse_ts(text: str) -> float:
 def format_ts(epoch_s: float) -> str:
     """Epoch seconds -> RFC 3339 UTC text with millisecond precision.
 
-    >>> format_ts(1761984000.25)
+    >>> format_ts(1793520000.25)
     '2026-11-01T08:00:00.250Z'
     """
     stamp = datetime.fromtimestamp(round(epoch_s, 3), tz=UTC)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Iterator
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError
@@ -27,7 +28,8 @@ async def ensure_topics(settings: Settings, *, timeout_s: float = 15.0) -> None:
     servers = bootstrap_servers(settings.broker)
     admin = AIOKafkaAdminClient(bootstrap_servers=servers, request_timeout_ms=int(timeout_s * 1000))
     try:
-        await asyncio.wait_for(admin.start(), timeout_s)
+        with client_errors_muted():
+            await asyncio.wait_for(admin.start(), timeout_s)
     except (TimeoutError, KafkaError, OSError) as exc:
         await _close(admin)
         msg = (
@@ -64,6 +66,18 @@ async def _check_copartitioned(admin: AIOKafkaAdminClient, names: list[str], wan
             "recreate them or set --partitions / STREAMCRM_PARTITIONS to match"
         )
         raise TopicMismatch(msg)
+
+
+@contextlib.contextmanager
+def client_errors_muted() -> Iterator[None]:
+    """Silence aiokafka while we probe the broker: we report a failure in one line ourselves."""
+    client_log = logging.getLogger("aiokafka")
+    level = client_log.level
+    client_log.setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        client_log.setLevel(level)
 
 
 async def _close(admin: AIOKafkaAdminClient) -> None:

@@ -9,6 +9,7 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 
 from streamcrm.config import Settings, bootstrap_servers
+from streamcrm.kafka_admin import client_errors_muted
 from streamcrm.synthetic import generate
 
 UNBOUNDED = 10**12  # "--events 0": a stream that outlives any run
@@ -26,7 +27,8 @@ async def publish_synthetic(
         max_batch_size=256 * 1024,
     )
     try:
-        await asyncio.wait_for(producer.start(), 15)
+        with client_errors_muted():
+            await asyncio.wait_for(producer.start(), 15)
     except (TimeoutError, KafkaError, OSError):
         await producer.stop()
         msg = (
