@@ -15,7 +15,9 @@ from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
 
-from streamcrm.config import Settings, Topics
+from streamcrm.config import Settings, Topics, parse_duration, parse_stages
+from streamcrm.policies.abandoned_cart import AbandonConfig
+from streamcrm.policies.contact import ContactPolicy
 
 
 class UsageError(Exception):
@@ -52,7 +54,7 @@ def _add_broker_flags(p: argparse.ArgumentParser, *, embedded_default: bool = Fa
         help="partitions of every topic; the three inputs must match (env STREAMCRM_PARTITIONS, default 8)",
     )
     defaults = Topics()
-    for kind in ("browse", "cart", "order", "deadletter"):
+    for kind in ("browse", "cart", "order", "deadletter", "coupons"):
         env = f"STREAMCRM_TOPIC_{kind.upper()}"
         p.add_argument(
             f"--topic-{kind}",
@@ -120,6 +122,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="log level (env STREAMCRM_LOG_LEVEL, default warning)",
     )
 
+    _add_decision_flags(worker)
+
     gen = sub.add_parser("generate", help="publish synthetic storefront traffic")
     _add_broker_flags(gen)
     _add_generator_flags(gen, events_default=10_000)
@@ -142,6 +146,9 @@ def build_parser() -> argparse.ArgumentParser:
         default=0.0,
         help="events per second offered; 0 = as fast as possible (default 0)",
     )
+    _add_decision_flags(demo)
+    # Synthetic traffic runs on simulated time: deadlines follow event time.
+    demo.set_defaults(clock=_env("STREAMCRM_CLOCK", "event"))
     demo.add_argument(
         "--timeout",
         type=float,
@@ -154,6 +161,55 @@ def build_parser() -> argparse.ArgumentParser:
         help="keep worker logs and data in this folder (default: a temporary folder)",
     )
     return parser
+
+
+def _add_decision_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--clock",
+        choices=["wall", "event"],
+        default=_env("STREAMCRM_CLOCK", "wall"),
+        help="deadlines fire on the wall clock (live) or on event time (replays, simulated "
+        "traffic) (env STREAMCRM_CLOCK, default wall)",
+    )
+    p.add_argument(
+        "--abandon-after",
+        default=_env("STREAMCRM_ABANDON_AFTER", "30m"),
+        help="cart inactivity before it counts as abandoned (env STREAMCRM_ABANDON_AFTER, default 30m)",
+    )
+    p.add_argument(
+        "--stages",
+        default=_env("STREAMCRM_STAGES", "reminder:1h,coupon:24h:incentive"),
+        help="abandoned-cart stages name:after[:incentive], comma-separated "
+        "(env STREAMCRM_STAGES, default reminder:1h,coupon:24h:incentive)",
+    )
+    p.add_argument(
+        "--holdout",
+        type=float,
+        default=float(_env("STREAMCRM_HOLDOUT", "0.10")),
+        help="share of customers in the control group, never messaged (env STREAMCRM_HOLDOUT, default 0.10)",
+    )
+    p.add_argument(
+        "--consent-default",
+        choices=["yes", "no"],
+        default=_env("STREAMCRM_CONSENT_DEFAULT", "yes"),
+        help="marketing consent of customers who never sent consent_updated "
+        "(env STREAMCRM_CONSENT_DEFAULT, default yes; use no where opt-in is required)",
+    )
+
+
+def _abandon_config(args: argparse.Namespace) -> AbandonConfig:
+    if not 0.0 <= args.holdout <= 1.0:
+        msg = f"--holdout must be between 0 and 1 (got {args.holdout})"
+        raise UsageError(msg)
+    try:
+        return AbandonConfig(
+            abandon_after=parse_duration(args.abandon_after),
+            stages=parse_stages(args.stages),
+            consent_default=args.consent_default == "yes",
+            contact=ContactPolicy(holdout_share=args.holdout),
+        )
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
 
 
 def _add_generator_flags(p: argparse.ArgumentParser, *, events_default: int) -> None:
@@ -184,6 +240,7 @@ def settings_from(args: argparse.Namespace) -> Settings:
         cart=args.topic_cart,
         order=args.topic_order,
         deadletter=args.topic_deadletter,
+        coupons=args.topic_coupons,
     )
     if len(set(topics.inputs())) != 3:
         msg = "the browse, cart and order topics must be three different topics"
@@ -191,6 +248,8 @@ def settings_from(args: argparse.Namespace) -> Settings:
     settings = Settings(
         broker=args.broker or "127.0.0.1:9092", partitions=args.partitions, topics=topics
     )
+    if hasattr(args, "clock"):
+        settings = replace(settings, clock=args.clock, abandon=_abandon_config(args))
     if hasattr(args, "redis_url"):
         settings = replace(settings, redis_url=None if args.no_redis else args.redis_url)
     if args.command == "worker":

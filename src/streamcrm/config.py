@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from streamcrm.policies.abandoned_cart import AbandonConfig, Stage
+
 
 @dataclass(frozen=True, slots=True)
 class Topics:
@@ -51,6 +53,50 @@ class Settings:
     # Short group-join timeouts: joining a group on Tansu otherwise waits ~30 s.
     fast_rebalance: bool = False
     log_level: str = "warning"
+    # "wall": deadlines fire on the wall clock (live); "event": on event time (replays,
+    # simulated traffic), as the watermark passes them.
+    clock: str = "wall"
+    abandon: AbandonConfig = field(default_factory=AbandonConfig)
+    sweep_interval_s: float = 0.25
+
+
+_UNITS = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+
+
+def parse_duration(text: str) -> float:
+    """``90``, ``90s``, ``30m``, ``24h``, ``7d`` -> seconds.
+
+    >>> parse_duration("30m"), parse_duration("1.5h"), parse_duration("45")
+    (1800.0, 5400.0, 45.0)
+    """
+    text = text.strip().lower()
+    unit = _UNITS.get(text[-1:]) if text else None
+    number = text[:-1] if unit else text
+    try:
+        value = float(number) * (unit or 1.0)
+    except ValueError:
+        msg = f"{text!r} is not a duration (examples: 90s, 30m, 24h, 7d)"
+        raise ValueError(msg) from None
+    if value < 0:
+        msg = f"duration {text!r} is negative"
+        raise ValueError(msg)
+    return value
+
+
+def parse_stages(spec: str) -> tuple[Stage, ...]:
+    """``name:after[:incentive]`` items, comma-separated, in time order.
+
+    >>> [(s.name, s.after, s.incentive) for s in parse_stages("reminder:1h,coupon:24h:incentive")]
+    [('reminder', 3600.0, False), ('coupon', 86400.0, True)]
+    """
+    stages = []
+    for item in filter(None, (part.strip() for part in spec.split(","))):
+        parts = item.split(":")
+        if len(parts) not in {2, 3} or (len(parts) == 3 and parts[2] != "incentive"):
+            msg = f"stage {item!r} is not name:after[:incentive] (e.g. coupon:24h:incentive)"
+            raise ValueError(msg)
+        stages.append(Stage(parts[0], parse_duration(parts[1]), len(parts) == 3))
+    return tuple(stages)
 
 
 def kafka_url(bootstrap: str) -> str:

@@ -19,7 +19,7 @@ SCHEMA_BASE = "https://streamcrm.dev/schemas/v1/"
 INPUT_TYPES: dict[str, tuple[str, ...]] = {
     "browse": ("product_viewed", "search_performed"),
     "cart": ("cart_item_added", "cart_item_removed", "cart_cleared", "checkout_started"),
-    "order": ("order_placed", "order_cancelled"),
+    "order": ("order_placed", "order_cancelled", "consent_updated"),
 }
 OUTPUT_TYPES: tuple[str, ...] = (
     "dead_letter",

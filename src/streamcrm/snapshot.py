@@ -24,6 +24,8 @@ def snapshot_key(customer_id: str, prefix: str = DEFAULT_PREFIX) -> str:
 def snapshot_fields(state: CustomerState, now: float) -> dict[str, str]:
     """The hash fields for one customer; every value a string, as Redis stores it."""
     cart = state.cart
+    sent = state.last_contact if state.last_contact and not state.last_contact.holdout else None
+    expires = sent.expires_at if sent else None
     return {
         "cart_id": cart.cart_id if cart else "",
         "cart_value": f"{cart.value:.2f}" if cart else "0.00",
@@ -35,4 +37,8 @@ def snapshot_fields(state: CustomerState, now: float) -> dict[str, str]:
         "first_seen": format_ts(state.first_seen),
         "last_seen": format_ts(state.last_seen),
         "updated_at": format_ts(now),
+        "coupon_id": sent.coupon_id if sent else "",
+        "coupon_code": (sent.code or "") if sent else "",
+        "coupon_stage": sent.stage if sent else "",
+        "coupon_expires_at": format_ts(expires) if expires is not None else "",
     }

@@ -75,6 +75,34 @@ class OrderRecord:
 
 
 @dataclass(frozen=True, slots=True)
+class Abandonment:
+    """The last abandoned (or being-watched) cart: which stages fired for which version.
+
+    ``abandoned_at`` is set once per cart id, when the cart first counts as abandoned;
+    ``stages_fired`` refer to ``cart_version`` and re-arm when the cart changes.
+    """
+
+    cart_id: str
+    cart_version: int
+    abandoned_at: float | None = None
+    stages_fired: tuple[str, ...] = ()
+    recovered: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Contact:
+    """The last abandoned-cart message decided for this customer (sent or held out)."""
+
+    coupon_id: str
+    cart_id: str
+    stage: str
+    code: str | None
+    at: float
+    holdout: bool
+    expires_at: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class CustomerState:
     """Everything streamcrm knows about one customer. Round-trips through :meth:`to_dict`."""
 
@@ -92,6 +120,13 @@ class CustomerState:
     seen_event_ids: tuple[str, ...] = ()
     events_applied: int = 0
     updated_at: float = 0.0
+    consent: bool | None = None  # None: never said; the deployment's default applies
+    abandonment: Abandonment | None = None
+    last_contact: Contact | None = None
+    # Times of messages actually sent, per kind (each kind has its own frequency caps).
+    coupons_sent_at: tuple[float, ...] = ()
+    reminders_sent_at: tuple[float, ...] = ()
+    coupons_redeemed: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-able form (orjson also serializes the dataclass directly)."""
@@ -125,7 +160,20 @@ class CustomerState:
             seen_event_ids=tuple(data.get("seen_event_ids", ())),
             events_applied=data.get("events_applied", 0),
             updated_at=data.get("updated_at", 0.0),
+            consent=data.get("consent"),
+            abandonment=_maybe(Abandonment, data.get("abandonment")),
+            last_contact=_maybe(Contact, data.get("last_contact")),
+            coupons_sent_at=tuple(data.get("coupons_sent_at", ())),
+            reminders_sent_at=tuple(data.get("reminders_sent_at", ())),
+            coupons_redeemed=data.get("coupons_redeemed", 0),
         )
+
+
+def _maybe(cls: Any, data: dict[str, Any] | None) -> Any:
+    if data is None:
+        return None
+    fields = {k: tuple(v) if isinstance(v, list) else v for k, v in data.items()}
+    return cls(**fields)
 
 
 @dataclass(frozen=True, slots=True)
@@ -286,6 +334,10 @@ def _order_cancelled(state: CustomerState, event: Event) -> CustomerState:
     return state  # unknown or already cancelled: nothing to reverse
 
 
+def _consent_updated(state: CustomerState, event: Event) -> CustomerState:
+    return replace(state, consent=bool(event.body["marketing"]))
+
+
 _STEPS = {
     "product_viewed": _product_viewed,
     "search_performed": _search_performed,
@@ -295,4 +347,5 @@ _STEPS = {
     "checkout_started": _checkout_started,
     "order_placed": _order_placed,
     "order_cancelled": _order_cancelled,
+    "consent_updated": _consent_updated,
 }

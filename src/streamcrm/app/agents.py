@@ -1,32 +1,79 @@
-"""The ingest agent: raw records in, customer states, dead letters and snapshots out.
+"""The agents: raw records in; customer states, coupons, dead letters and snapshots out.
 
-It reads as the data flow; every decision is in :func:`streamcrm.ingest.process_batch`.
+They read as the data flow; every decision is in :class:`streamcrm.ingest.Processor`.
+Writes go to the table's store plus an explicit changelog send to the customer's own
+partition: a batch (and a timer sweep) mixes partitions, so Faust's "current event"
+would name the wrong one.
 """
 
 from __future__ import annotations
 
+import logging
 import time
 from typing import TYPE_CHECKING, Any
 
 import faust
 import orjson
+from aiokafka.partitioner import murmur2
 
-from streamcrm.ingest import Record, process_batch
+from streamcrm.ingest import BatchResult, Processor, Record
 from streamcrm.snapshot import snapshot_fields, snapshot_key
 from streamcrm.state import Limits
 
 if TYPE_CHECKING:
     from streamcrm.app.factory import Runtime
 
+decision_log = logging.getLogger("streamcrm.decisions")
 
-def attach_ingest(
-    app: faust.App, runtime: Runtime, *, inputs: Any, deadletter: Any, customers: Any
-) -> None:
+
+def partition_of(customer_id: str, partitions: int) -> int:
+    """The partition Kafka's default (murmur2) partitioner gives this key."""
+    hashed: int = murmur2(customer_id.encode())
+    return (hashed & 0x7FFFFFFF) % partitions
+
+
+def attach_agents(
+    app: faust.App,
+    runtime: Runtime,
+    *,
+    inputs: Any,
+    deadletter: Any,
+    coupons: Any,
+    customers: Any,
+) -> Processor:
     settings = runtime.settings
-    kinds = settings.topics.inputs()
-    limits = Limits(dedupe_window=settings.dedupe_window, recent_views=settings.recent_views)
+    processor = Processor(
+        settings.topics.inputs(),
+        limits=Limits(dedupe_window=settings.dedupe_window, recent_views=settings.recent_views),
+        abandon=settings.abandon,
+        clock=settings.clock,
+    )
+    input_topics = set(settings.topics.inputs())
     prefix = settings.redis_key_prefix
-    store = customers.data  # the partition-aware writes below bypass the per-key hooks
+    store = customers.data
+
+    def owned(partition: int) -> bool:
+        assigned = app.consumer.assignment()
+        return any(tp.partition == partition and tp.topic in input_topics for tp in assigned)
+
+    async def commit(result: BatchResult, now: float) -> None:
+        for customer_id, (partition, state) in result.states.items():
+            store[customer_id] = state  # one changelog write per customer per batch
+            customers.send_changelog(partition, customer_id, state)
+            if runtime.snapshots is not None:
+                runtime.snapshots.stage(
+                    snapshot_key(customer_id, prefix), snapshot_fields(state, now)
+                )
+        for key, letter in result.dead_letters:
+            await deadletter.send(key=key, value=orjson.dumps(letter))
+        for key, coupon in result.coupons:
+            await coupons.send(key=key, value=orjson.dumps(coupon))
+        if decision_log.isEnabledFor(logging.INFO):
+            for decision in result.decisions:
+                decision_log.info("%s", orjson.dumps(decision).decode())
+        runtime.stats.add(result)
+        if runtime.snapshots is not None:
+            await runtime.snapshots.flush()
 
     @app.agent(inputs, name="streamcrm.ingest")
     async def ingest(stream: Any) -> None:  # a faust Stream: take_events is not on StreamT
@@ -36,18 +83,24 @@ def attach_ingest(
                 Record(m.topic, m.partition, m.offset, m.key, m.value)
                 for m in (e.message for e in events)
             ]
-            result = process_batch(records, kinds, customers.get, now, limits)
-            for customer_id, (partition, state) in result.states.items():
-                # One changelog write per customer per batch, to the customer's own
-                # partition (the batch mixes partitions, so the "current event" is wrong).
-                store[customer_id] = state
-                customers.send_changelog(partition, customer_id, state)
-                if runtime.snapshots is not None:
-                    runtime.snapshots.stage(
-                        snapshot_key(customer_id, prefix), snapshot_fields(state, now)
-                    )
-            for key, letter in result.dead_letters:
-                await deadletter.send(key=key, value=orjson.dumps(letter))
-            runtime.stats.add(result)
-            if runtime.snapshots is not None:
-                await runtime.snapshots.flush()
+            await commit(processor.process(records, customers.get, now, owned), now)
+
+    @app.timer(settings.sweep_interval_s)  # type: ignore[untyped-decorator]
+    async def sweep_deadlines() -> None:
+        # Only the wall clock moves without events; on the event clock deadlines fire
+        # inside processing as the watermark passes them.
+        if settings.clock == "wall" and processor.timers.next_due() is not None:
+            now = time.time()
+            result = processor.sweep(customers.get, now, owned)
+            if result.states:
+                await commit(result, now)
+
+    @customers.on_recover  # type: ignore[untyped-decorator]
+    async def rebuild_deadlines() -> None:
+        # After a restart or a rebalance: every pending deadline comes back from the
+        # restored table (the index is derived state, never persisted on its own).
+        processor.rebuild(
+            (cid, partition_of(cid, settings.partitions), state) for cid, state in customers.items()
+        )
+
+    return processor

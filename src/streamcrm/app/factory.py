@@ -14,9 +14,10 @@ import faust
 from faust.web import Request, Response, View
 
 from streamcrm.app import codecs
-from streamcrm.app.agents import attach_ingest
+from streamcrm.app.agents import attach_agents
 from streamcrm.app.stats import WorkerStats
 from streamcrm.config import Settings, kafka_url
+from streamcrm.ingest import Processor
 from streamcrm.serving import SnapshotWriter
 
 log = logging.getLogger(__name__)
@@ -72,6 +73,7 @@ def create_app(settings: Settings) -> faust.App:
         partitions=settings.partitions,
     )
     deadletter = app.topic(settings.topics.deadletter, key_serializer="raw", value_serializer="raw")
+    coupons = app.topic(settings.topics.coupons, key_serializer="raw", value_serializer="raw")
     # Faust derives table serializers from model types; ours are plain codecs, so the
     # changelog topic is declared here with them (recovery decodes through this topic).
     changelog = app.topic(
@@ -92,8 +94,10 @@ def create_app(settings: Settings) -> faust.App:
     )
     customers.key_serializer = "crm_utf8"
     customers.value_serializer = "crm_customer_v1"
-    attach_ingest(app, runtime, inputs=inputs, deadletter=deadletter, customers=customers)
-    _attach_pages(app, runtime, customers)
+    processor = attach_agents(
+        app, runtime, inputs=inputs, deadletter=deadletter, coupons=coupons, customers=customers
+    )
+    _attach_pages(app, runtime, customers, processor)
 
     @app.task  # type: ignore[untyped-decorator]
     async def report_redis() -> None:
@@ -113,12 +117,15 @@ def create_app(settings: Settings) -> faust.App:
     return app
 
 
-def _attach_pages(app: faust.App, runtime: Runtime, customers: Any) -> None:
+def _attach_pages(app: faust.App, runtime: Runtime, customers: Any, processor: Processor) -> None:
     @app.page("/stats")
     class StatsView(View):
         async def get(self, request: Request) -> Response:
             body = runtime.stats.as_dict()
             body["customers"] = len(customers)
+            body["timers_pending"] = len(processor.timers)
+            body["clock"] = processor.clock
+            body["watermark"] = processor.watermark
             snaps = runtime.snapshots
             body["snapshot"] = (
                 None

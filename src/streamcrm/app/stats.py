@@ -16,6 +16,8 @@ class WorkerStats:
     received_by_topic: Counter[str] = field(default_factory=Counter)
     applied_by_type: Counter[str] = field(default_factory=Counter)
     dead_by_reason: Counter[str] = field(default_factory=Counter)
+    outcomes: Counter[str] = field(default_factory=Counter)
+    coupons_issued: int = 0
     duplicates: int = 0
     batches: int = 0
     max_event_ts: float | None = None
@@ -24,12 +26,15 @@ class WorkerStats:
         self.received_by_topic.update(result.received)
         self.applied_by_type.update(result.applied)
         self.dead_by_reason.update(result.dead_by_reason)
+        self.outcomes.update(result.outcomes)
+        self.coupons_issued += len(result.coupons)
         self.duplicates += result.duplicates
         self.batches += 1
         if result.max_event_ts is not None:
             self.max_event_ts = max(self.max_event_ts or result.max_event_ts, result.max_event_ts)
 
     def as_dict(self) -> dict[str, Any]:
+        o = self.outcomes
         received = sum(self.received_by_topic.values())
         applied = sum(self.applied_by_type.values())
         dead = sum(self.dead_by_reason.values())
@@ -42,5 +47,26 @@ class WorkerStats:
             "applied_by_type": dict(self.applied_by_type),
             "dead_letters_by_reason": dict(self.dead_by_reason),
             "batches": self.batches,
+            "coupons_issued": self.coupons_issued,
+            "abandoned_cart": {
+                "carts": o["cart_started"],
+                "carts_abandoned": o["cart_abandoned"],
+                "reminded": o["reminded"],
+                "couponed": o["couponed"],
+                "holdout": o["holdout"],
+                "suppressed": sum(v for k, v in o.items() if k.startswith("suppressed_")),
+                "suppressed_by_reason": {
+                    k.removeprefix("suppressed_"): v
+                    for k, v in o.items()
+                    if k.startswith("suppressed_")
+                },
+                "recovered": o["recovered_treated"]
+                + o["recovered_holdout"]
+                + o["recovered_uncontacted"],
+                "recovered_treated": o["recovered_treated"],
+                "recovered_holdout": o["recovered_holdout"],
+                "recovered_uncontacted": o["recovered_uncontacted"],
+                "redeemed": o["redeemed"],
+            },
             "uptime_s": round(time.time() - self.started_at, 3),
         }

@@ -1,0 +1,260 @@
+"""Abandoned carts: when a cart counts as abandoned, which stage is due, what to send,
+and what a later order means. Pure: every function takes the state and ``now``.
+
+A non-empty cart with no cart, checkout or order activity for ``abandon_after`` is
+abandoned (counted once per cart id). Stages fire at ``last_activity + stage.after``,
+each at most once per cart version; any cart change re-arms them, an order or a clear
+closes the cart so nothing more fires. Decision times are the due times, not the moment a
+sweep happened to run, so a replay decides exactly as live operation would.
+
+>>> from streamcrm.state import Cart, CartLine, CustomerState
+>>> cart = Cart("k1", (CartLine("s1", 1, 80.0),), version=1, last_activity=0.0)
+>>> state = CustomerState("c1", 0.0, 0.0, cart=cart)
+>>> config = AbandonConfig(contact=ContactPolicy(holdout_share=0.0))
+>>> next_due(state, config)  # abandoned after 30 minutes
+1800.0
+>>> fired = fire_due(state, now=90_000.0, config=config)
+>>> fired.outcomes
+['cart_abandoned', 'reminded', 'couponed']
+>>> [(c["stage"], c["discount"]["kind"]) for c in fired.coupons]
+[('reminder', 'none'), ('coupon', 'percent')]
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from streamcrm.events import Event, format_ts
+from streamcrm.policies.contact import DAY, ContactPolicy
+from streamcrm.policies.coupon import (
+    CouponInputs,
+    CouponRule,
+    PropensityModel,
+    RulePropensity,
+    propensity_features,
+)
+from streamcrm.state import Abandonment, Contact, CustomerState
+
+
+@dataclass(frozen=True, slots=True)
+class Stage:
+    name: str
+    after: float  # seconds since the cart's last activity
+    incentive: bool  # False: a plain reminder, never a discount
+
+
+@dataclass(frozen=True, slots=True)
+class AbandonConfig:
+    abandon_after: float = 1800.0
+    stages: tuple[Stage, ...] = (Stage("reminder", 3600.0, False), Stage("coupon", DAY, True))
+    attribution_window: float = 7 * DAY
+    coupon_ttl: float = 7 * DAY
+    consent_default: bool = True
+    contact: ContactPolicy = field(default_factory=ContactPolicy)
+    rule: CouponRule = field(default_factory=CouponRule)
+    propensity: PropensityModel = field(default_factory=RulePropensity)
+
+    def __post_init__(self) -> None:
+        afters = [s.after for s in self.stages]
+        if afters != sorted(afters) or (afters and afters[0] < self.abandon_after):
+            msg = "stages must be in time order and none before abandon_after"
+            raise ValueError(msg)
+
+
+@dataclass(frozen=True, slots=True)
+class Fired:
+    state: CustomerState
+    coupons: list[dict[str, Any]]
+    outcomes: list[str]
+    decisions: list[dict[str, Any]]  # every stage decision with its inputs (the audit log)
+
+
+def next_due(state: CustomerState, config: AbandonConfig) -> float | None:
+    """When this customer's next abandonment step is due, or None if nothing is pending."""
+    cart = state.cart
+    if cart is None or not cart.lines:
+        return None
+    ab = state.abandonment
+    if ab is None or ab.cart_id != cart.cart_id or ab.abandoned_at is None:
+        return cart.last_activity + config.abandon_after
+    fired = ab.stages_fired if ab.cart_version == cart.version else ()
+    for stage in config.stages:
+        if stage.name not in fired:
+            return cart.last_activity + stage.after
+    return None
+
+
+def fire_due(state: CustomerState, now: float, config: AbandonConfig) -> Fired:
+    """Take every step due at or before ``now``, in order."""
+    coupons: list[dict[str, Any]] = []
+    outcomes: list[str] = []
+    decisions: list[dict[str, Any]] = []
+    due = next_due(state, config)
+    while due is not None and due <= now:
+        cart = state.cart
+        assert cart is not None  # next_due is None without a cart
+        ab = state.abandonment
+        if ab is None or ab.cart_id != cart.cart_id or ab.abandoned_at is None:
+            state = replace(state, abandonment=Abandonment(cart.cart_id, cart.version, due))
+            outcomes.append("cart_abandoned")
+        else:
+            stage = _due_stage(state, config)
+            state, coupon, outcome, decision = _run_stage(state, stage, due, config)
+            outcomes.append(outcome)
+            decisions.append(decision)
+            if coupon is not None:
+                coupons.append(coupon)
+        due = next_due(state, config)
+    return Fired(state, coupons, outcomes, decisions)
+
+
+def _due_stage(state: CustomerState, config: AbandonConfig) -> Stage:
+    cart, ab = state.cart, state.abandonment
+    assert cart is not None and ab is not None
+    fired = ab.stages_fired if ab.cart_version == cart.version else ()
+    return next(s for s in config.stages if s.name not in fired)
+
+
+def _run_stage(
+    state: CustomerState, stage: Stage, at: float, config: AbandonConfig
+) -> tuple[CustomerState, dict[str, Any] | None, str, dict[str, Any]]:
+    cart, ab = state.cart, state.abandonment
+    assert cart is not None and ab is not None
+    fired = ab.stages_fired if ab.cart_version == cart.version else ()
+    state = replace(
+        state, abandonment=replace(ab, cart_version=cart.version, stages_fired=(*fired, stage.name))
+    )
+    x = CouponInputs(
+        cart_value=cart.value,
+        order_count=state.order_count,
+        coupons_redeemed=state.coupons_redeemed,
+        propensity=config.propensity.predict_one(propensity_features(state, at)),
+    )
+    decision = config.rule.decide(x, incentive=stage.incentive)
+    # Coupons and plain reminders are capped separately: a 1 h reminder must not use up
+    # the day's allowance of the 24 h coupon.
+    is_coupon = decision.kind != "none"
+    consent = config.consent_default if state.consent is None else state.consent
+    sent_at = config.contact.prune(
+        state.coupons_sent_at if is_coupon else state.reminders_sent_at, at
+    )
+    verdict = config.contact.check(state.customer_id, consent=consent, sent_at=sent_at, now=at)
+    coupon_id = coupon_id_for(state.customer_id, cart.cart_id, cart.version, stage.name)
+    audit = {
+        "coupon_id": coupon_id,
+        "customer_id": state.customer_id,
+        "stage": stage.name,
+        "at": at,
+        "verdict": verdict.reason,
+        "rule": decision.rule,
+        "inputs": decision.inputs,
+    }
+    if not verdict.allowed and not verdict.holdout:
+        return state, None, f"suppressed_{verdict.reason}", audit
+    code = code_for(coupon_id) if is_coupon else None
+    expires = at + config.coupon_ttl if code else None
+    contact = Contact(coupon_id, cart.cart_id, stage.name, code, at, verdict.holdout, expires)
+    if verdict.holdout:
+        # Recorded, not sent: the control group tells us what happens without a message.
+        return replace(state, last_contact=contact), None, "holdout", audit
+    sent = (*sent_at, at)
+    state = replace(state, last_contact=contact)
+    state = (
+        replace(state, coupons_sent_at=sent)
+        if is_coupon
+        else replace(state, reminders_sent_at=sent)
+    )
+    event = {
+        "event_id": coupon_id,
+        "type": "coupon_issued",
+        "customer_id": state.customer_id,
+        "ts": format_ts(at),
+        "coupon_id": coupon_id,
+        "stage": stage.name,
+        "code": code,
+        "discount": {"kind": decision.kind, "percent": decision.percent},
+        "expires_at": format_ts(expires) if expires is not None else None,
+        "cart": {
+            "cart_id": cart.cart_id,
+            "version": cart.version,
+            "value": cart.value,
+            "lines": [
+                {"sku": line.sku, "qty": line.qty, "unit_price": line.unit_price}
+                for line in cart.lines
+            ],
+        },
+        "channel": "email",
+        "reason": {"rule": decision.rule, "inputs": decision.inputs},
+    }
+    return state, event, "couponed" if code else "reminded", audit
+
+
+def coupon_id_for(customer_id: str, cart_id: str, version: int, stage: str) -> str:
+    """Deterministic: a redelivery or a crash before commit can only re-send the same id.
+
+    >>> coupon_id_for("c1", "k1", 3, "coupon") == coupon_id_for("c1", "k1", 3, "coupon")
+    True
+    """
+    digest = hashlib.sha256(f"{customer_id}|{cart_id}|{version}|{stage}".encode()).hexdigest()
+    return f"cpn-{digest[:24]}"
+
+
+def code_for(coupon_id: str) -> str:
+    """A short, unguessable-enough code derived from the coupon id (also deterministic)."""
+    raw = hashlib.sha256(f"code:{coupon_id}".encode()).digest()
+    return "SC-" + base64.b32encode(raw).decode()[:10]
+
+
+def after_event(
+    before: CustomerState | None, after: CustomerState, event: Event, config: AbandonConfig
+) -> tuple[CustomerState, list[str]]:
+    """Outcomes of an applied event: new carts, recoveries, redemptions."""
+    outcomes: list[str] = []
+    if event.type == "cart_item_added":
+        old = before.cart.cart_id if before and before.cart else None
+        if (
+            after.cart is not None
+            and after.cart.cart_id != old
+            and after.cart.cart_id == event.body["cart_id"]
+        ):
+            outcomes.append("cart_started")
+    elif event.type == "order_placed":
+        after, outcomes = _attribute_order(after, event, config)
+    return after, outcomes
+
+
+def _attribute_order(
+    state: CustomerState, event: Event, config: AbandonConfig
+) -> tuple[CustomerState, list[str]]:
+    ab = state.abandonment
+    if ab is None or ab.abandoned_at is None or ab.recovered:
+        return state, []
+    if not 0 <= event.ts - ab.abandoned_at <= config.attribution_window:
+        return state, []
+    outcomes = []
+    contact = state.last_contact
+    if (
+        contact is None
+        or contact.cart_id != ab.cart_id
+        or event.ts - contact.at > config.attribution_window
+    ):
+        outcomes.append("recovered_uncontacted")
+    elif contact.holdout:
+        outcomes.append("recovered_holdout")
+    else:
+        outcomes.append("recovered_treated")
+    redeemed = (
+        contact is not None
+        and contact.code is not None
+        and event.body.get("coupon_code") == contact.code
+    )
+    if redeemed:
+        outcomes.append("redeemed")
+    return replace(
+        state,
+        abandonment=replace(ab, recovered=True),
+        coupons_redeemed=state.coupons_redeemed + (1 if redeemed else 0),
+    ), outcomes
