@@ -191,7 +191,12 @@ class Deployment:
         return f"streamcrm-test-{self.run_id}"
 
     def start_worker(
-        self, name: str = "w1", *, redis: bool = True, wait: bool = True
+        self,
+        name: str = "w1",
+        *,
+        redis: bool = True,
+        wait: bool = True,
+        extra: tuple[str, ...] = (),
     ) -> WorkerHandle:
         port = free_port()
         t = self.topics
@@ -223,6 +228,7 @@ class Deployment:
             "--batch-size",
             "200",
         ]
+        cmd += ["--topic-coupons", t.coupons, *extra]
         cmd += ["--redis-url", self.redis_url] if redis else ["--no-redis"]
         with open(log_path, "ab") as log:
             proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)

@@ -16,9 +16,10 @@ import faust
 import orjson
 from aiokafka.partitioner import murmur2
 
+from streamcrm.app.catchup import changelog_tail
 from streamcrm.ingest import BatchResult, Processor, Record
 from streamcrm.snapshot import snapshot_fields, snapshot_key
-from streamcrm.state import Limits
+from streamcrm.state import CustomerState, Limits
 
 if TYPE_CHECKING:
     from streamcrm.app.factory import Runtime
@@ -89,14 +90,34 @@ def attach_agents(
     async def sweep_deadlines() -> None:
         # Only the wall clock moves without events; on the event clock deadlines fire
         # inside processing as the watermark passes them.
-        if settings.clock == "wall" and processor.timers.next_due() is not None:
-            now = time.time()
-            result = processor.sweep(customers.get, now, owned)
-            if result.states:
-                await commit(result, now)
+        if settings.clock != "wall" or processor.timers.next_due() is None:
+            return
+        if app.rebalancing or app.should_stop:
+            # Partitions may be changing hands: the next owner fires what is due, from
+            # its restored table. Firing here could fire twice.
+            return
+        now = time.time()
+        result = processor.sweep(customers.get, now, owned)
+        for decision in result.decisions:
+            runtime.stats.fired_late(now - decision["at"])
+        if result.states:
+            await commit(result, now)
+            # Deliver the fired state and its coupons now, so a handover right after this
+            # sweep restores "already fired" rather than firing again.
+            await app.producer.flush()
 
     @customers.on_recover  # type: ignore[untyped-decorator]
     async def rebuild_deadlines() -> None:
+        active = {tp.partition for tp in app.consumer.assignment() if tp.topic in input_topics}
+        tail = await changelog_tail(
+            settings.broker, customers.changelog_topic.get_topic_name(), active
+        )
+        for _, key, value in tail:  # in offset order per partition: the last write wins
+            customer_id = key.decode()
+            if value is None:
+                store.pop(customer_id, None)
+            else:
+                store[customer_id] = CustomerState.from_dict(orjson.loads(value))
         # After a restart or a rebalance: every pending deadline comes back from the
         # restored table (the index is derived state, never persisted on its own).
         processor.rebuild(

@@ -126,6 +126,10 @@ def _attach_pages(app: faust.App, runtime: Runtime, customers: Any, processor: P
             body["timers_pending"] = len(processor.timers)
             body["clock"] = processor.clock
             body["watermark"] = processor.watermark
+            inputs = set(runtime.settings.topics.inputs())
+            body["partitions"] = sorted(
+                {tp.partition for tp in app.consumer.assignment() if tp.topic in inputs}
+            )
             snaps = runtime.snapshots
             body["snapshot"] = (
                 None

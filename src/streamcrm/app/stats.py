@@ -21,6 +21,9 @@ class WorkerStats:
     duplicates: int = 0
     batches: int = 0
     max_event_ts: float | None = None
+    timer_fires: int = 0
+    timer_lag_sum_s: float = 0.0
+    timer_lag_max_s: float = 0.0
 
     def add(self, result: BatchResult) -> None:
         self.received_by_topic.update(result.received)
@@ -32,6 +35,12 @@ class WorkerStats:
         self.batches += 1
         if result.max_event_ts is not None:
             self.max_event_ts = max(self.max_event_ts or result.max_event_ts, result.max_event_ts)
+
+    def fired_late(self, lag_s: float) -> None:
+        """How long after its due time a wall-clock deadline actually fired."""
+        self.timer_fires += 1
+        self.timer_lag_sum_s += lag_s
+        self.timer_lag_max_s = max(self.timer_lag_max_s, lag_s)
 
     def as_dict(self) -> dict[str, Any]:
         o = self.outcomes
@@ -47,6 +56,11 @@ class WorkerStats:
             "applied_by_type": dict(self.applied_by_type),
             "dead_letters_by_reason": dict(self.dead_by_reason),
             "batches": self.batches,
+            "timer_fires": self.timer_fires,
+            "timer_lag_mean_s": round(self.timer_lag_sum_s / self.timer_fires, 4)
+            if self.timer_fires
+            else None,
+            "timer_lag_max_s": round(self.timer_lag_max_s, 4),
             "coupons_issued": self.coupons_issued,
             "abandoned_cart": {
                 "carts": o["cart_started"],
