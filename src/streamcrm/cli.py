@@ -134,6 +134,33 @@ def build_parser() -> argparse.ArgumentParser:
         help="events per second; 0 = as fast as possible (default 0)",
     )
 
+    rep = sub.add_parser(
+        "replay", help="replay a behaviour log on event time through the decision code"
+    )
+    rep.add_argument(
+        "file", help="the log file (CSV for rees46/taobao/retailrocket, JSON lines for jsonl)"
+    )
+    rep.add_argument(
+        "--format",
+        required=True,
+        choices=["rees46", "taobao", "retailrocket", "jsonl"],
+        help="the log's format",
+    )
+    rep.add_argument(
+        "--json", action="store_true", help="print the summary as one JSON object, last line"
+    )
+    rep.add_argument(
+        "--report", metavar="DIR", help="write an HTML report with plots to DIR/index.html"
+    )
+    rep.add_argument(
+        "--via-kafka",
+        action="store_true",
+        help="push the events through a broker and a real worker instead of in memory",
+    )
+    _add_broker_flags(rep, embedded_default=True)
+    _add_decision_flags(rep)
+    rep.set_defaults(clock="event", redis_url=None, no_redis=True)
+
     demo = sub.add_parser(
         "demo", help="broker + worker + generator in one command; prints a JSON summary"
     )
@@ -294,6 +321,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings = settings_from(args)
         if args.command == "worker":
             return run_worker(settings)
+        if args.command == "replay":
+            from streamcrm.replay.command import run_replay
+
+            return run_replay(args, settings)
         _check_generator_args(args)
         if args.command == "generate":
             from streamcrm.publish import publish_synthetic

@@ -1,0 +1,91 @@
+"""``streamcrm replay``: the shell around the pure replay (files, clock, progress, output)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from streamcrm.config import Settings
+from streamcrm.replay.adapters import map_rows
+from streamcrm.replay.report import render
+from streamcrm.replay.runner import replay
+
+
+class ReplayInputError(RuntimeError):
+    """The input file cannot be read; the message says which and why."""
+
+
+def run_replay(args: argparse.Namespace, settings: Settings) -> int:
+    path = Path(args.file)
+    if not path.is_file():
+        msg = f"no such file: {path} (give the path of a {args.format} log)"
+        raise ReplayInputError(msg)
+    started = time.perf_counter()
+    try:
+        with path.open(encoding="utf-8", newline="") as lines:
+            mapped, unmapped = map_rows(args.format, lines)
+    except UnicodeDecodeError as exc:
+        msg = f"{path} is not UTF-8 text ({exc.reason}); is --format {args.format} right?"
+        raise ReplayInputError(msg) from None
+    _say(f"{path.name}: {len(mapped)} events mapped, {sum(unmapped.values())} rows unmapped")
+    if args.via_kafka:
+        from streamcrm.replay.via_kafka import replay_via_kafka
+
+        summary = replay_via_kafka(mapped, settings, args)
+    else:
+        last = [0.0]
+
+        def progress(done: int, total: int) -> None:
+            if time.perf_counter() - last[0] >= 1.0 or done == total:
+                last[0] = time.perf_counter()
+                _say(f"  {done}/{total} events replayed")
+
+        outcome = replay(mapped, abandon=settings.abandon, progress=progress)
+        summary = outcome.summary()
+        if args.report:
+            _write_report(Path(args.report), path.name, args.format, summary, outcome.timeline)
+    elapsed = time.perf_counter() - started
+    summary |= {
+        "unmapped_rows": sum(unmapped.values()),
+        "unmapped_by_reason": dict(unmapped),
+        "elapsed_s": round(elapsed, 3),
+        "events_per_s": round(summary["events"] / elapsed, 1) if elapsed > 0 else 0.0,
+    }
+    _print_summary(summary)
+    if args.json:
+        print(json.dumps(summary), flush=True)
+    return 0
+
+
+def _write_report(
+    directory: Path, name: str, fmt: str, summary: dict[str, Any], timeline: Any
+) -> None:
+    directory.mkdir(parents=True, exist_ok=True)
+    page = directory / "index.html"
+    page.write_text(
+        render(f"streamcrm replay: {name} ({fmt})", summary, timeline), encoding="utf-8"
+    )
+    _say(f"report written to {page}")
+
+
+def _print_summary(summary: dict[str, Any]) -> None:
+    lines = [
+        f"events {summary['events']} ({summary['events_per_s']:.0f}/s), customers {summary['customers']}, "
+        f"unmapped rows {summary['unmapped_rows']}, dead letters {summary['dead_letters']}",
+        f"carts {summary['carts']}, abandoned {summary['carts_abandoned']}, "
+        f"reminders {summary['reminded']}, coupons {summary['couponed']}, held out {summary['holdout']}, "
+        f"suppressed by caps/consent {summary['suppressed']}",
+        f"recovered {summary['recovered']} (after a message {summary['recovered_treated']}, "
+        f"holdout {summary['recovered_holdout']}, never contacted {summary['recovered_uncontacted']}), "
+        f"deadlines still pending at the end of the log {summary['timers_pending']}",
+    ]
+    for line in lines:
+        _say(line)
+
+
+def _say(text: str) -> None:
+    print(text, file=sys.stderr, flush=True)

@@ -1,0 +1,132 @@
+"""The replay's HTML report: one self-contained page, plots drawn as inline SVG. Pure.
+
+No JavaScript and no external files, so it opens anywhere, including from a CI artifact.
+"""
+
+from __future__ import annotations
+
+import html
+from collections import Counter
+from datetime import UTC, datetime
+from typing import Any
+
+WIDTH, HEIGHT, PAD = 760, 220, 40
+
+
+def _bars(
+    title: str, xs: list[float], series: dict[str, list[float]], colors: dict[str, str]
+) -> str:
+    """Grouped bars per time bucket; a legend names the series."""
+    if not xs:
+        return f"<h2>{html.escape(title)}</h2><p>No data.</p>"
+    top = max((max(values) for values in series.values() if values), default=0.0) or 1.0
+    n, k = len(xs), len(series)
+    slot = (WIDTH - 2 * PAD) / n
+    bar = max(slot / (k + 1), 1.0)
+    parts = [f'<svg viewBox="0 0 {WIDTH} {HEIGHT + 30}" width="{WIDTH}" role="img">']
+    parts.append(f'<line x1="{PAD}" y1="{HEIGHT}" x2="{WIDTH - PAD}" y2="{HEIGHT}" stroke="#888"/>')
+    for frac in (0.5, 1.0):
+        y = HEIGHT - frac * (HEIGHT - PAD)
+        parts.append(f'<text x="2" y="{y + 4:.0f}" font-size="10">{top * frac:.0f}</text>')
+        parts.append(
+            f'<line x1="{PAD}" y1="{y:.0f}" x2="{WIDTH - PAD}" y2="{y:.0f}" stroke="#eee"/>'
+        )
+    for j, (name, values) in enumerate(series.items()):
+        for i, value in enumerate(values):
+            h = value / top * (HEIGHT - PAD)
+            x = PAD + i * slot + j * bar
+            parts.append(
+                f'<rect x="{x:.1f}" y="{HEIGHT - h:.1f}" width="{bar:.1f}" height="{h:.1f}" '
+                f'fill="{colors[name]}"><title>{html.escape(name)}: {value:.0f}</title></rect>'
+            )
+    for i in range(0, n, max(1, n // 8)):
+        label = datetime.fromtimestamp(xs[i], UTC).strftime("%m-%d %H:%M")
+        parts.append(
+            f'<text x="{PAD + i * slot:.0f}" y="{HEIGHT + 14}" font-size="10">{label}</text>'
+        )
+    legend = " ".join(
+        f'<span style="color:{colors[name]}">&#9632;</span> {html.escape(name)}' for name in series
+    )
+    parts.append("</svg>")
+    return f"<h2>{html.escape(title)}</h2>{''.join(parts)}<p class=legend>{legend}</p>"
+
+
+def _funnel(summary: dict[str, Any]) -> str:
+    steps = [
+        ("carts", summary["carts"]),
+        ("abandoned", summary["carts_abandoned"]),
+        ("reminders sent", summary["reminded"]),
+        ("coupons sent", summary["couponed"]),
+        ("held out (control)", summary["holdout"]),
+        ("recovered after a message", summary["recovered_treated"]),
+        ("recovered in holdout", summary["recovered_holdout"]),
+        ("recovered, never contacted", summary["recovered_uncontacted"]),
+    ]
+    top = max(value for _, value in steps) or 1
+    rows = "".join(
+        f"<tr><td>{html.escape(name)}</td><td class=num>{value}</td>"
+        f'<td><div class=bar style="width:{value / top * 400:.0f}px"></div></td></tr>'
+        for name, value in steps
+    )
+    return f"<h2>Abandonment funnel</h2><table>{rows}</table>"
+
+
+def render(title: str, summary: dict[str, Any], timeline: dict[float, Counter[str]]) -> str:
+    # Every hour from first to last, empty ones included: a true time axis.
+    first, last = (min(timeline), max(timeline)) if timeline else (0.0, -1.0)
+    xs = [first + i * 3600.0 for i in range(int((last - first) // 3600) + 1)]
+    timeline = {x: timeline.get(x, Counter()) for x in xs}
+
+    def col(key: str) -> list[float]:
+        return [float(timeline[x][key]) for x in xs]
+
+    # Outcomes are sparse: per day over a long log, per hour over a short one.
+    size = 86400.0 if len(xs) > 48 else 3600.0
+    coarse: dict[float, Counter[str]] = {}
+    for x in xs:
+        coarse.setdefault(x - x % size, Counter()).update(timeline[x])
+    cxs = sorted(coarse)
+
+    def ccol(*keys: str) -> list[float]:
+        return [float(sum(coarse[x][k] for k in keys)) for x in cxs]
+
+    unit = "day" if size > 3600 else "hour"
+    sections = [
+        _bars("Events per hour (event time)", xs, {"events": col("events")}, {"events": "#4c78a8"}),
+        _funnel(summary),
+        _bars(
+            f"Abandoned carts, messages and recoveries per {unit}",
+            cxs,
+            {
+                "abandoned": ccol("cart_abandoned"),
+                "coupons/reminders sent": ccol("coupons_issued"),
+                "held out": ccol("holdout"),
+                "recovered": ccol(
+                    "recovered_treated", "recovered_holdout", "recovered_uncontacted"
+                ),
+            },
+            {
+                "abandoned": "#e45756",
+                "coupons/reminders sent": "#f58518",
+                "held out": "#9d9d9d",
+                "recovered": "#54a24b",
+            },
+        ),
+        "<h2>Offer hit rate vs popularity baseline</h2><p>Next-best-offer has not landed "
+        "yet: no offers were emitted, so there is no hit rate to plot.</p>",
+    ]
+    facts = "".join(
+        f"<tr><td>{html.escape(str(k))}</td><td class=num>{html.escape(str(v))}</td></tr>"
+        for k, v in summary.items()
+        if not isinstance(v, dict)
+    )
+    style = (
+        "body{font-family:system-ui,sans-serif;margin:2em;max-width:820px;color:#222}"
+        "td{padding:2px 10px}.num{text-align:right;font-variant-numeric:tabular-nums}"
+        ".bar{background:#4c78a8;height:12px}.legend{font-size:13px}"
+    )
+    return (
+        f"<!doctype html><html><head><meta charset=utf-8><title>{html.escape(title)}</title>"
+        f"<style>{style}</style></head><body><h1>{html.escape(title)}</h1>"
+        f"{''.join(sections)}<h2>Summary</h2><table>{facts}</table></body></html>"
+    )
