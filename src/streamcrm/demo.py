@@ -11,11 +11,9 @@ import asyncio
 import contextlib
 import json
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 import uuid
 from collections.abc import Iterator
 from dataclasses import replace
@@ -25,6 +23,7 @@ from typing import Any
 from streamcrm.config import Settings, Topics
 from streamcrm.publish import publish_synthetic
 from streamcrm.tansu import embedded_broker, free_port
+from streamcrm.worker_process import WorkerProcess
 
 
 def run_demo(args: argparse.Namespace, settings: Settings, *, explicit_broker: bool) -> int:
@@ -95,28 +94,37 @@ def _usable_redis(url: str | None) -> str | None:
 
 
 def _run(args: argparse.Namespace, settings: Settings, workdir: Path) -> int:
-    worker = _start_worker(args, settings, workdir)
-    stats_url = f"http://127.0.0.1:{settings.web_port}/stats"
+    worker = WorkerProcess(settings, workdir)
     try:
-        _wait_for_stats(stats_url, worker, workdir)
+        worker.wait_ready()
         _say(
-            f"worker up: {stats_url}; publishing {args.events} events (seed {args.seed}, bad {args.bad})"
+            f"worker up: {worker.stats_url}; publishing {args.events} events (seed {args.seed}, bad {args.bad})"
         )
         started = time.monotonic()
         sent = asyncio.run(
             publish_synthetic(
-                settings,
-                args.events,
-                seed=args.seed,
-                customers=args.customers,
-                bad=args.bad,
-                rate=args.rate,
+                settings, args.events, seed=args.seed, customers=args.customers, bad=args.bad,
+                rate=args.rate, end_of_stream=settings.clock == "event",
             )
-        )
-        stats = _wait_until_processed(stats_url, worker, sent, started, args.timeout, workdir)
+        )  # fmt: skip
+
+        def progress(stats: dict[str, Any]) -> None:
+            done = stats.get("events_in", 0)
+            rate = done / max(time.monotonic() - started, 1e-9)
+            _say(
+                f"  {done}/{sent} events processed ({rate:.0f}/s), {stats.get('dead_letters', 0)} "
+                f"dead letters, {stats.get('customers', 0)} customers"
+            )
+
+        # On the event clock the worker holds events until every input has passed their
+        # time; the end-of-stream markers release the rest.
+        stats = worker.wait_until(
+            lambda s: s.get("events_in", 0) >= sent and s.get("buffered", 0) == 0,
+            timeout_s=args.timeout, what=f"{sent} events processed", progress=progress,
+        )  # fmt: skip
         elapsed = time.monotonic() - started
     finally:
-        _stop(worker)
+        worker.stop()
     summary = _summary(stats, sent, elapsed)
     _say(
         f"done: {summary['events_in']} events in {elapsed:.1f} s ({summary['events_per_s']:.0f}/s), "
@@ -127,109 +135,6 @@ def _run(args: argparse.Namespace, settings: Settings, workdir: Path) -> int:
     )
     print(json.dumps(summary), flush=True)
     return 0 if summary["events_in"] == sent else 1
-
-
-def _start_worker(
-    args: argparse.Namespace, settings: Settings, workdir: Path
-) -> subprocess.Popen[bytes]:
-    t = settings.topics
-    cmd = [
-        sys.executable,
-        "-m",
-        "streamcrm",
-        "worker",
-        "--broker",
-        settings.broker,
-        "--partitions",
-        str(settings.partitions),
-        "--app-id",
-        settings.app_id,
-        "--web-port",
-        str(settings.web_port),
-        "--data-dir",
-        str(workdir / "worker-data"),
-        "--fast-rebalance",
-        "--topic-browse",
-        t.browse,
-        "--topic-cart",
-        t.cart,
-        "--topic-order",
-        t.order,
-        "--topic-deadletter",
-        t.deadletter,
-    ]
-    cmd += ["--topic-coupons", t.coupons, "--clock", settings.clock]
-    cmd += ["--abandon-after", args.abandon_after, "--stages", args.stages]
-    cmd += ["--holdout", str(args.holdout), "--consent-default", args.consent_default]
-    cmd += ["--redis-url", settings.redis_url] if settings.redis_url else ["--no-redis"]
-    log = open(workdir / "worker.log", "ab")  # noqa: SIM115 - the child holds it open
-    return subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
-
-
-def _get_stats(url: str) -> dict[str, Any] | None:
-    try:
-        with urllib.request.urlopen(url, timeout=2) as response:  # noqa: S310 - our own worker
-            data: dict[str, Any] = json.loads(response.read())
-            return data
-    except OSError:
-        return None
-
-
-def _worker_failed(worker: subprocess.Popen[bytes], workdir: Path) -> RuntimeError:
-    tail = (workdir / "worker.log").read_text(errors="replace").strip().splitlines()[-5:]
-    return RuntimeError(f"the worker exited with code {worker.returncode}: " + " | ".join(tail))
-
-
-def _wait_for_stats(url: str, worker: subprocess.Popen[bytes], workdir: Path) -> None:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if worker.poll() is not None:
-            raise _worker_failed(worker, workdir)
-        if _get_stats(url) is not None:
-            return
-        time.sleep(0.2)
-    msg = f"the worker did not start serving {url} within 60 s (log: {workdir / 'worker.log'})"
-    raise TimeoutError(msg)
-
-
-def _wait_until_processed(
-    url: str,
-    worker: subprocess.Popen[bytes],
-    sent: int,
-    started: float,
-    timeout: float,
-    workdir: Path,
-) -> dict[str, Any]:
-    last_print = 0.0
-    while True:
-        if worker.poll() is not None:
-            raise _worker_failed(worker, workdir)
-        stats = _get_stats(url) or {}
-        done = stats.get("events_in", 0)
-        now = time.monotonic()
-        if done >= sent:
-            return stats
-        if now - last_print >= 1.0:
-            rate = done / max(now - started, 1e-9)
-            _say(
-                f"  {done}/{sent} events processed ({rate:.0f}/s), "
-                f"{stats.get('dead_letters', 0)} dead letters, {stats.get('customers', 0)} customers"
-            )
-            last_print = now
-        if now - started > timeout:
-            msg = f"only {done} of {sent} events processed after {timeout:.0f} s (raise --timeout?)"
-            raise TimeoutError(msg)
-        time.sleep(0.25)
-
-
-def _stop(worker: subprocess.Popen[bytes]) -> None:
-    if worker.poll() is None:
-        worker.terminate()
-        try:
-            worker.wait(15)
-        except subprocess.TimeoutExpired:
-            worker.kill()
-            worker.wait()
 
 
 def _summary(stats: dict[str, Any], sent: int, elapsed: float) -> dict[str, Any]:

@@ -13,8 +13,9 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from streamcrm.events import InvalidEvent, decode, format_ts
+from streamcrm.events import Event, InvalidEvent, decode, format_ts
 from streamcrm.policies.abandoned_cart import AbandonConfig, after_event, fire_due, next_due
+from streamcrm.reorder import ReorderBuffer
 from streamcrm.state import DEFAULT_LIMITS, CustomerState, Limits, apply
 from streamcrm.timers import DueIndex
 
@@ -28,6 +29,8 @@ class Record:
     offset: int
     key: bytes | None
     value: bytes | None
+    # Set on an end-of-stream control record: the log's final event time (no event).
+    end_of_stream: float | None = None
 
 
 @dataclass(slots=True)
@@ -53,10 +56,15 @@ Owned = Callable[[int], bool]
 class Processor:
     """The whole decision path of a worker, without I/O.
 
-    It keeps only derived state: the timer index (rebuilt from the table after a restart)
-    and, on the event clock, the watermark. ``clock="event"`` fires deadlines as event time
-    passes them, between events, so a replay decides as live operation would;
-    ``clock="wall"`` fires them at the ``now`` the shell passes (batches and sweeps).
+    It keeps only derived state: per-partition timer indexes (rebuilt from the table after
+    a restart) and, on the event clock, watermarks and the reorder buffer.
+
+    - ``clock="wall"``: deadlines fire at the ``now`` the shell passes (batches, sweeps).
+    - ``clock="event"``: deadlines fire as event time passes them, between events, so a
+      replay decides exactly as living through the log would. With ``reorder`` (the
+      worker), each partition's events are first put in event-time order across the three
+      input topics (:mod:`streamcrm.reorder`); an in-memory replay of a sorted log needs
+      no reordering.
     """
 
     def __init__(
@@ -66,6 +74,7 @@ class Processor:
         limits: Limits = DEFAULT_LIMITS,
         abandon: AbandonConfig | None = None,
         clock: str = "wall",
+        reorder: bool = False,
     ) -> None:
         if clock not in {"wall", "event"}:
             msg = f"clock must be 'wall' or 'event', not {clock!r}"
@@ -74,16 +83,35 @@ class Processor:
         self.limits = limits
         self.abandon = abandon or AbandonConfig()
         self.clock = clock
-        self.timers = DueIndex()
-        self.watermark: float | None = None
+        self.timers: dict[int, DueIndex] = {}
+        self.watermarks: dict[int, float] = {}
+        order = sorted(self.topic_kinds, key=lambda t: _KIND_RANK[self.topic_kinds[t]])
+        self.buffer = ReorderBuffer(order) if clock == "event" and reorder else None
+
+    @property
+    def watermark(self) -> float | None:
+        return max(self.watermarks.values(), default=None)
+
+    def pending_timers(self) -> int:
+        return sum(len(index) for index in self.timers.values())
+
+    def next_due(self) -> float | None:
+        return min(
+            (d for i in self.timers.values() if (d := i.next_due()) is not None), default=None
+        )
 
     def process(
         self, records: Iterable[Record], lookup: Lookup, now: float, owned: Owned | None = None
     ) -> BatchResult:
         """Decode, validate and apply every record; invalid ones become dead-letter events."""
         result = BatchResult()
-        states = result.states
+        touched: set[int] = set()
         for record in records:
+            if record.end_of_stream is not None:
+                if self.buffer is not None:
+                    self.buffer.close(record.topic, record.partition, record.end_of_stream)
+                    touched.add(record.partition)
+                continue
             result.received[record.topic] += 1
             try:
                 event = decode(
@@ -93,52 +121,108 @@ class Processor:
                 result.dead_by_reason[error.reason] += 1
                 result.dead_letters.append((record.key, dead_letter(record, error, now)))
                 continue
-            if self.clock == "event" and (self.watermark is None or event.ts > self.watermark):
-                self.watermark = event.ts
-                self._fire(result, lookup, event.ts, owned)
-            cid = event.customer_id
-            current = states[cid][1] if cid in states else lookup(cid)
-            transition = apply(current, event, now, self.limits)
-            if not transition.applied:
-                result.duplicates += 1
+            if self.buffer is not None:
+                self.buffer.push(
+                    record.topic, record.partition, event.ts, (event, record.partition)
+                )
+                touched.add(record.partition)
                 continue
-            new, outcomes = after_event(current, transition.state, event, self.abandon)
-            states[cid] = (record.partition, new)
-            self.timers.set(cid, partition=record.partition, due=next_due(new, self.abandon))
-            result.applied[event.type] += 1
-            result.outcomes.update(outcomes)
-            if result.max_event_ts is None or event.ts > result.max_event_ts:
-                result.max_event_ts = event.ts
+            if self.clock == "event":
+                # Sorted input, one watermark: every partition's deadlines move with it.
+                for partition in {record.partition, *self.timers}:
+                    self._advance(result, lookup, partition, event.ts, owned)
+            self._apply(result, event, record.partition, lookup, now)
+        if self.buffer is not None:
+            self._release(self.buffer, touched, result, lookup, now, owned)
         if self.clock == "wall":
-            self._fire(result, lookup, now, owned)
+            for partition in list(self.timers):
+                self._fire(result, lookup, partition, now, owned)
         return result
 
+    def _release(
+        self,
+        buffer: ReorderBuffer,
+        partitions: set[int],
+        result: BatchResult,
+        lookup: Lookup,
+        now: float,
+        owned: Owned | None,
+    ) -> None:
+        for partition in sorted(partitions):
+            for ts, (event, part) in buffer.release(partition):
+                self._advance(result, lookup, part, ts, owned)
+                self._apply(result, event, part, lookup, now)
+            final = buffer.final_watermark(partition)
+            if final is not None:
+                self._advance(result, lookup, partition, final, owned)
+
+    def buffered(self) -> int:
+        return len(self.buffer) if self.buffer is not None else 0
+
     def sweep(self, lookup: Lookup, now: float, owned: Owned | None = None) -> BatchResult:
-        """Fire what is due at ``now`` (wall clock) or at the watermark (event clock)."""
+        """Wall clock: fire what is due at ``now`` on every partition."""
         result = BatchResult()
-        at = now if self.clock == "wall" else self.watermark
-        if at is not None:
-            self._fire(result, lookup, at, owned)
+        for partition in list(self.timers):
+            self._fire(result, lookup, partition, now, owned)
         return result
 
     def rebuild(self, customers: Iterable[tuple[str, int, CustomerState]]) -> None:
         """Re-derive every pending deadline from (restored) table state."""
-        self.timers = DueIndex()
+        self.timers = {}
         for customer_id, partition, state in customers:
-            self.timers.set(customer_id, partition=partition, due=next_due(state, self.abandon))
+            self._timers(partition).set(
+                customer_id, partition=partition, due=next_due(state, self.abandon)
+            )
 
-    def _fire(self, result: BatchResult, lookup: Lookup, at: float, owned: Owned | None) -> None:
+    def _timers(self, partition: int) -> DueIndex:
+        index = self.timers.get(partition)
+        if index is None:
+            index = self.timers[partition] = DueIndex()
+        return index
+
+    def _apply(
+        self, result: BatchResult, event: Event, partition: int, lookup: Lookup, now: float
+    ) -> None:
         states = result.states
-        for cid, partition in self.timers.pop_due(at, owned):
+        cid = event.customer_id
+        current = states[cid][1] if cid in states else lookup(cid)
+        transition = apply(current, event, now, self.limits)
+        if not transition.applied:
+            result.duplicates += 1
+            return
+        new, outcomes = after_event(current, transition.state, event, self.abandon)
+        states[cid] = (partition, new)
+        self._timers(partition).set(cid, partition=partition, due=next_due(new, self.abandon))
+        result.applied[event.type] += 1
+        result.outcomes.update(outcomes)
+        if result.max_event_ts is None or event.ts > result.max_event_ts:
+            result.max_event_ts = event.ts
+
+    def _advance(
+        self, result: BatchResult, lookup: Lookup, partition: int, ts: float, owned: Owned | None
+    ) -> None:
+        if ts > self.watermarks.get(partition, float("-inf")):
+            self.watermarks[partition] = ts
+            self._fire(result, lookup, partition, ts, owned)
+
+    def _fire(
+        self, result: BatchResult, lookup: Lookup, partition: int, at: float, owned: Owned | None
+    ) -> None:
+        states = result.states
+        index = self._timers(partition)
+        for cid, part in index.pop_due(at, owned):
             state = states[cid][1] if cid in states else lookup(cid)
             if state is None:
                 continue
             fired = fire_due(state, at, self.abandon)
-            states[cid] = (partition, fired.state)
-            self.timers.set(cid, partition=partition, due=next_due(fired.state, self.abandon))
+            states[cid] = (part, fired.state)
+            index.set(cid, partition=part, due=next_due(fired.state, self.abandon))
             result.coupons.extend((cid.encode(), coupon) for coupon in fired.coupons)
             result.outcomes.update(fired.outcomes)
             result.decisions.extend(fired.decisions)
+
+
+_KIND_RANK = {"browse": 0, "cart": 1, "order": 2}
 
 
 def process_batch(

@@ -1,35 +1,46 @@
-"""Publish synthetic storefront traffic to the input topics (the shell of ``generate``)."""
+"""Publish events to the input topics (the shell of ``generate``, the demo and replays)."""
 
 from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Iterable
 
+import orjson
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 
 from streamcrm.config import Settings, bootstrap_servers
+from streamcrm.events import parse_ts
 from streamcrm.kafka_admin import client_errors_muted
 from streamcrm.synthetic import generate
 
 UNBOUNDED = 10**12  # "--events 0": a stream that outlives any run
+END_OF_STREAM_HEADER = "streamcrm-end-of-stream"
 
 
-async def publish_synthetic(
-    settings: Settings, events: int, *, seed: int, customers: int, bad: int, rate: float
+async def publish(
+    settings: Settings,
+    records: Iterable[tuple[str, bytes, bytes]],
+    *,
+    rate: float = 0.0,
+    end_of_stream: bool = False,
 ) -> int:
-    """Send ``events`` records (0 = until stopped), paced at ``rate``/s (0 = flat out)."""
+    """Send ``(topic kind, key, value)`` records in order, paced at ``rate``/s (0 = flat out).
+
+    With ``end_of_stream``, finish with a control record on every input partition that
+    carries the largest event time sent: event-clock workers then release and decide
+    everything up to it, as an in-memory replay of the same events does.
+    """
     topic_of = {kind: name for name, kind in settings.topics.inputs().items()}
     producer = AIOKafkaProducer(
-        bootstrap_servers=bootstrap_servers(settings.broker),
-        linger_ms=5,
-        acks=1,
+        bootstrap_servers=bootstrap_servers(settings.broker), linger_ms=5, acks=1,
         max_batch_size=256 * 1024,
-    )
+    )  # fmt: skip
     try:
         with client_errors_muted():
             await asyncio.wait_for(producer.start(), 15)
-    except (TimeoutError, KafkaError, OSError):
+    except (KafkaError, OSError, TimeoutError):
         await producer.stop()
         msg = (
             f"cannot reach the Kafka broker at {bootstrap_servers(settings.broker)}; "
@@ -37,14 +48,15 @@ async def publish_synthetic(
         )
         raise RuntimeError(msg) from None
     sent = 0
+    last_ts = float("-inf")
     started = time.monotonic()
     pending: list[asyncio.Future[object]] = []
     try:
-        for record in generate(events or UNBOUNDED, seed=seed, customers=customers, bad=bad):
-            pending.append(
-                await producer.send(topic_of[record.topic_kind], record.value, key=record.key)
-            )
+        for kind, key, value in records:
+            pending.append(await producer.send(topic_of[kind], value, key=key))
             sent += 1
+            if end_of_stream:
+                last_ts = max(last_ts, _event_ts(value))
             if len(pending) >= 2000:
                 await asyncio.gather(*pending)
                 pending.clear()
@@ -52,7 +64,39 @@ async def publish_synthetic(
                 ahead = sent / rate - (time.monotonic() - started)
                 if ahead > 0:
                     await asyncio.sleep(ahead)
+        if end_of_stream and sent:
+            header = [(END_OF_STREAM_HEADER, repr(last_ts).encode())]
+            for topic in topic_of.values():
+                for partition in sorted(await producer.partitions_for(topic)):
+                    pending.append(
+                        await producer.send(topic, b"", partition=partition, headers=header)
+                    )
         await asyncio.gather(*pending)
     finally:
         await producer.stop()
     return sent
+
+
+def _event_ts(value: bytes) -> float:
+    try:
+        return parse_ts(orjson.loads(value)["ts"])
+    except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
+        return float("-inf")  # a malformed record carries no time
+
+
+async def publish_synthetic(
+    settings: Settings,
+    events: int,
+    *,
+    seed: int,
+    customers: int,
+    bad: int,
+    rate: float,
+    end_of_stream: bool = False,
+) -> int:
+    """Send ``events`` synthetic records (0 = until stopped)."""
+    records = (
+        (r.topic_kind, r.key, r.value)
+        for r in generate(events or UNBOUNDED, seed=seed, customers=customers, bad=bad)
+    )
+    return await publish(settings, records, rate=rate, end_of_stream=end_of_stream)

@@ -262,10 +262,10 @@ def test_wall_clock_fires_on_sweep_and_rebuild_restores_deadlines() -> None:
     assert shop.coupons == []
     restored = Processor(TOPICS, abandon=AbandonConfig(contact=NO_HOLDOUT), clock="wall")
     restored.rebuild([(cid, 0, state) for cid, state in shop.table.items()])  # a restarted worker
-    assert restored.timers.next_due() == T0 + 30 * MIN
+    assert restored.next_due() == T0 + 30 * MIN
     result = restored.sweep(shop.table.get, now=T0 + 2 * DAY)
     assert [c["stage"] for _, c in result.coupons] == ["reminder", "coupon"]
-    assert restored.timers.next_due() is None
+    assert restored.next_due() is None
 
 
 @pytest.mark.parametrize("share", [0.0, 0.1, 1.0])

@@ -18,6 +18,7 @@ from aiokafka.partitioner import murmur2
 
 from streamcrm.app.catchup import changelog_tail
 from streamcrm.ingest import BatchResult, Processor, Record
+from streamcrm.publish import END_OF_STREAM_HEADER
 from streamcrm.snapshot import snapshot_fields, snapshot_key
 from streamcrm.state import CustomerState, Limits
 
@@ -31,6 +32,17 @@ def partition_of(customer_id: str, partitions: int) -> int:
     """The partition Kafka's default (murmur2) partitioner gives this key."""
     hashed: int = murmur2(customer_id.encode())
     return (hashed & 0x7FFFFFFF) % partitions
+
+
+def end_of_stream(headers: Any) -> float | None:
+    """The final event time an end-of-stream control record carries in its header, if any."""
+    if not headers:
+        return None
+    pairs = headers.items() if hasattr(headers, "items") else headers
+    for name, value in pairs:
+        if name == END_OF_STREAM_HEADER:
+            return float(value.decode() if isinstance(value, bytes) else value)
+    return None
 
 
 def attach_agents(
@@ -48,6 +60,7 @@ def attach_agents(
         limits=Limits(dedupe_window=settings.dedupe_window, recent_views=settings.recent_views),
         abandon=settings.abandon,
         clock=settings.clock,
+        reorder=True,
     )
     input_topics = set(settings.topics.inputs())
     prefix = settings.redis_key_prefix
@@ -81,7 +94,7 @@ def attach_agents(
         async for events in stream.take_events(settings.batch_size, settings.batch_within_s):
             now = time.time()
             records = [
-                Record(m.topic, m.partition, m.offset, m.key, m.value)
+                Record(m.topic, m.partition, m.offset, m.key, m.value, end_of_stream(m.headers))
                 for m in (e.message for e in events)
             ]
             await commit(processor.process(records, customers.get, now, owned), now)
@@ -90,7 +103,7 @@ def attach_agents(
     async def sweep_deadlines() -> None:
         # Only the wall clock moves without events; on the event clock deadlines fire
         # inside processing as the watermark passes them.
-        if settings.clock != "wall" or processor.timers.next_due() is None:
+        if settings.clock != "wall" or processor.next_due() is None:
             return
         if app.rebalancing or app.should_stop:
             # Partitions may be changing hands: the next owner fires what is due, from

@@ -123,7 +123,8 @@ def _attach_pages(app: faust.App, runtime: Runtime, customers: Any, processor: P
         async def get(self, request: Request) -> Response:
             body = runtime.stats.as_dict()
             body["customers"] = len(customers)
-            body["timers_pending"] = len(processor.timers)
+            body["timers_pending"] = processor.pending_timers()
+            body["buffered"] = processor.buffered()
             body["clock"] = processor.clock
             body["watermark"] = processor.watermark
             inputs = set(runtime.settings.topics.inputs())

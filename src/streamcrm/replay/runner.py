@@ -62,6 +62,15 @@ class ReplayOutcome:
         }
 
 
+_RANK = {"browse": 0, "cart": 1, "order": 2}
+
+
+def replay_order(mapped: Sequence[Mapped]) -> list[Mapped]:
+    """Event time, then topic (browse, cart, order), then log order: the order the worker's
+    reorder buffer releases, so in-memory and via-Kafka replays agree on ties."""
+    return sorted(mapped, key=lambda m: (m.ts, _RANK[m.topic_kind]))
+
+
 def replay(
     mapped: Sequence[Mapped],
     *,
@@ -72,6 +81,7 @@ def replay(
     processor = Processor(KINDS, abandon=abandon, clock="event")
     table: dict[str, CustomerState] = {}
     result = ReplayOutcome()
+    mapped = replay_order(mapped)
     for start in range(0, len(mapped), batch_size):
         chunk = mapped[start : start + batch_size]
         records = [Record(m.topic_kind, 0, start + i, m.key, m.value) for i, m in enumerate(chunk)]
@@ -94,5 +104,5 @@ def replay(
         if progress is not None:
             progress(result.events, len(mapped))
     result.customers = len(table)
-    result.timers_pending = len(processor.timers)
+    result.timers_pending = processor.pending_timers()
     return result

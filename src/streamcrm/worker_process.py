@@ -1,0 +1,104 @@
+"""A ``streamcrm worker`` child process, as the demo, replays and benchmarks run it."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from streamcrm.config import Settings
+
+
+def worker_command(settings: Settings, data_dir: Path) -> list[str]:
+    """The command line that runs a worker with exactly these settings."""
+    t, a = settings.topics, settings.abandon
+    stages = ",".join(
+        f"{s.name}:{s.after:g}s" + (":incentive" if s.incentive else "") for s in a.stages
+    )
+    cmd = [
+        sys.executable, "-m", "streamcrm", "worker",
+        "--broker", settings.broker, "--partitions", str(settings.partitions),
+        "--app-id", settings.app_id, "--web-port", str(settings.web_port),
+        "--data-dir", str(data_dir), "--fast-rebalance", "--log-level", settings.log_level,
+        "--batch-size", str(settings.batch_size),
+        "--topic-browse", t.browse, "--topic-cart", t.cart, "--topic-order", t.order,
+        "--topic-deadletter", t.deadletter, "--topic-coupons", t.coupons,
+        "--clock", settings.clock, "--abandon-after", f"{a.abandon_after:g}s", "--stages", stages,
+        "--holdout", str(a.contact.holdout_share),
+        "--consent-default", "yes" if a.consent_default else "no",
+    ]  # fmt: skip
+    cmd += ["--redis-url", settings.redis_url] if settings.redis_url else ["--no-redis"]
+    return cmd
+
+
+class WorkerProcess:
+    def __init__(self, settings: Settings, workdir: Path) -> None:
+        self.log_path = workdir / "worker.log"
+        self.stats_url = f"http://127.0.0.1:{settings.web_port}/stats"
+        with open(self.log_path, "ab") as log:
+            self.proc = subprocess.Popen(
+                worker_command(settings, workdir / "worker-data"),
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+
+    def stats(self) -> dict[str, Any] | None:
+        try:
+            with urllib.request.urlopen(self.stats_url, timeout=2) as response:  # noqa: S310
+                data: dict[str, Any] = json.loads(response.read())
+                return data
+        except OSError:
+            return None
+
+    def _check_alive(self) -> None:
+        if self.proc.poll() is not None:
+            tail = self.log_path.read_text(errors="replace").strip().splitlines()[-5:]
+            msg = f"the worker exited with code {self.proc.returncode}: " + " | ".join(tail)
+            raise RuntimeError(msg)
+
+    def wait_ready(self, timeout_s: float = 60.0) -> None:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            self._check_alive()
+            if self.stats() is not None:
+                return
+            time.sleep(0.2)
+        msg = f"the worker did not serve {self.stats_url} within {timeout_s:.0f} s (log: {self.log_path})"
+        raise TimeoutError(msg)
+
+    def wait_until(
+        self,
+        done: Callable[[dict[str, Any]], bool],
+        *,
+        timeout_s: float,
+        what: str,
+        progress: Callable[[dict[str, Any]], None] | None = None,
+    ) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout_s
+        last_progress = 0.0
+        while True:
+            self._check_alive()
+            stats = self.stats() or {}
+            if stats and done(stats):
+                return stats
+            if progress is not None and time.monotonic() - last_progress >= 1.0:
+                progress(stats)
+                last_progress = time.monotonic()
+            if time.monotonic() > deadline:
+                msg = f"gave up waiting for {what} after {timeout_s:.0f} s (log: {self.log_path})"
+                raise TimeoutError(msg)
+            time.sleep(0.2)
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
