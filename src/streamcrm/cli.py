@@ -161,6 +161,25 @@ def build_parser() -> argparse.ArgumentParser:
     _add_decision_flags(rep)
     rep.set_defaults(clock="event", redis_url=None, no_redis=True)
 
+    bench = sub.add_parser(
+        "bench", help="throughput and latency: raw consumer vs naive Faust vs pipeline"
+    )
+    _add_broker_flags(bench, embedded_default=True)
+    _add_redis_flags(bench)
+    bench.add_argument(
+        "--events", type=int, default=60_000, help="events per contender run (default 60000)"
+    )
+    bench.add_argument(
+        "--rounds", type=int, default=2, help="interleaved rounds; the best is reported (default 2)"
+    )
+    bench.add_argument(
+        "--seed", type=int, default=7, help="random seed of the synthetic events (default 7)"
+    )
+    bench.add_argument(
+        "--json", action="store_true", help="print the figures as one JSON object, last line"
+    )
+    bench.set_defaults(partitions=_int_env("STREAMCRM_PARTITIONS", 4))
+
     demo = sub.add_parser(
         "demo", help="broker + worker + generator in one command; prints a JSON summary"
     )
@@ -311,7 +330,30 @@ def run_worker(settings: Settings) -> int:
     return run(settings)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def _bench(args: argparse.Namespace, settings: Settings) -> int:
+    import json
+
+    from streamcrm.bench.run import run_bench
+    from streamcrm.demo import usable_redis
+
+    if args.events < 1000 or args.rounds < 1:
+        msg = "--events must be at least 1000 and --rounds at least 1"
+        raise UsageError(msg)
+    settings = replace(settings, redis_url=usable_redis(settings.redis_url))
+
+    def say(text: str) -> None:
+        print(text, file=sys.stderr, flush=True)
+
+    figures = run_bench(settings, events=args.events, rounds=args.rounds, seed=args.seed,
+                        explicit_broker=args.broker is not None, say=say)  # fmt: skip
+    for key, value in figures.items():
+        say(f"{key:>30}: {value}")
+    if args.json:
+        print(json.dumps(figures), flush=True)
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:  # noqa: PLR0911 - one return per command
     parser = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(
@@ -321,6 +363,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings = settings_from(args)
         if args.command == "worker":
             return run_worker(settings)
+        if args.command == "bench":
+            return _bench(args, settings)
         if args.command == "replay":
             from streamcrm.replay.command import run_replay
 

@@ -58,6 +58,8 @@ class Settings:
     clock: str = "wall"
     abandon: AbandonConfig = field(default_factory=AbandonConfig)
     sweep_interval_s: float = 0.25
+    # Longest a fetch waits for data; Faust's own 1,500 ms made Tansu add ~360 ms latency.
+    fetch_max_wait_ms: int = 100
 
 
 _UNITS = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}

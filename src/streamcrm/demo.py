@@ -51,7 +51,7 @@ def run_demo(args: argparse.Namespace, settings: Settings, *, explicit_broker: b
                 )
             ),
         )
-    settings = replace(settings, redis_url=_usable_redis(settings.redis_url))
+    settings = replace(settings, redis_url=usable_redis(settings.redis_url))
     try:
         with _broker(settings, explicit_broker, workdir) as broker:
             settings = replace(settings, broker=broker)
@@ -71,7 +71,7 @@ def _broker(settings: Settings, explicit: bool, workdir: Path) -> Iterator[str]:
         yield address
 
 
-def _usable_redis(url: str | None) -> str | None:
+def usable_redis(url: str | None) -> str | None:
     if url is None:
         _say("Redis snapshot disabled (--no-redis)")
         return None

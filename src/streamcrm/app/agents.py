@@ -98,6 +98,7 @@ def attach_agents(
                 for m in (e.message for e in events)
             ]
             await commit(processor.process(records, customers.get, now, owned), now)
+            runtime.stats.processed([e.message.timestamp for e in events], time.time())
 
     @app.timer(settings.sweep_interval_s)  # type: ignore[untyped-decorator]
     async def sweep_deadlines() -> None:

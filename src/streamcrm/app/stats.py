@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections import Counter
+from collections import Counter, deque
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,6 +21,9 @@ class WorkerStats:
     duplicates: int = 0
     batches: int = 0
     max_event_ts: float | None = None
+    # Event-to-decision latency: record append time (Kafka timestamp) to the batch being
+    # applied and its outputs sent. A bounded window of the most recent events.
+    latencies_s: deque[float] = field(default_factory=lambda: deque(maxlen=20_000))
     timer_fires: int = 0
     timer_lag_sum_s: float = 0.0
     timer_lag_max_s: float = 0.0
@@ -35,6 +38,19 @@ class WorkerStats:
         self.batches += 1
         if result.max_event_ts is not None:
             self.max_event_ts = max(self.max_event_ts or result.max_event_ts, result.max_event_ts)
+
+    def processed(self, timestamps_s: list[float], done_at: float) -> None:
+        self.latencies_s.extend(done_at - ts for ts in timestamps_s if ts)
+
+    def latency_quantiles(self) -> dict[str, float | None]:
+        ordered = sorted(self.latencies_s)
+        if not ordered:
+            return {"p50_ms": None, "p99_ms": None, "samples": 0}
+
+        def pick(q: float) -> float:
+            return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000, 2)
+
+        return {"p50_ms": pick(0.50), "p99_ms": pick(0.99), "samples": len(ordered)}
 
     def fired_late(self, lag_s: float) -> None:
         """How long after its due time a wall-clock deadline actually fired."""
@@ -56,6 +72,7 @@ class WorkerStats:
             "applied_by_type": dict(self.applied_by_type),
             "dead_letters_by_reason": dict(self.dead_by_reason),
             "batches": self.batches,
+            "latency": self.latency_quantiles(),
             "timer_fires": self.timer_fires,
             "timer_lag_mean_s": round(self.timer_lag_sum_s / self.timer_fires, 4)
             if self.timer_fires

@@ -1,0 +1,1 @@
+"""``streamcrm bench``: raw consumer ceiling vs naive Faust vs the streamcrm pipeline."""

@@ -1,0 +1,222 @@
+"""The benchmark: the same events, broker and machine for three consumers, interleaved.
+
+(a) raw: aiokafka consuming and orjson-decoding, no processing (the Python ceiling);
+(b) naive Faust: :mod:`streamcrm.bench.naive`, one ``async for`` and a table write per event;
+(c) pipeline: a real ``streamcrm worker`` (decode, validate, state, timers, decisions,
+    coupons, dead letters, Redis snapshot).
+
+Each contender reads the same pre-published topics from the start with its own consumer
+group; rounds alternate a, b, c so machine noise hits all three alike, and the best round
+of each is reported. Rates are measured from the first event processed to the last, so
+group joins and startup are not counted. Latency is measured separately at a fixed
+offered load of half the pipeline's best rate.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import orjson
+from aiokafka import AIOKafkaConsumer
+
+from streamcrm.config import Settings, Topics, bootstrap_servers
+from streamcrm.kafka_admin import ensure_topics
+from streamcrm.publish import publish_synthetic
+from streamcrm.tansu import embedded_broker, free_port
+from streamcrm.worker_process import WorkerProcess
+
+Say = Callable[[str], None]
+
+
+def _topics(run_id: str) -> Topics:
+    d = Topics()
+    names = (d.browse, d.cart, d.order, d.deadletter, d.coupons, d.offers, d.profiles)
+    return Topics(*(f"bench-{run_id}.{n}" for n in names))
+
+
+async def _raw(broker: str, topics: Topics, n: int) -> float:
+    consumer = AIOKafkaConsumer(
+        *topics.inputs(), bootstrap_servers=bootstrap_servers(broker), group_id=f"raw-{uuid.uuid4().hex}",
+        auto_offset_reset="earliest", enable_auto_commit=False, max_partition_fetch_bytes=4 << 20,
+    )  # fmt: skip
+    await consumer.start()
+    seen, first_at, first_n = 0, 0.0, 0
+    loads = orjson.loads
+    try:
+        while seen < n:
+            batch = await consumer.getmany(timeout_ms=500, max_records=5000)
+            for messages in batch.values():
+                for message in messages:
+                    loads(message.value)
+                seen += len(messages)
+            if seen and not first_at:
+                first_at, first_n = time.perf_counter(), seen
+        done_at = time.perf_counter()
+    finally:
+        await consumer.stop()
+    return (seen - first_n) / (done_at - first_at) if done_at > first_at else float("nan")
+
+
+def _poll_rate(url: str, n: int, alive: Callable[[], bool], timeout_s: float) -> float:
+    """Events/s between the first poll that sees progress and the one that sees all ``n``."""
+    first_at, first_n = 0.0, 0
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if not alive():
+            msg = f"the process serving {url} died during the benchmark"
+            raise RuntimeError(msg)
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:  # noqa: S310 - our own process
+                count = int(orjson.loads(response.read()).get("events_in", 0))
+        except OSError:
+            count = 0
+        now = time.perf_counter()
+        if count and not first_at:
+            first_at, first_n = now, count
+        if count >= n:
+            return (count - first_n) / (now - first_at) if now > first_at else float("nan")
+        time.sleep(0.05)
+    msg = f"{url} did not reach {n} events within {timeout_s:.0f} s"
+    raise TimeoutError(msg)
+
+
+def _naive(settings: Settings, topics: Topics, n: int, workdir: Path) -> float:
+    port = free_port()
+    cmd = [sys.executable, "-m", "streamcrm.bench.naive", settings.broker, str(settings.partitions),
+           str(port), f"naive-{uuid.uuid4().hex[:8]}", topics.browse, topics.cart, topics.order]  # fmt: skip
+    with open(workdir / "naive.log", "ab") as log:
+        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, cwd=workdir)
+    try:
+        return _poll_rate(f"http://127.0.0.1:{port}/stats", n, lambda: proc.poll() is None, 600)
+    finally:
+        proc.terminate()
+        proc.wait(20)
+
+
+def _pipeline(
+    settings: Settings, topics: Topics, n: int, workdir: Path
+) -> tuple[float, dict[str, Any]]:
+    settings = replace(
+        settings, topics=topics, app_id=f"pipeline-{uuid.uuid4().hex[:8]}", web_port=free_port()
+    )
+    run_dir = workdir / settings.app_id
+    run_dir.mkdir()
+    worker = WorkerProcess(settings, run_dir)
+    try:
+        worker.wait_ready()
+        rate = _poll_rate(worker.stats_url, n, lambda: worker.proc.poll() is None, 600)
+        stats = worker.stats() or {}
+        stats["peak_rss_mb"] = _peak_rss_mb(worker.proc.pid)
+        return rate, stats
+    finally:
+        worker.stop()
+
+
+def _peak_rss_mb(pid: int) -> float | None:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return round(int(line.split()[1]) / 1024, 1)
+    except OSError:
+        return None
+    return None
+
+
+def _latency(
+    settings: Settings, rate: float, seconds: float, workdir: Path, say: Say
+) -> dict[str, Any]:
+    topics = _topics(uuid.uuid4().hex[:8])
+    settings = replace(
+        settings, topics=topics, app_id=f"latency-{uuid.uuid4().hex[:8]}", web_port=free_port()
+    )
+    run_dir = workdir / settings.app_id
+    run_dir.mkdir()
+    worker = WorkerProcess(settings, run_dir)
+    n = max(int(rate * seconds), 100)
+    try:
+        asyncio.run(ensure_topics(settings))
+        worker.wait_ready()
+        # Wait until the worker owns its partitions, so the clock starts on a live consumer.
+        worker.wait_until(
+            lambda s: len(s.get("partitions", [])) == settings.partitions,
+            timeout_s=60,
+            what="assignment",
+        )
+        say(f"latency: offering {rate:.0f} events/s for {seconds:.0f} s")
+        asyncio.run(publish_synthetic(settings, n, seed=99, customers=2000, bad=0, rate=rate))
+        stats = worker.wait_until(
+            lambda s: s.get("events_in", 0) >= n, timeout_s=120, what="latency run"
+        )
+    finally:
+        worker.stop()
+    latency: dict[str, Any] = stats["latency"]
+    return latency | {"offered_events_per_s": round(rate, 1), "events": n}
+
+
+def _rounded(rates: list[float]) -> list[int]:
+    return [round(r) for r in rates]
+
+
+@contextlib.contextmanager
+def _broker(settings: Settings, explicit: bool, workdir: Path) -> Iterator[str]:
+    if explicit:
+        yield settings.broker
+    else:
+        with embedded_broker(workdir / "broker.log") as address:
+            yield address
+
+
+def run_bench(
+    settings: Settings, *, events: int, rounds: int, seed: int, explicit_broker: bool, say: Say
+) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory(prefix="streamcrm-bench-") as tmp:
+        workdir = Path(tmp)
+        with _broker(settings, explicit_broker, workdir) as broker:
+            settings = replace(settings, broker=broker, clock="wall", fast_rebalance=True)
+            topics = _topics(uuid.uuid4().hex[:8])
+            asyncio.run(ensure_topics(replace(settings, topics=topics)))
+            say(
+                f"publishing {events} synthetic events ({settings.partitions} partitions per topic)"
+            )
+            asyncio.run(publish_synthetic(replace(settings, topics=topics), events, seed=seed,
+                                          customers=5000, bad=0, rate=0))  # fmt: skip
+            raw, naive, pipe = [], [], []
+            stats: dict[str, Any] = {}
+            for round_no in range(1, rounds + 1):
+                raw.append(asyncio.run(_raw(broker, topics, events)))
+                say(f"round {round_no}: raw consumer {raw[-1]:.0f} events/s")
+                naive.append(_naive(settings, topics, events, workdir))
+                say(f"round {round_no}: naive Faust {naive[-1]:.0f} events/s")
+                rate, stats = _pipeline(settings, topics, events, workdir)
+                pipe.append(rate)
+                say(f"round {round_no}: streamcrm pipeline {pipe[-1]:.0f} events/s")
+            latency = _latency(settings, max(pipe) / 2, 15.0, workdir, say)
+    best_raw, best_naive, best_pipe = max(raw), max(naive), max(pipe)
+    return {
+        "events": events,
+        "rounds": rounds,
+        "partitions": settings.partitions,
+        "raw_events_per_s": round(best_raw, 1),
+        "naive_faust_events_per_s": round(best_naive, 1),
+        "pipeline_events_per_s": round(best_pipe, 1),
+        "pipeline_vs_naive": round(best_pipe / best_naive, 2),
+        "pipeline_vs_raw": round(best_pipe / best_raw, 3),
+        "all_rounds": {"raw": _rounded(raw), "naive": _rounded(naive), "pipeline": _rounded(pipe)},
+        "latency_p50_ms": latency["p50_ms"],
+        "latency_p99_ms": latency["p99_ms"],
+        "latency_offered_events_per_s": latency["offered_events_per_s"],
+        "peak_rss_mb": stats.get("peak_rss_mb"),
+        "state_bytes_per_customer": stats.get("state_bytes_per_customer"),
+        "redis_snapshot": settings.redis_url is not None,
+    }
