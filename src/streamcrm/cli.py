@@ -196,6 +196,11 @@ def build_parser() -> argparse.ArgumentParser:
     # Synthetic traffic runs on simulated time: deadlines follow event time.
     demo.set_defaults(clock=_env("STREAMCRM_CLOCK", "event"))
     demo.add_argument(
+        "--hold",
+        action="store_true",
+        help="keep the worker and its dashboard up after the run, until Ctrl-C",
+    )
+    demo.add_argument(
         "--timeout",
         type=float,
         default=600.0,

@@ -97,9 +97,9 @@ def _run(args: argparse.Namespace, settings: Settings, workdir: Path) -> int:
     worker = WorkerProcess(settings, workdir)
     try:
         worker.wait_ready()
-        _say(
-            f"worker up: {worker.stats_url}; publishing {args.events} events (seed {args.seed}, bad {args.bad})"
-        )
+        base = worker.stats_url.removesuffix("/stats")
+        _say(f"live dashboard: {base}/dashboard   metrics: {base}/metrics")
+        _say(f"publishing {args.events} events (seed {args.seed}, bad {args.bad})")
         started = time.monotonic()
         sent = asyncio.run(
             publish_synthetic(
@@ -123,9 +123,18 @@ def _run(args: argparse.Namespace, settings: Settings, workdir: Path) -> int:
             timeout_s=args.timeout, what=f"{sent} events processed", progress=progress,
         )  # fmt: skip
         elapsed = time.monotonic() - started
+        summary = _summary(stats, sent, elapsed)
+        _report(summary, elapsed)
+        if args.hold:
+            _say(f"holding: the dashboard stays up at {base}/dashboard until Ctrl-C")
+            _hold(worker)
     finally:
         worker.stop()
-    summary = _summary(stats, sent, elapsed)
+    print(json.dumps(summary), flush=True)
+    return 0 if summary["events_in"] == sent else 1
+
+
+def _report(summary: dict[str, Any], elapsed: float) -> None:
     _say(
         f"done: {summary['events_in']} events in {elapsed:.1f} s ({summary['events_per_s']:.0f}/s), "
         f"{summary['applied']} applied, {summary['dead_letters']} dead-lettered, "
@@ -133,8 +142,14 @@ def _run(args: argparse.Namespace, settings: Settings, workdir: Path) -> int:
         f"{summary.get('carts_abandoned', 0)}, coupons/reminders sent {summary['coupons_issued']}, "
         f"holdout {summary.get('holdout', 0)}, recovered {summary.get('recovered', 0)}"
     )
-    print(json.dumps(summary), flush=True)
-    return 0 if summary["events_in"] == sent else 1
+
+
+def _hold(worker: WorkerProcess) -> None:
+    try:
+        while worker.proc.poll() is None:
+            time.sleep(0.5)
+    except KeyboardInterrupt:
+        _say("stopping")
 
 
 def _summary(stats: dict[str, Any], sent: int, elapsed: float) -> dict[str, Any]:

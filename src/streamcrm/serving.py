@@ -25,6 +25,7 @@ class SnapshotStats:
     errors: int = 0
     last_error: str = ""
     last_flush_ms: float = 0.0
+    flush_seconds_sum: float = 0.0
 
 
 class SnapshotWriter:
@@ -67,7 +68,9 @@ class SnapshotWriter:
             return
         self.stats.writes += len(batch)
         self.stats.flushes += 1
-        self.stats.last_flush_ms = (time.perf_counter() - started) * 1000
+        elapsed = time.perf_counter() - started
+        self.stats.last_flush_ms = elapsed * 1000
+        self.stats.flush_seconds_sum += elapsed
 
     async def close(self) -> None:
         await self._client.aclose()

@@ -98,7 +98,13 @@ def attach_agents(
                 for m in (e.message for e in events)
             ]
             await commit(processor.process(records, customers.get, now, owned), now)
-            runtime.stats.processed([e.message.timestamp for e in events], time.time())
+            runtime.stats.processed(
+                [
+                    (r.topic, r.partition, r.offset, e.message.timestamp)
+                    for r, e in zip(records, events, strict=True)
+                ],
+                time.time(),
+            )
 
     @app.timer(settings.sweep_interval_s)  # type: ignore[untyped-decorator]
     async def sweep_deadlines() -> None:

@@ -11,15 +11,13 @@ from dataclasses import dataclass
 from typing import Any
 
 import faust
-import orjson
 from faust.transport.drivers import aiokafka as faust_aiokafka
-from faust.web import Request, Response, View
 
 from streamcrm.app import codecs
 from streamcrm.app.agents import attach_agents
 from streamcrm.app.stats import WorkerStats
+from streamcrm.app.web import attach_pages
 from streamcrm.config import Settings, kafka_url
-from streamcrm.ingest import Processor
 from streamcrm.serving import SnapshotWriter
 
 log = logging.getLogger(__name__)
@@ -100,7 +98,7 @@ def create_app(settings: Settings) -> faust.App:
     processor = attach_agents(
         app, runtime, inputs=inputs, deadletter=deadletter, coupons=coupons, customers=customers
     )
-    _attach_pages(app, runtime, customers, processor)
+    attach_pages(app, runtime, customers, processor)
 
     @app.task  # type: ignore[untyped-decorator]
     async def report_redis() -> None:
@@ -118,47 +116,6 @@ def create_app(settings: Settings) -> faust.App:
 
     app.streamcrm = runtime  # type: ignore[attr-defined]
     return app
-
-
-def _attach_pages(app: faust.App, runtime: Runtime, customers: Any, processor: Processor) -> None:
-    @app.page("/stats")
-    class StatsView(View):
-        async def get(self, request: Request) -> Response:
-            body = runtime.stats.as_dict()
-            body["customers"] = len(customers)
-            sample = [v for _, v in zip(range(500), customers.values(), strict=False)]
-            body["state_bytes_per_customer"] = (
-                round(sum(len(orjson.dumps(s)) for s in sample) / len(sample)) if sample else None
-            )
-            body["timers_pending"] = processor.pending_timers()
-            body["buffered"] = processor.buffered()
-            body["clock"] = processor.clock
-            body["watermark"] = processor.watermark
-            inputs = set(runtime.settings.topics.inputs())
-            body["partitions"] = sorted(
-                {tp.partition for tp in app.consumer.assignment() if tp.topic in inputs}
-            )
-            snaps = runtime.snapshots
-            body["snapshot"] = (
-                None
-                if snaps is None
-                else {
-                    "writes": snaps.stats.writes,
-                    "errors": snaps.stats.errors,
-                    "pending": snaps.pending,
-                }
-            )
-            return self.json(body)
-
-    @app.page("/customers/{customer_id}")
-    class CustomerView(View):
-        async def get(self, request: Request, customer_id: str) -> Response:
-            state = customers.get(customer_id)
-            if state is None:
-                return self.json(
-                    {"error": f"customer {customer_id!r} not on this worker"}, status=404
-                )
-            return self.json(state.to_dict())
 
 
 def quiet_client_logs() -> None:

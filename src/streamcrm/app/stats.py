@@ -1,13 +1,16 @@
-"""In-process counters of one worker, served at ``/stats`` (and later ``/metrics``)."""
+"""In-process counters of one worker, served at ``/stats``, ``/metrics`` and the dashboard."""
 
 from __future__ import annotations
 
+import bisect
 import time
 from collections import Counter, deque
 from dataclasses import dataclass, field
 from typing import Any
 
 from streamcrm.ingest import BatchResult
+
+LATENCY_BUCKETS_S = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
 
 @dataclass(slots=True)
@@ -24,6 +27,14 @@ class WorkerStats:
     # Event-to-decision latency: record append time (Kafka timestamp) to the batch being
     # applied and its outputs sent. A bounded window of the most recent events.
     latencies_s: deque[float] = field(default_factory=lambda: deque(maxlen=20_000))
+    latency_bucket_counts: list[int] = field(
+        default_factory=lambda: [0] * (len(LATENCY_BUCKETS_S) + 1)
+    )
+    latency_sum_s: float = 0.0
+    latency_count: int = 0
+    # Next offset to read per (topic, partition): with the highwater, the consumer lag.
+    next_offsets: dict[tuple[str, int], int] = field(default_factory=dict)
+    recent_decisions: deque[dict[str, Any]] = field(default_factory=lambda: deque(maxlen=25))
     timer_fires: int = 0
     timer_lag_sum_s: float = 0.0
     timer_lag_max_s: float = 0.0
@@ -36,11 +47,21 @@ class WorkerStats:
         self.coupons_issued += len(result.coupons)
         self.duplicates += result.duplicates
         self.batches += 1
+        self.recent_decisions.extend(result.decisions)
         if result.max_event_ts is not None:
             self.max_event_ts = max(self.max_event_ts or result.max_event_ts, result.max_event_ts)
 
-    def processed(self, timestamps_s: list[float], done_at: float) -> None:
-        self.latencies_s.extend(done_at - ts for ts in timestamps_s if ts)
+    def processed(self, records: list[tuple[str, int, int, float]], done_at: float) -> None:
+        """(topic, partition, offset, append time) of each record of a finished batch."""
+        counts = self.latency_bucket_counts
+        for topic, partition, offset, ts in records:
+            self.next_offsets[(topic, partition)] = offset + 1
+            if ts:
+                latency = done_at - ts
+                self.latencies_s.append(latency)
+                counts[bisect.bisect_left(LATENCY_BUCKETS_S, latency)] += 1
+                self.latency_sum_s += latency
+                self.latency_count += 1
 
     def latency_quantiles(self) -> dict[str, float | None]:
         ordered = sorted(self.latencies_s)

@@ -1,0 +1,140 @@
+"""``/metrics`` in Prometheus text format, read from the worker's own counters at scrape time.
+
+A collector, not a second set of counters: the numbers on ``/stats``, the dashboard and
+``/metrics`` are the same numbers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
+from prometheus_client.registry import Collector
+
+from streamcrm.app.stats import LATENCY_BUCKETS_S, WorkerStats
+from streamcrm.ingest import Processor
+from streamcrm.serving import SnapshotWriter
+
+OUTCOMES = (
+    "cart_started", "cart_abandoned", "reminded", "couponed", "holdout",
+    "recovered_treated", "recovered_holdout", "recovered_uncontacted", "redeemed",
+)  # fmt: skip
+
+
+class WorkerCollector(Collector):
+    def __init__(
+        self,
+        stats: WorkerStats,
+        processor: Processor,
+        snapshots: SnapshotWriter | None,
+        table_size: Any,
+        highwater: Any,
+    ) -> None:
+        self.stats, self.processor, self.snapshots = stats, processor, snapshots
+        self.table_size, self.highwater = table_size, highwater
+
+    def collect(self) -> Iterator[Metric]:
+        s = self.stats
+        received = CounterMetricFamily(
+            "streamcrm_events_in", "Records read from input topics.", labels=["topic"]
+        )
+        for topic, n in sorted(s.received_by_topic.items()):
+            received.add_metric([topic], n)
+        yield received
+        applied = CounterMetricFamily(
+            "streamcrm_events_applied", "Events applied to customer state.", labels=["type"]
+        )
+        for event_type, n in sorted(s.applied_by_type.items()):
+            applied.add_metric([event_type], n)
+        yield applied
+        dead = CounterMetricFamily(
+            "streamcrm_dead_letters", "Records sent to the dead-letter topic.", labels=["reason"]
+        )
+        for reason, n in sorted(s.dead_by_reason.items()):
+            dead.add_metric([reason], n)
+        yield dead
+        yield CounterMetricFamily(
+            "streamcrm_duplicates", "Redelivered events dropped by event_id.", value=s.duplicates
+        )
+        outcomes = CounterMetricFamily(
+            "streamcrm_abandoned_cart_outcomes",
+            "Abandoned-cart funnel and recoveries.",
+            labels=["outcome"],
+        )
+        for name in OUTCOMES:
+            outcomes.add_metric([name], s.outcomes[name])
+        for name, n in sorted(s.outcomes.items()):
+            if name.startswith("suppressed_"):
+                outcomes.add_metric([name], n)
+        yield outcomes
+        yield CounterMetricFamily(
+            "streamcrm_coupons_issued", "coupon_issued events published.", value=s.coupons_issued
+        )
+        yield CounterMetricFamily(
+            "streamcrm_offers_emitted", "next_best_offer events (not landed yet).", value=0
+        )
+        yield self._latency()
+        lag = GaugeMetricFamily(
+            "streamcrm_consumer_lag", "Records not yet processed.", labels=["topic", "partition"]
+        )
+        for (topic, partition), next_offset in sorted(s.next_offsets.items()):
+            highwater = self.highwater(topic, partition)
+            if highwater is not None:
+                lag.add_metric([topic, str(partition)], max(highwater - next_offset, 0))
+        yield lag
+        yield GaugeMetricFamily(
+            "streamcrm_table_customers",
+            "Customers in this worker's table.",
+            value=self.table_size(),
+        )
+        yield GaugeMetricFamily(
+            "streamcrm_timers_pending",
+            "Pending abandoned-cart deadlines.",
+            value=self.processor.pending_timers(),
+        )
+        yield GaugeMetricFamily(
+            "streamcrm_reorder_buffered",
+            "Events waiting for event-time order.",
+            value=self.processor.buffered(),
+        )
+        if self.snapshots is not None:
+            snap = self.snapshots.stats
+            yield CounterMetricFamily(
+                "streamcrm_redis_snapshot_writes", "Customer snapshots written.", value=snap.writes
+            )
+            yield CounterMetricFamily(
+                "streamcrm_redis_errors", "Failed Redis pipeline flushes.", value=snap.errors
+            )
+            yield CounterMetricFamily(
+                "streamcrm_redis_flush_seconds",
+                "Time in Redis pipeline flushes.",
+                value=snap.flush_seconds_sum,
+            )
+
+    def _latency(self) -> Metric:
+        s = self.stats
+        cumulative, buckets = 0, []
+        for bound, n in zip(
+            (*LATENCY_BUCKETS_S, float("inf")), s.latency_bucket_counts, strict=True
+        ):
+            cumulative += n
+            buckets.append(("+Inf" if bound == float("inf") else repr(bound), cumulative))
+        return HistogramMetricFamily(
+            "streamcrm_event_to_decision_seconds",
+            "From the record's append time to its batch being applied and its outputs sent.",
+            buckets=buckets,
+            sum_value=s.latency_sum_s,
+        )
+
+
+def render(collector: WorkerCollector) -> bytes:
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(collector)
+    return generate_latest(registry)

@@ -1,0 +1,114 @@
+"""The worker's web pages: ``/stats`` (JSON), ``/metrics`` (Prometheus), ``/dashboard``
+(a live page fed by server-sent events from ``/events``) and ``/customers/<id>``."""
+
+from __future__ import annotations
+
+import asyncio
+from importlib import resources
+from typing import TYPE_CHECKING, Any
+
+import faust
+import orjson
+from aiohttp import web as aiohttp_web
+from faust.web import Request, Response, View
+
+from streamcrm.app.metrics import WorkerCollector, render
+from streamcrm.ingest import Processor
+
+if TYPE_CHECKING:
+    from streamcrm.app.factory import Runtime
+
+SSE_INTERVAL_S = 1.0
+
+
+def attach_pages(app: faust.App, runtime: Runtime, customers: Any, processor: Processor) -> None:
+    inputs = set(runtime.settings.topics.inputs())
+
+    def highwater(topic: str, partition: int) -> int | None:
+        for tp in app.consumer.assignment():
+            if tp.topic == topic and tp.partition == partition:
+                try:
+                    return int(app.consumer.highwater(tp))
+                except (KeyError, TypeError, ValueError, AttributeError):
+                    return None
+        return None
+
+    collector = WorkerCollector(
+        runtime.stats, processor, runtime.snapshots, lambda: len(customers), highwater
+    )
+
+    def stats() -> dict[str, Any]:
+        body = runtime.stats.as_dict()
+        body["customers"] = len(customers)
+        sample = [v for _, v in zip(range(500), customers.values(), strict=False)]
+        body["state_bytes_per_customer"] = (
+            round(sum(len(orjson.dumps(s)) for s in sample) / len(sample)) if sample else None
+        )
+        body["timers_pending"] = processor.pending_timers()
+        body["buffered"] = processor.buffered()
+        body["clock"] = processor.clock
+        body["watermark"] = processor.watermark
+        body["partitions"] = sorted(
+            {tp.partition for tp in app.consumer.assignment() if tp.topic in inputs}
+        )
+        body["lag"] = sum(
+            max((highwater(t, p) or n) - n, 0) for (t, p), n in runtime.stats.next_offsets.items()
+        )
+        snaps = runtime.snapshots
+        body["snapshot"] = (
+            None
+            if snaps is None
+            else {
+                "writes": snaps.stats.writes,
+                "errors": snaps.stats.errors,
+                "pending": snaps.pending,
+            }
+        )
+        return body
+
+    @app.page("/stats")
+    class StatsView(View):
+        async def get(self, request: Request) -> Response:
+            return self.json(stats())
+
+    @app.page("/metrics")
+    class MetricsView(View):
+        async def get(self, request: Request) -> Response:
+            return self.bytes(render(collector), content_type="text/plain; version=0.0.4")
+
+    page = resources.files("streamcrm.app").joinpath("dashboard.html").read_bytes()
+
+    @app.page("/dashboard")
+    class DashboardView(View):
+        async def get(self, request: Request) -> Response:
+            return self.bytes(page, content_type="text/html")
+
+    @app.page("/events")
+    class EventsView(View):
+        """Server-sent events: the stats and the latest decisions, once a second."""
+
+        async def get(self, request: Request) -> Any:
+            stream = aiohttp_web.StreamResponse(
+                headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"}
+            )
+            await stream.prepare(request)  # type: ignore[arg-type]
+            try:
+                while True:
+                    body = stats() | {
+                        "recent_decisions": list(runtime.stats.recent_decisions)[-12:]
+                    }
+                    await stream.write(b"data: " + orjson.dumps(body) + b"\n\n")
+                    await asyncio.sleep(SSE_INTERVAL_S)
+            except (ConnectionResetError, asyncio.CancelledError):
+                pass
+            return stream
+
+    @app.page("/customers/{customer_id}")
+    class CustomerView(View):
+        async def get(self, request: Request, customer_id: str) -> Response:
+            state = customers.get(customer_id)
+            if state is None:
+                return self.json(
+                    {"error": f"customer {customer_id!r} not on this worker"}, status=404
+                )
+            return self.json(state.to_dict())
