@@ -236,6 +236,10 @@ def process_batch(
     return Processor(topic_kinds, limits=limits).process(records, lookup, now)
 
 
+MAX_ORIGINAL_BYTES = 512 * 1024
+MAX_ORIGINAL_TEXT = 64 * 1024
+
+
 def dead_letter(record: Record, error: InvalidEvent, now: float) -> dict[str, Any]:
     """The ``dead_letter`` event for a rejected record (schemas/dead_letter.schema.json).
 
@@ -243,8 +247,10 @@ def dead_letter(record: Record, error: InvalidEvent, now: float) -> dict[str, An
     same dead letter, which consumers dedupe by ``event_id``.
     """
     raw = record.value or b""
+    # Bounded, so a dead letter always fits in a Kafka message whatever came in.
+    kept = raw[:MAX_ORIGINAL_BYTES]
     try:
-        text: str | None = raw.decode("utf-8")
+        text: str | None = raw.decode("utf-8") if len(raw) <= MAX_ORIGINAL_TEXT else None
     except UnicodeDecodeError:
         text = None
     body = error.body or {}
@@ -255,15 +261,17 @@ def dead_letter(record: Record, error: InvalidEvent, now: float) -> dict[str, An
         "type": "dead_letter",
         "ts": format_ts(now),
         "reason": error.reason,
-        "detail": error.detail,
+        "detail": error.detail[:4096],
         "source": {
             "topic": record.topic,
             "partition": record.partition,
             "offset": record.offset,
-            "key": None if record.key is None else record.key.decode("utf-8", "replace"),
+            "key": None if record.key is None else record.key.decode("utf-8", "replace")[:1024],
         },
-        "original_b64": base64.b64encode(raw).decode("ascii"),
+        "original_b64": base64.b64encode(kept).decode("ascii"),
         "original_text": text,
-        "event_type": event_type if isinstance(event_type, str) else None,
-        "customer_id": customer_id if isinstance(customer_id, str) else None,
+        "original_size": len(raw),
+        "original_truncated": len(kept) < len(raw),
+        "event_type": event_type[:256] if isinstance(event_type, str) else None,
+        "customer_id": customer_id[:256] if isinstance(customer_id, str) else None,
     }
