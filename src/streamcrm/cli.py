@@ -16,6 +16,7 @@ from dataclasses import replace
 from typing import Any
 
 from streamcrm.config import Settings, Topics, parse_duration, parse_stages
+from streamcrm.decisions import CrmConfig
 from streamcrm.policies.abandoned_cart import AbandonConfig
 from streamcrm.policies.contact import ContactPolicy
 
@@ -54,7 +55,7 @@ def _add_broker_flags(p: argparse.ArgumentParser, *, embedded_default: bool = Fa
         help="partitions of every topic; the three inputs must match (env STREAMCRM_PARTITIONS, default 8)",
     )
     defaults = Topics()
-    for kind in ("browse", "cart", "order", "deadletter", "coupons"):
+    for kind in ("browse", "cart", "order", "deadletter", "coupons", "offers", "profiles"):
         env = f"STREAMCRM_TOPIC_{kind.upper()}"
         p.add_argument(
             f"--topic-{kind}",
@@ -246,6 +247,19 @@ def _add_decision_flags(p: argparse.ArgumentParser) -> None:
         help="marketing consent of customers who never sent consent_updated "
         "(env STREAMCRM_CONSENT_DEFAULT, default yes; use no where opt-in is required)",
     )
+    p.add_argument(
+        "--churn-horizon",
+        default=_env("STREAMCRM_CHURN_HORIZON", "30d"),
+        help="churn model: will the customer order again within this? (env STREAMCRM_CHURN_HORIZON, default 30d)",
+    )
+
+
+def _crm_config(args: argparse.Namespace) -> CrmConfig:
+    try:
+        horizon = parse_duration(args.churn_horizon)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    return CrmConfig(abandon=_abandon_config(args), churn_horizon_s=horizon)
 
 
 def _abandon_config(args: argparse.Namespace) -> AbandonConfig:
@@ -292,6 +306,8 @@ def settings_from(args: argparse.Namespace) -> Settings:
         order=args.topic_order,
         deadletter=args.topic_deadletter,
         coupons=args.topic_coupons,
+        offers=args.topic_offers,
+        profiles=args.topic_profiles,
     )
     if len(set(topics.inputs())) != 3:
         msg = "the browse, cart and order topics must be three different topics"
@@ -300,7 +316,7 @@ def settings_from(args: argparse.Namespace) -> Settings:
         broker=args.broker or "127.0.0.1:9092", partitions=args.partitions, topics=topics
     )
     if hasattr(args, "clock"):
-        settings = replace(settings, clock=args.clock, abandon=_abandon_config(args))
+        settings = replace(settings, clock=args.clock, crm=_crm_config(args))
     if hasattr(args, "redis_url"):
         settings = replace(settings, redis_url=None if args.no_redis else args.redis_url)
     if args.command == "worker":

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from streamcrm.policies.abandoned_cart import AbandonConfig, Stage
+from streamcrm.decisions import CrmConfig
+from streamcrm.policies.abandoned_cart import Stage
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,7 +57,7 @@ class Settings:
     # "wall": deadlines fire on the wall clock (live); "event": on event time (replays,
     # simulated traffic), as the watermark passes them.
     clock: str = "wall"
-    abandon: AbandonConfig = field(default_factory=AbandonConfig)
+    crm: CrmConfig = field(default_factory=CrmConfig)
     sweep_interval_s: float = 0.25
     # Longest a fetch waits for data; Faust's own 1,500 ms made Tansu add ~360 ms latency.
     fetch_max_wait_ms: int = 100

@@ -13,8 +13,10 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from streamcrm.decisions import CrmConfig, Learners, Outputs, after_event, fire_due, next_due
 from streamcrm.events import Event, InvalidEvent, decode, format_ts
-from streamcrm.policies.abandoned_cart import AbandonConfig, after_event, fire_due, next_due
+from streamcrm.learning.churn import ChurnModel
+from streamcrm.policies.abandoned_cart import AbandonConfig
 from streamcrm.reorder import ReorderBuffer
 from streamcrm.state import DEFAULT_LIMITS, CustomerState, Limits, apply
 from streamcrm.timers import DueIndex
@@ -40,6 +42,8 @@ class BatchResult:
     states: dict[str, tuple[int, CustomerState]] = field(default_factory=dict)
     dead_letters: list[tuple[bytes | None, dict[str, Any]]] = field(default_factory=list)
     coupons: list[tuple[bytes, dict[str, Any]]] = field(default_factory=list)
+    profile_events: list[tuple[bytes, dict[str, Any]]] = field(default_factory=list)
+    offers: list[tuple[bytes, dict[str, Any]]] = field(default_factory=list)
     decisions: list[dict[str, Any]] = field(default_factory=list)  # audit log, inputs included
     applied: Counter[str] = field(default_factory=Counter)  # by event type
     outcomes: Counter[str] = field(default_factory=Counter)  # carts, abandoned, recovered, ...
@@ -73,6 +77,7 @@ class Processor:
         *,
         limits: Limits = DEFAULT_LIMITS,
         abandon: AbandonConfig | None = None,
+        crm: CrmConfig | None = None,
         clock: str = "wall",
         reorder: bool = False,
     ) -> None:
@@ -81,7 +86,8 @@ class Processor:
             raise ValueError(msg)
         self.topic_kinds = dict(topic_kinds)
         self.limits = limits
-        self.abandon = abandon or AbandonConfig()
+        self.crm = crm or CrmConfig(abandon=abandon or AbandonConfig())
+        self.learners = Learners(churn=ChurnModel(horizon_s=self.crm.churn_horizon_s))
         self.clock = clock
         self.timers: dict[int, DueIndex] = {}
         self.watermarks: dict[int, float] = {}
@@ -171,7 +177,7 @@ class Processor:
         self.timers = {}
         for customer_id, partition, state in customers:
             self._timers(partition).set(
-                customer_id, partition=partition, due=next_due(state, self.abandon)
+                customer_id, partition=partition, due=next_due(state, self.crm)
             )
 
     def _timers(self, partition: int) -> DueIndex:
@@ -190,11 +196,11 @@ class Processor:
         if not transition.applied:
             result.duplicates += 1
             return
-        new, outcomes = after_event(current, transition.state, event, self.abandon)
+        new, out = after_event(current, transition.state, event, self.crm, self.learners)
         states[cid] = (partition, new)
-        self._timers(partition).set(cid, partition=partition, due=next_due(new, self.abandon))
+        self._timers(partition).set(cid, partition=partition, due=next_due(new, self.crm))
         result.applied[event.type] += 1
-        result.outcomes.update(outcomes)
+        _collect(result, cid, out)
         if result.max_event_ts is None or event.ts > result.max_event_ts:
             result.max_event_ts = event.ts
 
@@ -214,15 +220,22 @@ class Processor:
             state = states[cid][1] if cid in states else lookup(cid)
             if state is None:
                 continue
-            fired = fire_due(state, at, self.abandon)
-            states[cid] = (part, fired.state)
-            index.set(cid, partition=part, due=next_due(fired.state, self.abandon))
-            result.coupons.extend((cid.encode(), coupon) for coupon in fired.coupons)
-            result.outcomes.update(fired.outcomes)
-            result.decisions.extend(fired.decisions)
+            new, out = fire_due(state, at, self.crm, self.learners)
+            states[cid] = (part, new)
+            index.set(cid, partition=part, due=next_due(new, self.crm))
+            _collect(result, cid, out)
 
 
 _KIND_RANK = {"browse": 0, "cart": 1, "order": 2}
+
+
+def _collect(result: BatchResult, customer_id: str, out: Outputs) -> None:
+    key = customer_id.encode()
+    result.coupons.extend((key, event) for event in out.coupons)
+    result.profile_events.extend((key, event) for event in out.profile_events)
+    result.offers.extend((key, event) for event in out.offers)
+    result.outcomes.update(out.outcomes)
+    result.decisions.extend(out.decisions)
 
 
 def process_batch(

@@ -41,4 +41,11 @@ def snapshot_fields(state: CustomerState, now: float) -> dict[str, str]:
         "coupon_code": (sent.code or "") if sent else "",
         "coupon_stage": sent.stage if sent else "",
         "coupon_expires_at": format_ts(expires) if expires is not None else "",
+        "lifecycle_stage": state.profile.lifecycle_stage,
+        "segment": state.profile.segment or "",
+        "tier": state.profile.tier,
+        "points": str(state.profile.points),
+        "churn_score": ""
+        if state.profile.churn_score is None
+        else f"{state.profile.churn_score:.4f}",
     }

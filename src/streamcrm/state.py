@@ -103,6 +103,44 @@ class Contact:
 
 
 @dataclass(frozen=True, slots=True)
+class Profile:
+    """What CRM campaigns segment on; maintained by :mod:`streamcrm.policies.profile`."""
+
+    lifecycle_stage: str = "prospect"
+    tier: str = "none"
+    points: int = 0
+    order_points: tuple[tuple[str, int], ...] = ()  # points earned per order, for reversal
+    monthly_spend: tuple[tuple[int, float], ...] = ()  # (30-day month index, spend)
+    rhythm_days: float | None = None  # moving mean of the gaps between orders
+    segment: str | None = None
+    rfm: tuple[int, int, int] | None = None
+    churn_score: float | None = None
+    # The open churn example: (since, features); labelled 1 by an order within the
+    # horizon, 0 when the horizon passes.
+    churn_pending: tuple[float, tuple[tuple[str, float], ...]] | None = None
+    winback_sent_at: float | None = None
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any] | None) -> Profile:
+        if not data:
+            return cls()
+        pending = data.get("churn_pending")
+        return cls(
+            lifecycle_stage=data.get("lifecycle_stage", "prospect"),
+            tier=data.get("tier", "none"),
+            points=data.get("points", 0),
+            order_points=tuple((o, p) for o, p in data.get("order_points", ())),
+            monthly_spend=tuple((m, a) for m, a in data.get("monthly_spend", ())),
+            rhythm_days=data.get("rhythm_days"),
+            segment=data.get("segment"),
+            rfm=(data["rfm"][0], data["rfm"][1], data["rfm"][2]) if data.get("rfm") else None,
+            churn_score=data.get("churn_score"),
+            churn_pending=(pending[0], tuple((k, v) for k, v in pending[1])) if pending else None,
+            winback_sent_at=data.get("winback_sent_at"),
+        )
+
+
+@dataclass(frozen=True, slots=True)
 class CustomerState:
     """Everything streamcrm knows about one customer. Round-trips through :meth:`to_dict`."""
 
@@ -127,6 +165,7 @@ class CustomerState:
     coupons_sent_at: tuple[float, ...] = ()
     reminders_sent_at: tuple[float, ...] = ()
     coupons_redeemed: int = 0
+    profile: Profile = Profile()
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-able form (orjson also serializes the dataclass directly)."""
@@ -166,6 +205,7 @@ class CustomerState:
             coupons_sent_at=tuple(data.get("coupons_sent_at", ())),
             reminders_sent_at=tuple(data.get("reminders_sent_at", ())),
             coupons_redeemed=data.get("coupons_redeemed", 0),
+            profile=Profile.from_dict(data.get("profile")),
         )
 
 

@@ -16,7 +16,7 @@ from streamcrm.config import Settings
 
 def worker_command(settings: Settings, data_dir: Path) -> list[str]:
     """The command line that runs a worker with exactly these settings."""
-    t, a = settings.topics, settings.abandon
+    t, a = settings.topics, settings.crm.abandon
     stages = ",".join(
         f"{s.name}:{s.after:g}s" + (":incentive" if s.incentive else "") for s in a.stages
     )
@@ -31,6 +31,8 @@ def worker_command(settings: Settings, data_dir: Path) -> list[str]:
         "--clock", settings.clock, "--abandon-after", f"{a.abandon_after:g}s", "--stages", stages,
         "--holdout", str(a.contact.holdout_share),
         "--consent-default", "yes" if a.consent_default else "no",
+        "--churn-horizon", f"{settings.crm.churn_horizon_s:g}s",
+        "--topic-profiles", t.profiles, "--topic-offers", t.offers,
     ]  # fmt: skip
     cmd += ["--redis-url", settings.redis_url] if settings.redis_url else ["--no-redis"]
     return cmd

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from streamcrm.config import Settings
-from streamcrm.policies.abandoned_cart import AbandonConfig
+from streamcrm.decisions import CrmConfig
 from streamcrm.replay.adapters import map_rows
 from streamcrm.replay.runner import replay
 from streamcrm.replay.via_kafka import run_via_kafka
@@ -26,7 +26,7 @@ def test_in_memory_and_via_kafka_replays_make_the_same_decisions(
         mapped, unmapped = map_rows("jsonl", lines)
     assert not unmapped
 
-    in_memory = replay(mapped, abandon=AbandonConfig())
+    in_memory = replay(mapped, crm=CrmConfig())
     settings = Settings(broker=kafka_bootstrap, partitions=4)
     via_kafka, coupons = run_via_kafka(mapped, settings, explicit_broker=True, timeout_s=180)
 

@@ -11,6 +11,7 @@ import orjson
 import pytest
 
 from streamcrm.contract import validator
+from streamcrm.decisions import CrmConfig
 from streamcrm.policies.abandoned_cart import AbandonConfig
 from streamcrm.policies.contact import ContactPolicy
 from streamcrm.replay.adapters import derived_price, map_rows
@@ -93,7 +94,9 @@ def test_replay_fires_deadlines_on_event_time() -> None:
 1,500,7,buy,1512021700
 """
     mapped, _ = map_rows("taobao", lines(log))
-    outcome = replay(mapped, abandon=AbandonConfig(contact=ContactPolicy(holdout_share=0.0)))
+    outcome = replay(
+        mapped, crm=CrmConfig(abandon=AbandonConfig(contact=ContactPolicy(holdout_share=0.0)))
+    )
     summary = outcome.summary()
     assert (
         summary["carts"],
@@ -101,13 +104,14 @@ def test_replay_fires_deadlines_on_event_time() -> None:
         summary["reminded"],
         summary["couponed"],
     ) == (1, 1, 1, 1)
-    assert summary["recovered_treated"] == 1 and summary["timers_pending"] == 0
+    # What stays pending: the buyer's lifecycle deadline (at risk) and the churn example.
+    assert summary["recovered_treated"] == 1 and summary["timers_pending"] == 1
     assert [c["stage"] for c in outcome.coupons] == ["reminder", "coupon"]
 
 
 def test_report_has_the_plots_and_the_figures() -> None:
     mapped, _ = map_rows("taobao", lines(TAOBAO))
-    outcome = replay(mapped, abandon=AbandonConfig())
+    outcome = replay(mapped, crm=CrmConfig())
     page = render("test", outcome.summary(), outcome.timeline)
     assert page.count("<svg") == 2 and "Abandonment funnel" in page
     assert "Events per hour" in page and "<rect" in page

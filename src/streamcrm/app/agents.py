@@ -52,13 +52,15 @@ def attach_agents(
     inputs: Any,
     deadletter: Any,
     coupons: Any,
+    profiles: Any,
+    offers: Any,
     customers: Any,
 ) -> Processor:
     settings = runtime.settings
     processor = Processor(
         settings.topics.inputs(),
         limits=Limits(dedupe_window=settings.dedupe_window, recent_views=settings.recent_views),
-        abandon=settings.abandon,
+        crm=settings.crm,
         clock=settings.clock,
         reorder=True,
     )
@@ -82,6 +84,10 @@ def attach_agents(
             await deadletter.send(key=key, value=orjson.dumps(letter))
         for key, coupon in result.coupons:
             await coupons.send(key=key, value=orjson.dumps(coupon))
+        for key, update in result.profile_events:
+            await profiles.send(key=key, value=orjson.dumps(update))
+        for key, offer in result.offers:
+            await offers.send(key=key, value=orjson.dumps(offer))
         if decision_log.isEnabledFor(logging.INFO):
             for decision in result.decisions:
                 decision_log.info("%s", orjson.dumps(decision).decode())

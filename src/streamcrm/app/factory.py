@@ -74,7 +74,10 @@ def create_app(settings: Settings) -> faust.App:
         partitions=settings.partitions,
     )
     deadletter = app.topic(settings.topics.deadletter, key_serializer="raw", value_serializer="raw")
-    coupons = app.topic(settings.topics.coupons, key_serializer="raw", value_serializer="raw")
+    coupons, profiles, offers = (
+        app.topic(name, key_serializer="raw", value_serializer="raw")
+        for name in (settings.topics.coupons, settings.topics.profiles, settings.topics.offers)
+    )
     # Faust derives table serializers from model types; ours are plain codecs, so the
     # changelog topic is declared here with them (recovery decodes through this topic).
     changelog = app.topic(
@@ -96,8 +99,9 @@ def create_app(settings: Settings) -> faust.App:
     customers.key_serializer = "crm_utf8"
     customers.value_serializer = "crm_customer_v1"
     processor = attach_agents(
-        app, runtime, inputs=inputs, deadletter=deadletter, coupons=coupons, customers=customers
-    )
+        app, runtime, inputs=inputs, deadletter=deadletter, coupons=coupons,
+        profiles=profiles, offers=offers, customers=customers,
+    )  # fmt: skip
     attach_pages(app, runtime, customers, processor)
 
     @app.task  # type: ignore[untyped-decorator]

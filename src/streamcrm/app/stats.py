@@ -21,6 +21,8 @@ class WorkerStats:
     dead_by_reason: Counter[str] = field(default_factory=Counter)
     outcomes: Counter[str] = field(default_factory=Counter)
     coupons_issued: int = 0
+    profile_events: int = 0
+    offers_emitted: int = 0
     duplicates: int = 0
     batches: int = 0
     max_event_ts: float | None = None
@@ -45,6 +47,8 @@ class WorkerStats:
         self.dead_by_reason.update(result.dead_by_reason)
         self.outcomes.update(result.outcomes)
         self.coupons_issued += len(result.coupons)
+        self.profile_events += len(result.profile_events)
+        self.offers_emitted += len(result.offers)
         self.duplicates += result.duplicates
         self.batches += 1
         self.recent_decisions.extend(result.decisions)
@@ -100,6 +104,9 @@ class WorkerStats:
             else None,
             "timer_lag_max_s": round(self.timer_lag_max_s, 4),
             "coupons_issued": self.coupons_issued,
+            "profile_events": self.profile_events,
+            "offers_emitted": self.offers_emitted,
+            "winbacks_sent": o["winback_sent"],
             "abandoned_cart": {
                 "carts": o["cart_started"],
                 "carts_abandoned": o["cart_abandoned"],

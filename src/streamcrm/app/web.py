@@ -14,6 +14,7 @@ from faust.web import Request, Response, View
 
 from streamcrm.app.metrics import WorkerCollector, render
 from streamcrm.ingest import Processor
+from streamcrm.profiles_summary import profile_distribution
 
 if TYPE_CHECKING:
     from streamcrm.app.factory import Runtime
@@ -44,6 +45,9 @@ def attach_pages(app: faust.App, runtime: Runtime, customers: Any, processor: Pr
         body["state_bytes_per_customer"] = (
             round(sum(len(orjson.dumps(s)) for s in sample) / len(sample)) if sample else None
         )
+        body |= profile_distribution(customers.values())
+        body["churn_auc"] = processor.learners.churn.progressive_auc()
+        body["churn_labels"] = processor.learners.churn.labels
         body["timers_pending"] = processor.pending_timers()
         body["buffered"] = processor.buffered()
         body["clock"] = processor.clock

@@ -44,7 +44,7 @@ def run_replay(args: argparse.Namespace, settings: Settings) -> int:
                 last[0] = time.perf_counter()
                 _say(f"  {done}/{total} events replayed")
 
-        outcome = replay(mapped, abandon=settings.abandon, progress=progress)
+        outcome = replay(mapped, crm=settings.crm, progress=progress)
         summary = outcome.summary()
         if args.report:
             _write_report(Path(args.report), path.name, args.format, summary, outcome.timeline)
@@ -82,6 +82,9 @@ def _print_summary(summary: dict[str, Any]) -> None:
         f"recovered {summary['recovered']} (after a message {summary['recovered_treated']}, "
         f"holdout {summary['recovered_holdout']}, never contacted {summary['recovered_uncontacted']}), "
         f"deadlines still pending at the end of the log {summary['timers_pending']}",
+        f"lifecycle {summary.get('lifecycle')}, segments {summary.get('segments')}, tiers {summary.get('tiers')}",
+        f"churn model: progressive ROC AUC {summary.get('churn_progressive_auc')} over "
+        f"{summary.get('churn_labels')} resolved labels; win-back offers {summary.get('winbacks_sent')}",
     ]
     for line in lines:
         _say(line)

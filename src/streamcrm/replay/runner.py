@@ -11,8 +11,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from streamcrm.decisions import CrmConfig
 from streamcrm.ingest import Processor, Record
-from streamcrm.policies.abandoned_cart import AbandonConfig
+from streamcrm.profiles_summary import profile_distribution
 from streamcrm.replay.adapters import Mapped
 from streamcrm.state import CustomerState
 
@@ -30,6 +31,11 @@ class ReplayOutcome:
     coupons: list[dict[str, Any]] = field(default_factory=list)
     customers: int = 0
     timers_pending: int = 0
+    profile_events: int = 0
+    offers: list[dict[str, Any]] = field(default_factory=list)
+    profiles: dict[str, Any] = field(default_factory=dict)
+    churn_auc: float | None = None
+    churn_labels: int = 0
     # Per event-time hour: events in, and each outcome, for the report's plots.
     timeline: dict[float, Counter[str]] = field(default_factory=dict)
 
@@ -55,8 +61,14 @@ class ReplayOutcome:
             "recovered_uncontacted": o["recovered_uncontacted"],
             "redeemed": o["redeemed"],
             "timers_pending": self.timers_pending,
-            # Next-best-offer has not landed: null, not a made-up zero rate.
-            "offers_emitted": 0,
+            "profile_events": self.profile_events,
+            **self.profiles,
+            "churn_progressive_auc": self.churn_auc,
+            "churn_labels": self.churn_labels,
+            "winbacks_sent": o["winback_sent"],
+            # Next-best-offer ranking has not landed: only win-back offers are emitted, and
+            # there is no hit rate: null, not a made-up zero.
+            "offers_emitted": len(self.offers),
             "offer_hit_rate_at_5": None,
             "popularity_hit_rate_at_5": None,
         }
@@ -74,11 +86,11 @@ def replay_order(mapped: Sequence[Mapped]) -> list[Mapped]:
 def replay(
     mapped: Sequence[Mapped],
     *,
-    abandon: AbandonConfig,
+    crm: CrmConfig,
     batch_size: int = 50,
     progress: Callable[[int, int], None] | None = None,
 ) -> ReplayOutcome:
-    processor = Processor(KINDS, abandon=abandon, clock="event")
+    processor = Processor(KINDS, crm=crm, clock="event")
     table: dict[str, CustomerState] = {}
     result = ReplayOutcome()
     mapped = replay_order(mapped)
@@ -95,6 +107,8 @@ def replay(
         result.duplicates += batch.duplicates
         result.outcomes.update(batch.outcomes)
         result.coupons.extend(coupon for _, coupon in batch.coupons)
+        result.offers.extend(offer for _, offer in batch.offers)
+        result.profile_events += len(batch.profile_events)
         for m in chunk:
             result.timeline.setdefault(m.ts - m.ts % BUCKET_S, Counter())["events"] += 1
         # Outcomes are counted per batch (small batches keep the hour right).
@@ -105,4 +119,7 @@ def replay(
             progress(result.events, len(mapped))
     result.customers = len(table)
     result.timers_pending = processor.pending_timers()
+    result.profiles = profile_distribution(table.values())
+    result.churn_auc = processor.learners.churn.progressive_auc()
+    result.churn_labels = processor.learners.churn.labels
     return result

@@ -1,0 +1,1 @@
+"""Online learners (River): population quantiles for RFM, the churn classifier."""
