@@ -167,8 +167,11 @@ def _summary(stats: dict[str, Any], sent: int, elapsed: float) -> dict[str, Any]
         "snapshot_writes": snapshot["writes"] if snapshot else 0,
         "coupons_issued": stats.get("coupons_issued", 0),
         **{k: v for k, v in carts.items() if k != "suppressed_by_reason"},
-        # Capabilities still to land (next-best-offer): zero, not absent.
-        "offers_emitted": 0,
+        "offers_emitted": stats.get("offers_emitted", 0),
+        "profile_events": stats.get("profile_events", 0),
+        "lifecycle": stats.get("lifecycle", {}),
+        "segments": stats.get("segments", {}),
+        "churn_auc": stats.get("churn_auc"),
         "elapsed_s": round(elapsed, 3),
         "events_per_s": round(events_in / elapsed, 1) if elapsed > 0 else 0.0,
     }

@@ -228,7 +228,15 @@ class Deployment:
             "--batch-size",
             "200",
         ]
-        cmd += ["--topic-coupons", t.coupons, *extra]
+        cmd += [
+            "--topic-coupons",
+            t.coupons,
+            "--topic-profiles",
+            t.profiles,
+            "--topic-offers",
+            t.offers,
+            *extra,
+        ]
         cmd += ["--redis-url", self.redis_url] if redis else ["--no-redis"]
         with open(log_path, "ab") as log:
             proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)

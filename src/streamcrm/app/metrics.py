@@ -36,9 +36,10 @@ class WorkerCollector(Collector):
         snapshots: SnapshotWriter | None,
         table_size: Any,
         highwater: Any,
+        distribution: Any,
     ) -> None:
         self.stats, self.processor, self.snapshots = stats, processor, snapshots
-        self.table_size, self.highwater = table_size, highwater
+        self.table_size, self.highwater, self.distribution = table_size, highwater, distribution
 
     def collect(self) -> Iterator[Metric]:
         s = self.stats
@@ -78,8 +79,16 @@ class WorkerCollector(Collector):
             "streamcrm_coupons_issued", "coupon_issued events published.", value=s.coupons_issued
         )
         yield CounterMetricFamily(
-            "streamcrm_offers_emitted", "next_best_offer events (not landed yet).", value=0
+            "streamcrm_offers_emitted",
+            "next_best_offer events (win-back offers so far).",
+            value=s.offers_emitted,
         )
+        yield CounterMetricFamily(
+            "streamcrm_profile_events",
+            "customer_profile_updated events published.",
+            value=s.profile_events,
+        )
+        yield from self._profiles()
         yield self._latency()
         lag = GaugeMetricFamily(
             "streamcrm_consumer_lag", "Records not yet processed.", labels=["topic", "partition"]
@@ -116,6 +125,23 @@ class WorkerCollector(Collector):
                 "streamcrm_redis_flush_seconds",
                 "Time in Redis pipeline flushes.",
                 value=snap.flush_seconds_sum,
+            )
+
+    def _profiles(self) -> Iterator[Metric]:
+        distribution = self.distribution()
+        for name, key, help_text in (
+            ("streamcrm_customers_by_lifecycle", "lifecycle", "Customers per lifecycle stage."),
+            ("streamcrm_customers_by_segment", "segments", "Customers per RFM segment."),
+            ("streamcrm_customers_by_tier", "tiers", "Customers per VIP tier."),
+        ):
+            family = GaugeMetricFamily(name, help_text, labels=["value"])
+            for value, n in distribution[key].items():
+                family.add_metric([value], n)
+            yield family
+        auc = self.processor.learners.churn.progressive_auc()
+        if auc is not None:
+            yield GaugeMetricFamily(
+                "streamcrm_churn_progressive_auc", "Churn model, prequential ROC AUC.", value=auc
             )
 
     def _latency(self) -> Metric:

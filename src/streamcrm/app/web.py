@@ -35,8 +35,9 @@ def attach_pages(app: faust.App, runtime: Runtime, customers: Any, processor: Pr
         return None
 
     collector = WorkerCollector(
-        runtime.stats, processor, runtime.snapshots, lambda: len(customers), highwater
-    )
+        runtime.stats, processor, runtime.snapshots, lambda: len(customers), highwater,
+        lambda: profile_distribution(customers.values()),
+    )  # fmt: skip
 
     def stats() -> dict[str, Any]:
         body = runtime.stats.as_dict()
