@@ -12,7 +12,11 @@ import pytest
 from streamcrm.contract import INPUT_TYPES, OUTPUT_TYPES, schema_dir, validator
 
 ALL_TYPES = [t for types in INPUT_TYPES.values() for t in types] + list(OUTPUT_TYPES)
-CORE = ["config", "contract", "events", "state", "ingest", "snapshot", "synthetic"]
+CORE = [
+    "config", "contract", "events", "state", "ingest", "snapshot", "synthetic", "timers", "reorder",
+    "decisions", "profiles_summary", "policies/abandoned_cart", "policies/contact", "policies/coupon",
+    "policies/profile", "learning/rfm", "learning/churn", "replay/adapters", "replay/runner", "replay/report",
+]  # fmt: skip
 SRC = Path(__file__).resolve().parents[2] / "src" / "streamcrm"
 
 
