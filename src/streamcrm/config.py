@@ -46,7 +46,7 @@ class Settings:
     data_dir: str = "./streamcrm-data"
     # Events per batch and the longest a batch waits to fill: latency vs throughput.
     batch_size: int = 1000
-    batch_within_s: float = 0.05
+    batch_within_s: float = 0.02
     # How many recent event ids each customer remembers to drop redeliveries.
     dedupe_window: int = 64
     recent_views: int = 20
@@ -59,8 +59,9 @@ class Settings:
     clock: str = "wall"
     crm: CrmConfig = field(default_factory=CrmConfig)
     sweep_interval_s: float = 0.25
-    # Longest a fetch waits for data; Faust's own 1,500 ms made Tansu add ~360 ms latency.
-    fetch_max_wait_ms: int = 100
+    # Longest a fetch waits for data. Faust hard-codes 1,500 ms, which on Tansu added ~360 ms
+    # to every event; 50 ms with 20 ms batches measured p99 98 ms at half saturation.
+    fetch_max_wait_ms: int = 50
 
 
 _UNITS = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
