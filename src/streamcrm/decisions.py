@@ -19,10 +19,14 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from streamcrm.events import Event, format_ts
+from streamcrm.learning.candidates import CandidateStats
 from streamcrm.learning.churn import ChurnModel, churn_features
+from streamcrm.learning.ranking import OfferRanker
 from streamcrm.learning.rfm import RFMScorer, segment
-from streamcrm.policies import abandoned_cart, profile
+from streamcrm.policies import abandoned_cart, next_best_offer, profile
 from streamcrm.policies.abandoned_cart import AbandonConfig
+from streamcrm.policies.contact import in_holdout
+from streamcrm.policies.next_best_offer import OfferConfig
 from streamcrm.policies.profile import DAY, ProfileConfig
 from streamcrm.state import CustomerState
 from streamcrm.state import Profile as ProfileState
@@ -34,12 +38,15 @@ class CrmConfig:
     profile: ProfileConfig = field(default_factory=ProfileConfig)
     churn_horizon_s: float = 30 * DAY
     winback_items: int = 3
+    offers: OfferConfig = field(default_factory=OfferConfig)
 
 
 @dataclass(slots=True)
 class Learners:
     rfm: RFMScorer = field(default_factory=RFMScorer)
     churn: ChurnModel = field(default_factory=ChurnModel)
+    candidates: CandidateStats = field(default_factory=CandidateStats)
+    ranker: OfferRanker = field(default_factory=OfferRanker)
 
 
 @dataclass(slots=True)
@@ -57,6 +64,7 @@ def next_due(state: CustomerState, config: CrmConfig) -> float | None:
         abandoned_cart.next_due(state, config.abandon),
         profile.stage_due(state, config.profile),
         pending[0] + config.churn_horizon_s if pending else None,
+        next_best_offer.resolve_due(state, config.offers),
     )
     return min((c for c in candidates if c is not None), default=None)
 
@@ -76,7 +84,41 @@ def after_event(
     if event.type == "order_placed" and state.order_count != (before.order_count if before else 0):
         state = _churn_example(state, event.ts, config, learners)
         state = _rescore(state, event.ts, learners)
+    state = _offers(before, state, event, config, learners, out)
     return _refresh(state, event.ts, config, learners, out)
+
+
+def _offers(
+    before: CustomerState | None,
+    state: CustomerState,
+    event: Event,
+    config: CrmConfig,
+    learners: Learners,
+    out: Outputs,
+) -> CustomerState:
+    next_best_offer.learn_population(before, event, learners.candidates)
+    state, evaluated = next_best_offer.evaluate(state, event)
+    out.outcomes += evaluated
+    state = next_best_offer.reward(state, event, config.offers)
+    if not next_best_offer.should_offer(state, event, config.offers):
+        return state
+    state = next_best_offer.resolve(state, learners.ranker)  # the old offer's labels, now
+    consent = config.abandon.consent_default if state.consent is None else state.consent
+    if not consent:
+        out.outcomes.append("offer_no_consent")
+        return state
+    if in_holdout(
+        state.customer_id, config.abandon.contact.holdout_share, config.abandon.contact.holdout_salt
+    ):
+        out.outcomes.append("offer_holdout")
+        return state
+    state, offer = next_best_offer.make_offer(
+        state, event, learners.candidates, learners.ranker, config.offers
+    )
+    if offer is not None:
+        out.offers.append(offer)
+        out.outcomes.append("offer_sent")
+    return state
 
 
 def fire_due(
@@ -85,6 +127,7 @@ def fire_due(
     out = Outputs()
     due = next_due(state, config)
     while due is not None and due <= now:
+        started_as = state
         pending = state.profile.churn_pending
         if abandoned_cart.next_due(state, config.abandon) == due:
             fired = abandoned_cart.fire_due(state, due, config.abandon)
@@ -92,6 +135,9 @@ def fire_due(
             out.coupons += fired.coupons
             out.outcomes += fired.outcomes
             out.decisions += fired.decisions
+        elif next_best_offer.resolve_due(state, config.offers) == due:
+            state = next_best_offer.resolve(state, learners.ranker)
+            out.outcomes.append("offer_resolved")
         elif pending is not None and pending[0] + config.churn_horizon_s == due:
             learners.churn.learn_one(dict(pending[1]), ordered_again=False)
             state = replace(state, profile=replace(state.profile, churn_pending=None))
@@ -101,7 +147,7 @@ def fire_due(
             state, refreshed = _refresh(state, due, config, learners, Outputs())
             _merge(out, refreshed)
         following = next_due(state, config)
-        if following == due:  # no step could move past this deadline: stop, never spin
+        if following == due and state == started_as:  # nothing could move: stop, never spin
             break
         due = following
     return state, out

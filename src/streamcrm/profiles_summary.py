@@ -8,10 +8,27 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from streamcrm.state import CustomerState
+
+
+def hit_rates(outcomes: Mapping[str, int]) -> dict[str, Any]:
+    """Prequential hit rates of the offer model and the popularity baseline (None before
+    any offer was evaluated).
+
+    >>> hit_rates({"nbo_evaluated": 4, "model_hit_at_5": 1, "popular_hit_at_5": 2})["offer_hit_rate_at_5"]
+    0.25
+    """
+    n = outcomes.get("nbo_evaluated", 0)
+    rates: dict[str, Any] = {"offers_evaluated": n}
+    for name, key in (("offer", "model"), ("popularity", "popular")):
+        for k in (5, 10):
+            rates[f"{name}_hit_rate_at_{k}"] = (
+                round(outcomes.get(f"{key}_hit_at_{k}", 0) / n, 4) if n else None
+            )
+    return rates
 
 
 def profile_distribution(states: Iterable[CustomerState]) -> dict[str, Any]:

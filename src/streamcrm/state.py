@@ -29,6 +29,7 @@ from streamcrm.events import Event
 MAX_RECENT_ORDERS = 20
 MAX_CLOSED_CARTS = 8
 MAX_RECENT_SEARCHES = 5
+MAX_RECENT_PURCHASES = 20
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,6 +142,38 @@ class Profile:
 
 
 @dataclass(frozen=True, slots=True)
+class OfferState:
+    """The latest next-best-offer: what was shown (with the features it was scored on, so
+    the ranker can learn when the reward resolves) and what the evaluation compares."""
+
+    offer_id: str
+    at: float
+    items: tuple[tuple[str, tuple[tuple[str, float], ...]], ...]  # (sku, features); () once learned
+    skus: tuple[str, ...] = ()  # what was shown, best first (served from Redis)
+    rewarded: tuple[str, ...] = ()
+    cart_version: int = -1
+    eval_model: tuple[str, ...] = ()  # the model's top 10 at offer time
+    eval_popular: tuple[str, ...] = ()  # the most popular 10 at the same moment
+    evaluated: bool = False
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any] | None) -> OfferState | None:
+        if not data:
+            return None
+        return cls(
+            offer_id=data["offer_id"],
+            at=data["at"],
+            items=tuple((sku, tuple((k, v) for k, v in x)) for sku, x in data["items"]),
+            skus=tuple(data.get("skus", ())),
+            rewarded=tuple(data.get("rewarded", ())),
+            cart_version=data.get("cart_version", -1),
+            eval_model=tuple(data.get("eval_model", ())),
+            eval_popular=tuple(data.get("eval_popular", ())),
+            evaluated=data.get("evaluated", False),
+        )
+
+
+@dataclass(frozen=True, slots=True)
 class CustomerState:
     """Everything streamcrm knows about one customer. Round-trips through :meth:`to_dict`."""
 
@@ -166,6 +199,8 @@ class CustomerState:
     reminders_sent_at: tuple[float, ...] = ()
     coupons_redeemed: int = 0
     profile: Profile = Profile()
+    offer: OfferState | None = None
+    recent_purchases: tuple[str, ...] = ()  # SKUs bought lately: never offered again soon
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-able form (orjson also serializes the dataclass directly)."""
@@ -206,6 +241,8 @@ class CustomerState:
             reminders_sent_at=tuple(data.get("reminders_sent_at", ())),
             coupons_redeemed=data.get("coupons_redeemed", 0),
             profile=Profile.from_dict(data.get("profile")),
+            offer=OfferState.from_dict(data.get("offer")),
+            recent_purchases=tuple(data.get("recent_purchases", ())),
         )
 
 
@@ -355,6 +392,10 @@ def _order_placed(state: CustomerState, event: Event) -> CustomerState:
         total_spend=round(state.total_spend + total, 2),
         last_order_at=max(state.last_order_at or event.ts, event.ts),
         recent_orders=(*state.recent_orders, order)[-MAX_RECENT_ORDERS:],
+    )
+    bought = tuple(line["sku"] for line in b["lines"])
+    placed = replace(
+        placed, recent_purchases=(*bought, *state.recent_purchases)[:MAX_RECENT_PURCHASES]
     )
     return _close_cart(placed, b.get("cart_id"))
 

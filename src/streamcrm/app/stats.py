@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from streamcrm.ingest import BatchResult
+from streamcrm.profiles_summary import hit_rates
 
 LATENCY_BUCKETS_S = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
@@ -107,6 +108,7 @@ class WorkerStats:
             "profile_events": self.profile_events,
             "offers_emitted": self.offers_emitted,
             "winbacks_sent": o["winback_sent"],
+            **hit_rates(o),
             "abandoned_cart": {
                 "carts": o["cart_started"],
                 "carts_abandoned": o["cart_abandoned"],

@@ -13,7 +13,7 @@ from typing import Any
 
 from streamcrm.decisions import CrmConfig
 from streamcrm.ingest import Processor, Record
-from streamcrm.profiles_summary import profile_distribution
+from streamcrm.profiles_summary import hit_rates, profile_distribution
 from streamcrm.replay.adapters import Mapped
 from streamcrm.state import CustomerState
 
@@ -66,11 +66,8 @@ class ReplayOutcome:
             "churn_progressive_auc": self.churn_auc,
             "churn_labels": self.churn_labels,
             "winbacks_sent": o["winback_sent"],
-            # Next-best-offer ranking has not landed: only win-back offers are emitted, and
-            # there is no hit rate: null, not a made-up zero.
             "offers_emitted": len(self.offers),
-            "offer_hit_rate_at_5": None,
-            "popularity_hit_rate_at_5": None,
+            **hit_rates(o),
         }
 
 

@@ -97,9 +97,17 @@ def run_via_kafka(
         **{k: v for k, v in carts.items() if k != "suppressed_by_reason"},
         "coupons_issued": stats["coupons_issued"],
         "timers_pending": stats["timers_pending"],
-        "offers_emitted": 0,
-        "offer_hit_rate_at_5": None,
-        "popularity_hit_rate_at_5": None,
+        "offers_emitted": stats["offers_emitted"],
+        **{
+            k: stats.get(k)
+            for k in (
+                "offers_evaluated",
+                "offer_hit_rate_at_5",
+                "offer_hit_rate_at_10",
+                "popularity_hit_rate_at_5",
+                "popularity_hit_rate_at_10",
+            )
+        },
     }
     return summary, coupons
 
