@@ -124,6 +124,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     _add_decision_flags(worker)
+    worker.add_argument(
+        "--checkpoint-every",
+        default=_env("STREAMCRM_CHECKPOINT_EVERY", "30s"),
+        help="how often learners are checkpointed to their changelog (env STREAMCRM_CHECKPOINT_EVERY, default 30s)",
+    )
 
     gen = sub.add_parser("generate", help="publish synthetic storefront traffic")
     _add_broker_flags(gen)
@@ -254,6 +259,14 @@ def _add_decision_flags(p: argparse.ArgumentParser) -> None:
     )
 
 
+def _duration(text: str, flag: str) -> float:
+    try:
+        return parse_duration(text)
+    except ValueError as exc:
+        msg = f"{flag}: {exc}"
+        raise UsageError(msg) from None
+
+
 def _crm_config(args: argparse.Namespace) -> CrmConfig:
     try:
         horizon = parse_duration(args.churn_horizon)
@@ -331,6 +344,7 @@ def settings_from(args: argparse.Namespace) -> Settings:
             data_dir=args.data_dir,
             batch_size=args.batch_size,
             fast_rebalance=args.fast_rebalance,
+            checkpoint_every_s=_duration(args.checkpoint_every, "--checkpoint-every"),
             log_level=args.log_level,
         )
     return settings

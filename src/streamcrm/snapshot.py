@@ -11,6 +11,8 @@ with one ``HGETALL``. Documented in schemas/README.md; clients ignore unknown fi
 
 from __future__ import annotations
 
+import orjson
+
 from streamcrm.events import format_ts
 from streamcrm.state import CustomerState
 
@@ -48,4 +50,6 @@ def snapshot_fields(state: CustomerState, now: float) -> dict[str, str]:
         "churn_score": ""
         if state.profile.churn_score is None
         else f"{state.profile.churn_score:.4f}",
+        "offer_id": state.offer.offer_id if state.offer else "",
+        "offers": orjson.dumps(list(state.offer.skus)).decode() if state.offer else "[]",
     }

@@ -18,12 +18,14 @@ from aiokafka.partitioner import murmur2
 
 from streamcrm.app.catchup import changelog_tail
 from streamcrm.ingest import BatchResult, Processor, Record
+from streamcrm.learning import checkpoint
 from streamcrm.publish import END_OF_STREAM_HEADER
 from streamcrm.snapshot import snapshot_fields, snapshot_key
 from streamcrm.state import CustomerState, Limits
 
 if TYPE_CHECKING:
     from streamcrm.app.factory import Runtime
+    from streamcrm.config import Settings
 
 decision_log = logging.getLogger("streamcrm.decisions")
 
@@ -45,6 +47,34 @@ def end_of_stream(headers: Any) -> float | None:
     return None
 
 
+MAX_CHECKPOINT_BYTES = 900_000  # under Kafka's default 1 MB message limit
+log = logging.getLogger(__name__)
+
+
+def _owned(app: faust.App, input_topics: set[str]) -> set[int]:
+    return {tp.partition for tp in app.consumer.assignment() if tp.topic in input_topics}
+
+
+def _customer(value: bytes) -> CustomerState:
+    return CustomerState.from_dict(orjson.loads(value))
+
+
+def _adopt_learners(processor: Processor, blobs: list[bytes | None]) -> None:
+    """Continue from the most advanced checkpoint among the partitions now owned."""
+    best = processor.learners
+    for blob in blobs:
+        if not blob:
+            continue
+        try:
+            candidate = checkpoint.load(blob)
+        except (ValueError, EOFError, ImportError, AttributeError) as exc:
+            log.warning("ignoring an unreadable learners checkpoint: %s", exc)
+            continue
+        if checkpoint.progress(candidate) > checkpoint.progress(best):
+            best = candidate
+    processor.learners = best
+
+
 def attach_agents(
     app: faust.App,
     runtime: Runtime,
@@ -55,6 +85,7 @@ def attach_agents(
     profiles: Any,
     offers: Any,
     customers: Any,
+    learners: Any,
 ) -> Processor:
     settings = runtime.settings
     processor = Processor(
@@ -132,22 +163,46 @@ def attach_agents(
             # sweep restores "already fired" rather than firing again.
             await app.producer.flush()
 
+    attach_recovery(app, settings, processor, customers, learners)
+    return processor
+
+
+def attach_recovery(
+    app: faust.App, settings: Settings, processor: Processor, customers: Any, learners: Any
+) -> None:
+    """Checkpoint the learners; after a restart or rebalance, bring every table and index back."""
+    input_topics = set(settings.topics.inputs())
+
+    last_checkpoint = [time.monotonic()]
+
+    @app.timer(1.0)  # type: ignore[untyped-decorator]
+    async def checkpoint_learners() -> None:
+        if time.monotonic() - last_checkpoint[0] < settings.checkpoint_every_s or app.rebalancing:
+            return
+        last_checkpoint[0] = time.monotonic()
+        blob = checkpoint.dump(processor.learners)
+        if len(blob) > MAX_CHECKPOINT_BYTES:
+            log.warning("learners checkpoint of %d bytes is too large to write; skipped", len(blob))
+            return
+        for partition in sorted(_owned(app, input_topics)):
+            learners.data[str(partition)] = blob
+            learners.send_changelog(partition, str(partition), blob)
+
     @customers.on_recover  # type: ignore[untyped-decorator]
     async def rebuild_deadlines() -> None:
-        active = {tp.partition for tp in app.consumer.assignment() if tp.topic in input_topics}
-        tail = await changelog_tail(
-            settings.broker, customers.changelog_topic.get_topic_name(), active
-        )
-        for _, key, value in tail:  # in offset order per partition: the last write wins
-            customer_id = key.decode()
-            if value is None:
-                store.pop(customer_id, None)
-            else:
-                store[customer_id] = CustomerState.from_dict(orjson.loads(value))
+        active = _owned(app, input_topics)
+        for table, decode in ((customers, _customer), (learners, bytes)):
+            tail = await changelog_tail(
+                settings.broker, table.changelog_topic.get_topic_name(), active
+            )
+            for _, key, value in tail:  # in offset order per partition: the last write wins
+                if value is None:
+                    table.data.pop(key.decode(), None)
+                else:
+                    table.data[key.decode()] = decode(value)
+        _adopt_learners(processor, [learners.data.get(str(p)) for p in active])
         # After a restart or a rebalance: every pending deadline comes back from the
         # restored table (the index is derived state, never persisted on its own).
         processor.rebuild(
             (cid, partition_of(cid, settings.partitions), state) for cid, state in customers.items()
         )
-
-    return processor

@@ -25,6 +25,7 @@ log = logging.getLogger(__name__)
 # Table names are part of the persisted contract: the changelog topic is
 # "<app_id>-<table>-changelog". A new state layout gets a new version suffix.
 CUSTOMERS_TABLE = "customers-v1"
+LEARNERS_TABLE = "learners-v1"
 
 
 @dataclass(slots=True)
@@ -78,29 +79,23 @@ def create_app(settings: Settings) -> faust.App:
         app.topic(name, key_serializer="raw", value_serializer="raw")
         for name in (settings.topics.coupons, settings.topics.profiles, settings.topics.offers)
     )
-    # Faust derives table serializers from model types; ours are plain codecs, so the
-    # changelog topic is declared here with them (recovery decodes through this topic).
-    changelog = app.topic(
-        f"{settings.app_id}-{CUSTOMERS_TABLE}-changelog",
-        key_serializer="crm_utf8",
-        value_serializer="crm_customer_v1",
-        partitions=settings.partitions,
-        compacting=True,
-        deleting=False,
-        acks=False,
-        internal=True,
-    )
-    customers: Any = app.Table(
+    customers = _table(
+        app,
+        settings,
         CUSTOMERS_TABLE,
-        partitions=settings.partitions,
-        changelog_topic=changelog,
-        help="Per-customer CustomerState (streamcrm.state), changelog-backed.",
+        "crm_customer_v1",
+        "Per-customer CustomerState (streamcrm.state), changelog-backed.",
     )
-    customers.key_serializer = "crm_utf8"
-    customers.value_serializer = "crm_customer_v1"
+    learners = _table(
+        app,
+        settings,
+        LEARNERS_TABLE,
+        "raw",
+        "Checkpoints of the population learners, one copy per owned partition.",
+    )
     processor = attach_agents(
         app, runtime, inputs=inputs, deadletter=deadletter, coupons=coupons,
-        profiles=profiles, offers=offers, customers=customers,
+        profiles=profiles, offers=offers, customers=customers, learners=learners,
     )  # fmt: skip
     attach_pages(app, runtime, customers, processor)
 
@@ -120,6 +115,27 @@ def create_app(settings: Settings) -> faust.App:
 
     app.streamcrm = runtime  # type: ignore[attr-defined]
     return app
+
+
+def _table(app: faust.App, settings: Settings, name: str, value_codec: str, help_text: str) -> Any:
+    # Faust derives table serializers from model types; ours are plain codecs, so the
+    # changelog topic is declared here with them (recovery decodes through this topic).
+    changelog = app.topic(
+        f"{settings.app_id}-{name}-changelog",
+        key_serializer="crm_utf8",
+        value_serializer=value_codec,
+        partitions=settings.partitions,
+        compacting=True,
+        deleting=False,
+        acks=False,
+        internal=True,
+    )
+    table: Any = app.Table(
+        name, partitions=settings.partitions, changelog_topic=changelog, help=help_text
+    )
+    table.key_serializer = "crm_utf8"
+    table.value_serializer = value_codec
+    return table
 
 
 def quiet_client_logs() -> None:

@@ -49,6 +49,8 @@ def attach_pages(app: faust.App, runtime: Runtime, customers: Any, processor: Pr
         body |= profile_distribution(customers.values())
         body["churn_auc"] = processor.learners.churn.progressive_auc()
         body["churn_labels"] = processor.learners.churn.labels
+        body["ranker_version"] = processor.learners.ranker.version
+        body["ranker_labels"] = processor.learners.ranker.labels
         body["timers_pending"] = processor.pending_timers()
         body["buffered"] = processor.buffered()
         body["clock"] = processor.clock

@@ -102,6 +102,10 @@ class CandidateStats:
                 bucket.append(sku)
         self._top_by_category = by_category
 
+    @property
+    def updates(self) -> int:
+        return self._updates
+
     def neighbours(self, sku: str) -> dict[str, float]:
         return dict(self.cooc.get(sku, {}))
 
