@@ -8,21 +8,19 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import json
 import shutil
 import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from streamcrm.config import Settings, Topics
 from streamcrm.publish import publish_synthetic
-from streamcrm.tansu import embedded_broker, free_port
+from streamcrm.tansu import broker, free_port
 from streamcrm.worker_process import WorkerProcess
 
 
@@ -53,22 +51,16 @@ def run_demo(args: argparse.Namespace, settings: Settings, *, explicit_broker: b
         )
     settings = replace(settings, redis_url=usable_redis(settings.redis_url))
     try:
-        with _broker(settings, explicit_broker, workdir) as broker:
-            settings = replace(settings, broker=broker)
+        if not explicit_broker:
+            _say("starting the embedded Tansu broker")
+        with broker(
+            settings.broker if explicit_broker else None, workdir / "broker.log"
+        ) as address:
+            settings = replace(settings, broker=address)
             return _run(args, settings, workdir)
     finally:
         if not args.keep_dir:
             shutil.rmtree(workdir, ignore_errors=True)
-
-
-@contextlib.contextmanager
-def _broker(settings: Settings, explicit: bool, workdir: Path) -> Iterator[str]:
-    if explicit:
-        yield settings.broker
-        return
-    _say("starting the embedded Tansu broker")
-    with embedded_broker(workdir / "broker.log") as address:
-        yield address
 
 
 def usable_redis(url: str | None) -> str | None:

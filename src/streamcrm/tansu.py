@@ -44,6 +44,16 @@ def wait_for_port(port: int, timeout_s: float) -> None:
 
 
 @contextlib.contextmanager
+def broker(configured: str | None, log_path: Path | None = None) -> Iterator[str]:
+    """The configured broker if there is one, else an embedded Tansu for the duration."""
+    if configured:
+        yield configured
+        return
+    with embedded_broker(log_path) as address:
+        yield address
+
+
+@contextlib.contextmanager
 def embedded_broker(log_path: Path | None = None) -> Iterator[str]:
     """Start Tansu on a free port; yield its ``host:port``; stop it on exit."""
     port = free_port()

@@ -20,6 +20,7 @@ from prometheus_client.registry import Collector
 
 from streamcrm.app.stats import LATENCY_BUCKETS_S, WorkerStats
 from streamcrm.ingest import Processor
+from streamcrm.profiles_summary import hit_rates
 from streamcrm.serving import SnapshotWriter
 
 OUTCOMES = (
@@ -138,6 +139,16 @@ class WorkerCollector(Collector):
             for value, n in distribution[key].items():
                 family.add_metric([value], n)
             yield family
+        rates = GaugeMetricFamily(
+            "streamcrm_offer_hit_rate",
+            "Prequential hit rate on the next cart or buy.",
+            labels=["ranker", "k"],
+        )
+        for key, value in hit_rates(self.stats.outcomes).items():
+            if key != "offers_evaluated" and value is not None:
+                name, k = key.split("_hit_rate_at_")
+                rates.add_metric(["model" if name == "offer" else "popularity", k], value)
+        yield rates
         auc = self.processor.learners.churn.progressive_auc()
         if auc is not None:
             yield GaugeMetricFamily(

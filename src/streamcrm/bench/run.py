@@ -15,14 +15,13 @@ offered load of half the pipeline's best rate.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import subprocess
 import sys
 import tempfile
 import time
 import urllib.request
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -33,7 +32,7 @@ from aiokafka import AIOKafkaConsumer
 from streamcrm.config import Settings, Topics, bootstrap_servers
 from streamcrm.kafka_admin import ensure_topics
 from streamcrm.publish import publish_synthetic
-from streamcrm.tansu import embedded_broker, free_port
+from streamcrm.tansu import broker, free_port
 from streamcrm.worker_process import WorkerProcess
 
 Say = Callable[[str], None]
@@ -45,9 +44,9 @@ def _topics(run_id: str) -> Topics:
     return Topics(*(f"bench-{run_id}.{n}" for n in names))
 
 
-async def _raw(broker: str, topics: Topics, n: int) -> float:
+async def _raw(bootstrap: str, topics: Topics, n: int) -> float:
     consumer = AIOKafkaConsumer(
-        *topics.inputs(), bootstrap_servers=bootstrap_servers(broker), group_id=f"raw-{uuid.uuid4().hex}",
+        *topics.inputs(), bootstrap_servers=bootstrap_servers(bootstrap), group_id=f"raw-{uuid.uuid4().hex}",
         auto_offset_reset="earliest", enable_auto_commit=False, max_partition_fetch_bytes=4 << 20,
     )  # fmt: skip
     await consumer.start()
@@ -168,22 +167,15 @@ def _rounded(rates: list[float]) -> list[int]:
     return [round(r) for r in rates]
 
 
-@contextlib.contextmanager
-def _broker(settings: Settings, explicit: bool, workdir: Path) -> Iterator[str]:
-    if explicit:
-        yield settings.broker
-    else:
-        with embedded_broker(workdir / "broker.log") as address:
-            yield address
-
-
 def run_bench(
     settings: Settings, *, events: int, rounds: int, seed: int, explicit_broker: bool, say: Say
 ) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="streamcrm-bench-") as tmp:
         workdir = Path(tmp)
-        with _broker(settings, explicit_broker, workdir) as broker:
-            settings = replace(settings, broker=broker, clock="wall", fast_rebalance=True)
+        with broker(
+            settings.broker if explicit_broker else None, workdir / "broker.log"
+        ) as address:
+            settings = replace(settings, broker=address, clock="wall", fast_rebalance=True)
             topics = _topics(uuid.uuid4().hex[:8])
             asyncio.run(ensure_topics(replace(settings, topics=topics)))
             say(
@@ -194,7 +186,7 @@ def run_bench(
             raw, naive, pipe = [], [], []
             stats: dict[str, Any] = {}
             for round_no in range(1, rounds + 1):
-                raw.append(asyncio.run(_raw(broker, topics, events)))
+                raw.append(asyncio.run(_raw(address, topics, events)))
                 say(f"round {round_no}: raw consumer {raw[-1]:.0f} events/s")
                 naive.append(_naive(settings, topics, events, workdir))
                 say(f"round {round_no}: naive Faust {naive[-1]:.0f} events/s")

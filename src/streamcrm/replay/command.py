@@ -47,7 +47,14 @@ def run_replay(args: argparse.Namespace, settings: Settings) -> int:
         outcome = replay(mapped, crm=settings.crm, progress=progress)
         summary = outcome.summary()
         if args.report:
-            _write_report(Path(args.report), path.name, args.format, summary, outcome.timeline)
+            _write_report(
+                Path(args.report),
+                path.name,
+                args.format,
+                summary,
+                outcome.timeline,
+                outcome.bucket_s,
+            )
     elapsed = time.perf_counter() - started
     summary |= {
         "unmapped_rows": sum(unmapped.values()),
@@ -62,12 +69,12 @@ def run_replay(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _write_report(
-    directory: Path, name: str, fmt: str, summary: dict[str, Any], timeline: Any
+    directory: Path, name: str, fmt: str, summary: dict[str, Any], timeline: Any, bucket_s: float
 ) -> None:
     directory.mkdir(parents=True, exist_ok=True)
     page = directory / "index.html"
     page.write_text(
-        render(f"streamcrm replay: {name} ({fmt})", summary, timeline), encoding="utf-8"
+        render(f"streamcrm replay: {name} ({fmt})", summary, timeline, bucket_s), encoding="utf-8"
     )
     _say(f"report written to {page}")
 

@@ -39,7 +39,7 @@ def _bars(
                 f'<rect x="{x:.1f}" y="{HEIGHT - h:.1f}" width="{bar:.1f}" height="{h:.1f}" '
                 f'fill="{colors[name]}"><title>{html.escape(name)}: {value:.0f}</title></rect>'
             )
-    for i in range(0, n, max(1, n // 8)):
+    for i in range(0, n, max(1, -(-n // 7))):  # at most seven labels
         label = datetime.fromtimestamp(xs[i], UTC).strftime("%m-%d %H:%M")
         parts.append(
             f'<text x="{PAD + i * slot:.0f}" y="{HEIGHT + 14}" font-size="10">{label}</text>'
@@ -49,6 +49,66 @@ def _bars(
     )
     parts.append("</svg>")
     return f"<h2>{html.escape(title)}</h2>{''.join(parts)}<p class=legend>{legend}</p>"
+
+
+def _lines(
+    title: str, xs: list[float], series: dict[str, list[float | None]], colors: dict[str, str]
+) -> str:
+    values = [v for vs in series.values() for v in vs if v is not None]
+    if not xs or not values:
+        return f"<h2>{html.escape(title)}</h2><p>No offers were evaluated.</p>"
+    top = max(values) or 1.0
+    n = len(xs)
+    step = (WIDTH - 2 * PAD) / max(n - 1, 1)
+    parts = [f'<svg viewBox="0 0 {WIDTH} {HEIGHT + 30}" width="{WIDTH}" role="img">']
+    parts.append(f'<line x1="{PAD}" y1="{HEIGHT}" x2="{WIDTH - PAD}" y2="{HEIGHT}" stroke="#888"/>')
+    for frac in (0.5, 1.0):
+        y = HEIGHT - frac * (HEIGHT - PAD)
+        parts.append(f'<text x="2" y="{y + 4:.0f}" font-size="10">{top * frac:.1%}</text>')
+        parts.append(
+            f'<line x1="{PAD}" y1="{y:.0f}" x2="{WIDTH - PAD}" y2="{y:.0f}" stroke="#eee"/>'
+        )
+    for name, vs in series.items():
+        points = " ".join(
+            f"{PAD + i * step:.1f},{HEIGHT - v / top * (HEIGHT - PAD):.1f}"
+            for i, v in enumerate(vs)
+            if v is not None
+        )
+        parts.append(
+            f'<polyline fill="none" stroke="{colors[name]}" stroke-width="2" points="{points}"/>'
+        )
+    for i in range(0, n, max(1, -(-n // 7))):  # at most seven labels
+        label = datetime.fromtimestamp(xs[i], UTC).strftime("%m-%d %H:%M")
+        parts.append(
+            f'<text x="{PAD + i * step:.0f}" y="{HEIGHT + 14}" font-size="10">{label}</text>'
+        )
+    legend = " ".join(
+        f'<span style="color:{colors[name]}">&#9632;</span> {html.escape(name)}' for name in series
+    )
+    parts.append("</svg>")
+    return f"<h2>{html.escape(title)}</h2>{''.join(parts)}<p class=legend>{legend}</p>"
+
+
+def _hit_rates(xs: list[float], buckets: dict[float, Counter[str]], summary: dict[str, Any]) -> str:
+    """Cumulative (prequential) hit rate @5 of the model and the popularity baseline."""
+    evaluated = model = popular = 0
+    series: dict[str, list[float | None]] = {"model @5": [], "popularity @5": []}
+    for x in xs:
+        evaluated += buckets[x]["nbo_evaluated"]
+        model += buckets[x]["model_hit_at_5"]
+        popular += buckets[x]["popular_hit_at_5"]
+        series["model @5"].append(model / evaluated if evaluated else None)
+        series["popularity @5"].append(popular / evaluated if evaluated else None)
+    note = (
+        f"<p>{summary.get('offers_evaluated', 0)} offers evaluated; final @5: model "
+        f"{summary.get('offer_hit_rate_at_5')}, popularity {summary.get('popularity_hit_rate_at_5')}; "
+        f"@10: model {summary.get('offer_hit_rate_at_10')}, popularity {summary.get('popularity_hit_rate_at_10')}.</p>"
+    )
+    chart = _lines(
+        "Offer hit rate vs popularity baseline (cumulative, on the next cart or buy)",
+        xs, series, {"model @5": "#4c78a8", "popularity @5": "#f58518"},
+    )  # fmt: skip
+    return chart + note
 
 
 def _funnel(summary: dict[str, Any]) -> str:
@@ -71,17 +131,22 @@ def _funnel(summary: dict[str, Any]) -> str:
     return f"<h2>Abandonment funnel</h2><table>{rows}</table>"
 
 
-def render(title: str, summary: dict[str, Any], timeline: dict[float, Counter[str]]) -> str:
+def render(
+    title: str,
+    summary: dict[str, Any],
+    timeline: dict[float, Counter[str]],
+    bucket_s: float = 3600.0,
+) -> str:
     # Every hour from first to last, empty ones included: a true time axis.
     first, last = (min(timeline), max(timeline)) if timeline else (0.0, -1.0)
-    xs = [first + i * 3600.0 for i in range(int((last - first) // 3600) + 1)]
+    xs = [first + i * bucket_s for i in range(int((last - first) // bucket_s) + 1)]
     timeline = {x: timeline.get(x, Counter()) for x in xs}
 
     def col(key: str) -> list[float]:
         return [float(timeline[x][key]) for x in xs]
 
     # Outcomes are sparse: per day over a long log, per hour over a short one.
-    size = 86400.0 if len(xs) > 48 else 3600.0
+    size = 86400.0 if len(xs) * bucket_s > 48 * 3600 else bucket_s
     coarse: dict[float, Counter[str]] = {}
     for x in xs:
         coarse.setdefault(x - x % size, Counter()).update(timeline[x])
@@ -90,9 +155,14 @@ def render(title: str, summary: dict[str, Any], timeline: dict[float, Counter[st
     def ccol(*keys: str) -> list[float]:
         return [float(sum(coarse[x][k] for k in keys)) for x in cxs]
 
-    unit = "day" if size > 3600 else "hour"
+    unit = {86400.0: "day", 3600.0: "hour"}.get(size, f"{size / 60:.0f} minutes")
     sections = [
-        _bars("Events per hour (event time)", xs, {"events": col("events")}, {"events": "#4c78a8"}),
+        _bars(
+            f"Events per {'hour' if bucket_s == 3600 else f'{bucket_s / 60:.0f} minutes'} (event time)",
+            xs,
+            {"events": col("events")},
+            {"events": "#4c78a8"},
+        ),
         _funnel(summary),
         _bars(
             f"Abandoned carts, messages and recoveries per {unit}",
@@ -112,8 +182,7 @@ def render(title: str, summary: dict[str, Any], timeline: dict[float, Counter[st
                 "recovered": "#54a24b",
             },
         ),
-        "<h2>Offer hit rate vs popularity baseline</h2><p>Next-best-offer has not landed "
-        "yet: no offers were emitted, so there is no hit rate to plot.</p>",
+        _hit_rates(cxs, coarse, summary),
     ]
     facts = "".join(
         f"<tr><td>{html.escape(str(k))}</td><td class=num>{html.escape(str(v))}</td></tr>"

@@ -9,11 +9,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import sys
 import tempfile
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -25,17 +24,8 @@ from streamcrm.config import Settings, Topics, bootstrap_servers
 from streamcrm.publish import publish
 from streamcrm.replay.adapters import Mapped
 from streamcrm.replay.runner import replay_order
-from streamcrm.tansu import embedded_broker, free_port
+from streamcrm.tansu import broker, free_port
 from streamcrm.worker_process import WorkerProcess
-
-
-@contextlib.contextmanager
-def _broker(settings: Settings, explicit: bool, workdir: Path) -> Iterator[str]:
-    if explicit:
-        yield settings.broker
-    else:
-        with embedded_broker(workdir / "broker.log") as address:
-            yield address
 
 
 def replay_via_kafka(
@@ -64,12 +54,14 @@ def run_via_kafka(
     ordered = replay_order(mapped)
     with tempfile.TemporaryDirectory(prefix="streamcrm-replay-") as tmp:
         workdir = Path(tmp)
-        with _broker(settings, explicit_broker, workdir) as broker:
-            settings = replace(settings, broker=broker)
+        with broker(
+            settings.broker if explicit_broker else None, workdir / "broker.log"
+        ) as address:
+            settings = replace(settings, broker=address)
             worker = WorkerProcess(settings, workdir)
             try:
                 worker.wait_ready()
-                _say(f"replaying {len(ordered)} events through Kafka at {broker}")
+                _say(f"replaying {len(ordered)} events through Kafka at {address}")
                 asyncio.run(
                     publish(
                         settings,
