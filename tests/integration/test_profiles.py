@@ -71,4 +71,5 @@ async def test_lifecycle_journey_emits_profile_events_and_updates_redis(
     offers = await consume(
         deployment.bootstrap, deployment.topics.offers, expected=1, timeout=15, settle=1
     )
-    assert [orjson.loads(m.value)["trigger"] for m in offers] == ["win_back"]
+    triggers = [orjson.loads(m.value)["trigger"] for m in offers]
+    assert triggers.count("win_back") == 1  # (the views also got next-best-offers)
