@@ -40,14 +40,17 @@ class OfferRanker:
         self.model.learn_one(x, clicked)
         self.labels += 1
 
+    def rank(self, candidates: dict[str, dict[str, float]]) -> list[tuple[str, float]]:
+        """(sku, score), best first. Ties keep the candidates' order, so an untrained model
+        falls back on the candidate generator's own ranking."""
+        return sorted(((sku, self.score(x)) for sku, x in candidates.items()), key=lambda p: -p[1])
+
     def choose(
-        self, candidates: dict[str, dict[str, float]], *, k: int, seed: str
-    ) -> list[tuple[str, float, float]]:
-        """(sku, score, propensity), best first. Ties keep the candidates' order, so an
-        untrained model falls back on the candidate generator's own ranking."""
-        scored = sorted(
-            ((sku, self.score(x)) for sku, x in candidates.items()), key=lambda p: -p[1]
-        )
+        self, candidates: dict[str, dict[str, float]], *, k: int, seed: str,
+        ranked: list[tuple[str, float]] | None = None,
+    ) -> list[tuple[str, float, float]]:  # fmt: skip
+        """(sku, score, propensity), best first; ``ranked`` saves scoring twice."""
+        scored = ranked if ranked is not None else self.rank(candidates)
         top, rest = scored[:k], scored[k:]
         if not rest or self.epsilon <= 0:
             return [(sku, score, 1.0) for sku, score in top]

@@ -62,19 +62,39 @@ def learn_population(before: CustomerState | None, event: Event, stats: Candidat
         stats.observe(sku, category, price, ts=event.ts, weight=weight, recent=recent)
 
 
+@dataclass(frozen=True, slots=True)
+class Affinities:
+    """What the customer's recent views say, computed once per offer, not per candidate."""
+
+    category_share: dict[str, float]
+    mean_price: float
+    viewed: frozenset[str]
+
+    @classmethod
+    def of(cls, state: CustomerState) -> Affinities:
+        views = state.recent_views
+        counts: dict[str, int] = {}
+        for v in views:
+            counts[v.category] = counts.get(v.category, 0) + 1
+        n = len(views) or 1
+        return cls(
+            {c: k / n for c, k in counts.items()},
+            sum(v.price for v in views) / n if views else 0.0,
+            frozenset(v.sku for v in views),
+        )
+
+
 def features(
-    state: CustomerState, sku: str, cooc: float, stats: CandidateStats, now: float
+    affinities: Affinities, sku: str, cooc: float, stats: CandidateStats, now: float
 ) -> dict[str, float]:
     category, price = stats.catalog.get(sku, ("unknown", 0.0))
-    views = state.recent_views
-    same_category = sum(1 for v in views if v.category == category)
-    mean_price = sum(v.price for v in views) / len(views) if views else 0.0
+    mean_price = affinities.mean_price
     return {
         "cooc": math.log1p(cooc),
         "popularity": math.log1p(stats.popularity_of(sku, now)),
-        "category_affinity": same_category / len(views) if views else 0.0,
+        "category_affinity": affinities.category_share.get(category, 0.0),
         "price_ratio": min(price / mean_price, 5.0) if mean_price > 0 else 1.0,
-        "viewed_before": 1.0 if any(v.sku == sku for v in views) else 0.0,
+        "viewed_before": 1.0 if sku in affinities.viewed else 0.0,
         "bias": 1.0,
     }
 
@@ -107,7 +127,10 @@ def candidates(
     others = [sku for sku in reason if sku not in excluded and sku not in viewed]
     others.sort(key=lambda s: (-strength.get(s, 0.0), -stats.popularity_of(s, now), s))
     pool = (viewed + others)[: config.max_candidates]
-    return {sku: features(state, sku, strength.get(sku, 0.0), stats, now) for sku in pool}, reason
+    affinities = Affinities.of(state)
+    return {
+        sku: features(affinities, sku, strength.get(sku, 0.0), stats, now) for sku in pool
+    }, reason
 
 
 def should_offer(state: CustomerState, event: Event, config: OfferConfig) -> bool:
@@ -137,8 +160,9 @@ def make_offer(
     offer_id = (
         "nbo-" + hashlib.sha256(f"{state.customer_id}|{event.event_id}".encode()).hexdigest()[:24]
     )
-    shown = ranker.choose(pool, k=config.items, seed=offer_id)
-    ranked = sorted(pool, key=lambda s: -ranker.score(pool[s]))  # stable: generator order on ties
+    scored = ranker.rank(pool)
+    shown = ranker.choose(pool, k=config.items, seed=offer_id, ranked=scored)
+    ranked = [sku for sku, _ in scored]
     popular = [sku for sku, _ in stats.top(30, event.ts) if sku not in state.recent_purchases][:10]
     offer = OfferState(
         offer_id=offer_id,
