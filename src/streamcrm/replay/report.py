@@ -13,6 +13,36 @@ from typing import Any
 WIDTH, HEIGHT, PAD = 760, 220, 40
 
 
+def _grid(top: float, fmt: str) -> list[str]:
+    parts = [f'<line x1="{PAD}" y1="{HEIGHT}" x2="{WIDTH - PAD}" y2="{HEIGHT}" stroke="#888"/>']
+    for frac in (0.5, 1.0):
+        y = HEIGHT - frac * (HEIGHT - PAD)
+        parts.append(f'<text x="2" y="{y + 4:.0f}" font-size="10">{format(top * frac, fmt)}</text>')
+        parts.append(
+            f'<line x1="{PAD}" y1="{y:.0f}" x2="{WIDTH - PAD}" y2="{y:.0f}" stroke="#eee"/>'
+        )
+    return parts
+
+
+def _x_labels(xs: list[float], step: float) -> list[str]:
+    n = len(xs)
+    return [
+        f'<text x="{PAD + i * step:.0f}" y="{HEIGHT + 14}" font-size="10">'
+        f"{datetime.fromtimestamp(xs[i], UTC).strftime('%m-%d %H:%M')}</text>"
+        for i in range(0, n, max(1, -(-n // 7)))  # at most seven labels
+    ]
+
+
+def _figure(title: str, body: list[str], series: dict[str, Any], colors: dict[str, str]) -> str:
+    legend = " ".join(
+        f'<span style="color:{colors[name]}">&#9632;</span> {html.escape(name)}' for name in series
+    )
+    svg = (
+        f'<svg viewBox="0 0 {WIDTH} {HEIGHT + 30}" width="{WIDTH}" role="img">{"".join(body)}</svg>'
+    )
+    return f"<h2>{html.escape(title)}</h2>{svg}<p class=legend>{legend}</p>"
+
+
 def _bars(
     title: str, xs: list[float], series: dict[str, list[float]], colors: dict[str, str]
 ) -> str:
@@ -20,35 +50,17 @@ def _bars(
     if not xs:
         return f"<h2>{html.escape(title)}</h2><p>No data.</p>"
     top = max((max(values) for values in series.values() if values), default=0.0) or 1.0
-    n, k = len(xs), len(series)
-    slot = (WIDTH - 2 * PAD) / n
-    bar = max(slot / (k + 1), 1.0)
-    parts = [f'<svg viewBox="0 0 {WIDTH} {HEIGHT + 30}" width="{WIDTH}" role="img">']
-    parts.append(f'<line x1="{PAD}" y1="{HEIGHT}" x2="{WIDTH - PAD}" y2="{HEIGHT}" stroke="#888"/>')
-    for frac in (0.5, 1.0):
-        y = HEIGHT - frac * (HEIGHT - PAD)
-        parts.append(f'<text x="2" y="{y + 4:.0f}" font-size="10">{top * frac:.0f}</text>')
-        parts.append(
-            f'<line x1="{PAD}" y1="{y:.0f}" x2="{WIDTH - PAD}" y2="{y:.0f}" stroke="#eee"/>'
-        )
+    slot = (WIDTH - 2 * PAD) / len(xs)
+    bar = max(slot / (len(series) + 1), 1.0)
+    parts = _grid(top, ".0f")
     for j, (name, values) in enumerate(series.items()):
         for i, value in enumerate(values):
             h = value / top * (HEIGHT - PAD)
-            x = PAD + i * slot + j * bar
             parts.append(
-                f'<rect x="{x:.1f}" y="{HEIGHT - h:.1f}" width="{bar:.1f}" height="{h:.1f}" '
-                f'fill="{colors[name]}"><title>{html.escape(name)}: {value:.0f}</title></rect>'
+                f'<rect x="{PAD + i * slot + j * bar:.1f}" y="{HEIGHT - h:.1f}" width="{bar:.1f}" '
+                f'height="{h:.1f}" fill="{colors[name]}"><title>{html.escape(name)}: {value:.0f}</title></rect>'
             )
-    for i in range(0, n, max(1, -(-n // 7))):  # at most seven labels
-        label = datetime.fromtimestamp(xs[i], UTC).strftime("%m-%d %H:%M")
-        parts.append(
-            f'<text x="{PAD + i * slot:.0f}" y="{HEIGHT + 14}" font-size="10">{label}</text>'
-        )
-    legend = " ".join(
-        f'<span style="color:{colors[name]}">&#9632;</span> {html.escape(name)}' for name in series
-    )
-    parts.append("</svg>")
-    return f"<h2>{html.escape(title)}</h2>{''.join(parts)}<p class=legend>{legend}</p>"
+    return _figure(title, parts + _x_labels(xs, slot), series, colors)
 
 
 def _lines(
@@ -58,16 +70,8 @@ def _lines(
     if not xs or not values:
         return f"<h2>{html.escape(title)}</h2><p>No offers were evaluated.</p>"
     top = max(values) or 1.0
-    n = len(xs)
-    step = (WIDTH - 2 * PAD) / max(n - 1, 1)
-    parts = [f'<svg viewBox="0 0 {WIDTH} {HEIGHT + 30}" width="{WIDTH}" role="img">']
-    parts.append(f'<line x1="{PAD}" y1="{HEIGHT}" x2="{WIDTH - PAD}" y2="{HEIGHT}" stroke="#888"/>')
-    for frac in (0.5, 1.0):
-        y = HEIGHT - frac * (HEIGHT - PAD)
-        parts.append(f'<text x="2" y="{y + 4:.0f}" font-size="10">{top * frac:.1%}</text>')
-        parts.append(
-            f'<line x1="{PAD}" y1="{y:.0f}" x2="{WIDTH - PAD}" y2="{y:.0f}" stroke="#eee"/>'
-        )
+    step = (WIDTH - 2 * PAD) / max(len(xs) - 1, 1)
+    parts = _grid(top, ".1%")
     for name, vs in series.items():
         points = " ".join(
             f"{PAD + i * step:.1f},{HEIGHT - v / top * (HEIGHT - PAD):.1f}"
@@ -77,16 +81,7 @@ def _lines(
         parts.append(
             f'<polyline fill="none" stroke="{colors[name]}" stroke-width="2" points="{points}"/>'
         )
-    for i in range(0, n, max(1, -(-n // 7))):  # at most seven labels
-        label = datetime.fromtimestamp(xs[i], UTC).strftime("%m-%d %H:%M")
-        parts.append(
-            f'<text x="{PAD + i * step:.0f}" y="{HEIGHT + 14}" font-size="10">{label}</text>'
-        )
-    legend = " ".join(
-        f'<span style="color:{colors[name]}">&#9632;</span> {html.escape(name)}' for name in series
-    )
-    parts.append("</svg>")
-    return f"<h2>{html.escape(title)}</h2>{''.join(parts)}<p class=legend>{legend}</p>"
+    return _figure(title, parts + _x_labels(xs, step), series, colors)
 
 
 def _hit_rates(xs: list[float], buckets: dict[float, Counter[str]], summary: dict[str, Any]) -> str:
