@@ -115,6 +115,7 @@ def _run(args: argparse.Namespace, settings: Settings, workdir: Path) -> int:
             timeout_s=args.timeout, what=f"{sent} events processed", progress=progress,
         )  # fmt: skip
         elapsed = time.monotonic() - started
+        stats = worker.stats(fresh=True) or stats  # population counts as of the end
         summary = _summary(stats, sent, elapsed)
         _report(summary, elapsed)
         if args.hold:

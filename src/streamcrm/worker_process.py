@@ -50,9 +50,10 @@ class WorkerProcess:
                 stderr=subprocess.STDOUT,
             )
 
-    def stats(self) -> dict[str, Any] | None:
+    def stats(self, *, fresh: bool = False) -> dict[str, Any] | None:
+        url = self.stats_url + ("?fresh=1" if fresh else "")
         try:
-            with urllib.request.urlopen(self.stats_url, timeout=2) as response:  # noqa: S310
+            with urllib.request.urlopen(url, timeout=2) as response:  # noqa: S310
                 data: dict[str, Any] = json.loads(response.read())
                 return data
         except OSError:

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from importlib import resources
 from typing import TYPE_CHECKING, Any
 
@@ -20,6 +21,7 @@ if TYPE_CHECKING:
     from streamcrm.app.factory import Runtime
 
 SSE_INTERVAL_S = 1.0
+POPULATION_TTL_S = 5.0
 
 
 def attach_pages(app: faust.App, runtime: Runtime, customers: Any, processor: Processor) -> None:
@@ -34,19 +36,34 @@ def attach_pages(app: faust.App, runtime: Runtime, customers: Any, processor: Pr
                     return None
         return None
 
+    cache: dict[str, Any] = {"at": float("-inf")}
+
+    def population(fresh: bool = False) -> dict[str, Any]:
+        """Lifecycle/segment/tier counts and state size walk every customer: at most every
+        POPULATION_TTL_S, however many dashboards and scrapers ask."""
+        now = time.monotonic()
+        if fresh or now - cache["at"] >= POPULATION_TTL_S:
+            sample = [v for _, v in zip(range(500), customers.values(), strict=False)]
+            cache["value"] = profile_distribution(customers.values()) | {
+                "state_bytes_per_customer": round(
+                    sum(len(orjson.dumps(s)) for s in sample) / len(sample)
+                )
+                if sample
+                else None
+            }
+            cache["at"] = now
+        value: dict[str, Any] = cache["value"]
+        return value
+
     collector = WorkerCollector(
         runtime.stats, processor, runtime.snapshots, lambda: len(customers), highwater,
-        lambda: profile_distribution(customers.values()),
+        population,
     )  # fmt: skip
 
-    def stats() -> dict[str, Any]:
+    def stats(fresh: bool = False) -> dict[str, Any]:
         body = runtime.stats.as_dict()
         body["customers"] = len(customers)
-        sample = [v for _, v in zip(range(500), customers.values(), strict=False)]
-        body["state_bytes_per_customer"] = (
-            round(sum(len(orjson.dumps(s)) for s in sample) / len(sample)) if sample else None
-        )
-        body |= profile_distribution(customers.values())
+        body |= population(fresh)
         body["churn_auc"] = processor.learners.churn.progressive_auc()
         body["churn_labels"] = processor.learners.churn.labels
         body["ranker_version"] = processor.learners.ranker.version
@@ -76,7 +93,8 @@ def attach_pages(app: faust.App, runtime: Runtime, customers: Any, processor: Pr
     @app.page("/stats")
     class StatsView(View):
         async def get(self, request: Request) -> Response:
-            return self.json(stats())
+            # ?fresh=1: recount the population now (end-of-run summaries), else <= 5 s old.
+            return self.json(stats(fresh=request.query.get("fresh") == "1"))
 
     @app.page("/metrics")
     class MetricsView(View):

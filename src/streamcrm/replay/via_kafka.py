@@ -74,6 +74,7 @@ def run_via_kafka(
                     timeout_s=timeout_s, what="the worker to take every event",
                     progress=lambda s: _say(f"  {s.get('events_in', 0)}/{len(ordered)} events in"),
                 )  # fmt: skip
+                stats = worker.stats(fresh=True) or stats
                 coupons = asyncio.run(
                     _read_all(settings.broker, topics.coupons, stats["coupons_issued"])
                 )
