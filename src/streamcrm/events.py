@@ -17,6 +17,8 @@ streamcrm.events.InvalidEvent: key_mismatch: record key 'c2' != customer_id 'c1'
 
 from __future__ import annotations
 
+import functools
+import math
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -74,8 +76,20 @@ def format_ts(epoch_s: float) -> str:
     >>> format_ts(1793520000.25)
     '2026-11-01T08:00:00.250Z'
     """
-    stamp = datetime.fromtimestamp(round(epoch_s, 3), tz=UTC)
-    return stamp.strftime("%Y-%m-%dT%H:%M:%S.") + f"{stamp.microsecond // 1000:03d}Z"
+    # Same rounding as datetime.fromtimestamp(round(epoch_s, 3)), but strftime runs once
+    # per distinct second: it was 9% of the decision path's time.
+    fraction, whole = math.modf(round(epoch_s, 3))
+    micros = round(fraction * 1e6)
+    if micros >= 1_000_000:
+        whole, micros = whole + 1, micros - 1_000_000
+    elif micros < 0:
+        whole, micros = whole - 1, micros + 1_000_000
+    return _second_prefix(int(whole)) + f"{micros // 1000:03d}Z"
+
+
+@functools.lru_cache(maxsize=4096)
+def _second_prefix(epoch_s: int) -> str:
+    return datetime.fromtimestamp(epoch_s, tz=UTC).strftime("%Y-%m-%dT%H:%M:%S.")
 
 
 def decode(raw: bytes | None, *, topic_kind: str, key: bytes | None) -> Event:

@@ -8,6 +8,7 @@ never waits on a dead Redis for longer than the socket timeout.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from dataclasses import dataclass
@@ -36,6 +37,7 @@ class SnapshotWriter:
             url, socket_timeout=timeout_s, socket_connect_timeout=timeout_s
         )
         self._pending: dict[str, dict[str, str]] = {}
+        self._in_flight: asyncio.Future[None] | None = None
         self.stats = SnapshotStats()
 
     def stage(self, key: str, fields: dict[str, str]) -> None:
@@ -47,6 +49,13 @@ class SnapshotWriter:
 
     async def ping(self) -> None:
         await self._client.ping()
+
+    async def flush_behind(self) -> None:
+        """Start flushing what is staged and return at once; wait only for the previous
+        flush, so at most one is in flight and snapshots land in order."""
+        if self._in_flight is not None:
+            await self._in_flight
+        self._in_flight = asyncio.ensure_future(self.flush()) if self._pending else None
 
     async def flush(self) -> None:
         if not self._pending:

@@ -76,16 +76,7 @@ def _adopt_learners(processor: Processor, blobs: list[bytes | None]) -> None:
 
 
 def attach_agents(
-    app: faust.App,
-    runtime: Runtime,
-    *,
-    inputs: Any,
-    deadletter: Any,
-    coupons: Any,
-    profiles: Any,
-    offers: Any,
-    customers: Any,
-    learners: Any,
+    app: faust.App, runtime: Runtime, *, inputs: Any, customers: Any, learners: Any
 ) -> Processor:
     settings = runtime.settings
     processor = Processor(
@@ -98,6 +89,9 @@ def attach_agents(
     input_topics = set(settings.topics.inputs())
     prefix = settings.redis_key_prefix
     store = customers.data
+    changelog = customers.changelog_topic.get_topic_name()
+    topics = settings.topics
+    outbox = runtime.outbox
 
     def owned(partition: int) -> bool:
         assigned = app.consumer.assignment()
@@ -105,26 +99,27 @@ def attach_agents(
 
     async def commit(result: BatchResult, now: float) -> None:
         for customer_id, (partition, state) in result.states.items():
-            store[customer_id] = state  # one changelog write per customer per batch
-            customers.send_changelog(partition, customer_id, state)
+            store[customer_id] = state  # one changelog record per customer per batch
+            await outbox.send(changelog, customer_id.encode(), orjson.dumps(state), partition)
             if runtime.snapshots is not None:
                 runtime.snapshots.stage(
                     snapshot_key(customer_id, prefix), snapshot_fields(state, now)
                 )
-        for key, letter in result.dead_letters:
-            await deadletter.send(key=key, value=orjson.dumps(letter))
-        for key, coupon in result.coupons:
-            await coupons.send(key=key, value=orjson.dumps(coupon))
-        for key, update in result.profile_events:
-            await profiles.send(key=key, value=orjson.dumps(update))
-        for key, offer in result.offers:
-            await offers.send(key=key, value=orjson.dumps(offer))
+        for topic, records in (
+            (topics.deadletter, result.dead_letters),
+            (topics.coupons, result.coupons),
+            (topics.profiles, result.profile_events),
+            (topics.offers, result.offers),
+        ):
+            for key, body in records:
+                await outbox.send(topic, key, orjson.dumps(body))
         if decision_log.isEnabledFor(logging.INFO):
             for decision in result.decisions:
                 decision_log.info("%s", orjson.dumps(decision).decode())
         runtime.stats.add(result)
         if runtime.snapshots is not None:
-            await runtime.snapshots.flush()
+            # Overlaps the Redis round trip with the next batch (one flush in flight).
+            await runtime.snapshots.flush_behind()
 
     @app.agent(inputs, name="streamcrm.ingest")
     async def ingest(stream: Any) -> None:  # a faust Stream: take_events is not on StreamT

@@ -15,6 +15,7 @@ from faust.transport.drivers import aiokafka as faust_aiokafka
 
 from streamcrm.app import codecs
 from streamcrm.app.agents import attach_agents
+from streamcrm.app.outbox import Outbox
 from streamcrm.app.stats import WorkerStats
 from streamcrm.app.web import attach_pages
 from streamcrm.config import Settings, kafka_url
@@ -35,6 +36,7 @@ class Runtime:
     settings: Settings
     stats: WorkerStats
     snapshots: SnapshotWriter | None
+    outbox: Outbox
 
 
 def create_app(settings: Settings) -> faust.App:
@@ -67,17 +69,13 @@ def create_app(settings: Settings) -> faust.App:
         settings=settings,
         stats=WorkerStats(),
         snapshots=SnapshotWriter(settings.redis_url) if settings.redis_url else None,
+        outbox=Outbox(lambda: _kafka_producer(app)),
     )
     inputs = app.topic(
         *settings.topics.inputs(),
         key_serializer="raw",
         value_serializer="raw",
         partitions=settings.partitions,
-    )
-    deadletter = app.topic(settings.topics.deadletter, key_serializer="raw", value_serializer="raw")
-    coupons, profiles, offers = (
-        app.topic(name, key_serializer="raw", value_serializer="raw")
-        for name in (settings.topics.coupons, settings.topics.profiles, settings.topics.offers)
     )
     customers = _table(
         app,
@@ -93,10 +91,7 @@ def create_app(settings: Settings) -> faust.App:
         "raw",
         "Checkpoints of the population learners, one copy per owned partition.",
     )
-    processor = attach_agents(
-        app, runtime, inputs=inputs, deadletter=deadletter, coupons=coupons,
-        profiles=profiles, offers=offers, customers=customers, learners=learners,
-    )  # fmt: skip
+    processor = attach_agents(app, runtime, inputs=inputs, customers=customers, learners=learners)
     attach_pages(app, runtime, customers, processor)
 
     @app.task  # type: ignore[untyped-decorator]
@@ -115,6 +110,13 @@ def create_app(settings: Settings) -> faust.App:
 
     app.streamcrm = runtime  # type: ignore[attr-defined]
     return app
+
+
+def _kafka_producer(app: faust.App) -> Any:
+    """The aiokafka producer inside Faust's (started after the app is built, so looked up
+    at send time)."""
+    producer: Any = app.producer
+    return producer._ensure_producer()
 
 
 def _table(app: faust.App, settings: Settings, name: str, value_codec: str, help_text: str) -> Any:

@@ -18,6 +18,7 @@ from prometheus_client.core import (
 )
 from prometheus_client.registry import Collector
 
+from streamcrm.app.outbox import Outbox
 from streamcrm.app.stats import LATENCY_BUCKETS_S, WorkerStats
 from streamcrm.ingest import Processor
 from streamcrm.profiles_summary import hit_rates
@@ -38,8 +39,10 @@ class WorkerCollector(Collector):
         table_size: Any,
         highwater: Any,
         distribution: Any,
+        outbox: Outbox | None = None,
     ) -> None:
         self.stats, self.processor, self.snapshots = stats, processor, snapshots
+        self.outbox = outbox
         self.table_size, self.highwater, self.distribution = table_size, highwater, distribution
 
     def collect(self) -> Iterator[Metric]:
@@ -114,6 +117,17 @@ class WorkerCollector(Collector):
             "Events waiting for event-time order.",
             value=self.processor.buffered(),
         )
+        if self.outbox is not None:
+            yield CounterMetricFamily(
+                "streamcrm_kafka_records_sent",
+                "Records handed to the Kafka producer (outputs and changelog).",
+                value=self.outbox.sent,
+            )
+            yield CounterMetricFamily(
+                "streamcrm_kafka_delivery_failures",
+                "Records the producer could not deliver.",
+                value=self.outbox.failed,
+            )
         if self.snapshots is not None:
             snap = self.snapshots.stats
             yield CounterMetricFamily(

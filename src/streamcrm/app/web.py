@@ -57,7 +57,7 @@ def attach_pages(app: faust.App, runtime: Runtime, customers: Any, processor: Pr
 
     collector = WorkerCollector(
         runtime.stats, processor, runtime.snapshots, lambda: len(customers), highwater,
-        population,
+        population, runtime.outbox,
     )  # fmt: skip
 
     def stats(fresh: bool = False) -> dict[str, Any]:
@@ -78,6 +78,7 @@ def attach_pages(app: faust.App, runtime: Runtime, customers: Any, processor: Pr
         body["lag"] = sum(
             max((highwater(t, p) or n) - n, 0) for (t, p), n in runtime.stats.next_offsets.items()
         )
+        body["kafka_out"] = {"sent": runtime.outbox.sent, "failed": runtime.outbox.failed}
         snaps = runtime.snapshots
         body["snapshot"] = (
             None

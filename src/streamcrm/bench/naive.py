@@ -1,10 +1,15 @@
 """The naive Faust implementation the benchmark compares against.
 
-Written the way Faust's documentation shows: one ``async for`` per event and a table
-write per event, doing the same core work as the pipeline's ingest (decode, validate,
-apply the customer transition, store the state). It exists only to be measured.
+The same work as the pipeline (decode, validate, customer state, abandoned-cart timers,
+models and decisions, coupons/offers/profile events/dead letters out, Redis snapshot),
+written the way Faust's documentation shows: one ``async for`` per event, a table write
+per event (so a changelog record per event), ``await topic.send`` per output, one Redis
+write per event, and a timer that scans the table for due deadlines. It reuses the pure
+decision functions, so the two differ only in how data moves in and out. It exists only
+to be measured.
 
-Run: ``python -m streamcrm.bench.naive BROKER PARTITIONS WEB_PORT APP_ID BROWSE CART ORDER``.
+Run: ``python -m streamcrm.bench.naive BROKER PARTITIONS PORT APP_ID REDIS_URL|- BROWSE CART ORDER``
+(outputs go to ``<APP_ID>.<name>`` topics; ``-`` runs without the Redis snapshot).
 """
 
 from __future__ import annotations
@@ -15,20 +20,34 @@ import time
 from typing import Any
 
 import faust
+import orjson
+import redis.asyncio as aioredis
 from faust.web import Request, Response, View
 
 from streamcrm.app import codecs
-from streamcrm.app.factory import quiet_client_logs
-from streamcrm.config import kafka_url
+from streamcrm.app.agents import partition_of
+from streamcrm.app.factory import limit_fetch_wait, quiet_client_logs
+from streamcrm.config import Settings, kafka_url
+from streamcrm.decisions import CrmConfig, Learners, after_event, fire_due, next_due
 from streamcrm.events import InvalidEvent, decode
+from streamcrm.ingest import Record, dead_letter
+from streamcrm.learning.churn import ChurnModel
+from streamcrm.snapshot import snapshot_fields, snapshot_key
 from streamcrm.state import apply
 
 
 def create_naive_app(
-    broker: str, partitions: int, web_port: int, app_id: str, topics: list[str]
+    broker: str,
+    partitions: int,
+    web_port: int,
+    app_id: str,
+    redis_url: str | None,
+    topics: list[str],
 ) -> faust.App:
     codecs.register()
     quiet_client_logs()
+    # The same fetch cap as the worker: without it Tansu holds every fetch 1.5 s.
+    limit_fetch_wait(Settings().fetch_max_wait_ms)
     app = faust.App(
         app_id, broker=kafka_url(broker), store="memory://", topic_partitions=partitions,
         web_port=web_port, web_host="127.0.0.1", autodiscover=False,
@@ -36,22 +55,64 @@ def create_naive_app(
     )  # fmt: skip
     kinds = dict(zip(topics, ("browse", "cart", "order"), strict=True))
     source = app.topic(*topics, key_serializer="raw", value_serializer="raw")
+    deadletter, coupons, offers, profiles = (
+        app.topic(f"{app_id}.{name}", key_serializer="raw", value_serializer="raw")
+        for name in ("deadletter", "coupons", "offers", "profiles")
+    )
     customers: Any = app.Table("customers", partitions=partitions)
     customers.key_serializer = "crm_utf8"
     customers.value_serializer = "crm_customer_v1"
+    crm = CrmConfig()
+    learners = Learners(churn=ChurnModel(horizon_s=crm.churn_horizon_s))
+    redis = aioredis.Redis.from_url(redis_url) if redis_url else None
     counts = {"events_in": 0, "dead_letters": 0}
+
+    async def emit(customer_id: str, out: Any) -> None:
+        key = customer_id.encode()
+        for topic, events in ((coupons, out.coupons), (offers, out.offers),
+                              (profiles, out.profile_events)):  # fmt: skip
+            for event in events:
+                await topic.send(key=key, value=orjson.dumps(event))
 
     @app.agent(source)
     async def process(stream: Any) -> None:
         async for event in stream.events():
             message = event.message
             counts["events_in"] += 1
+            now = time.time()
             try:
                 ev = decode(message.value, topic_kind=kinds[message.topic], key=message.key)
-            except InvalidEvent:
+            except InvalidEvent as error:
                 counts["dead_letters"] += 1
+                record = Record(message.topic, message.partition, message.offset,
+                                message.key, message.value)  # fmt: skip
+                letter = dead_letter(record, error, now)
+                await deadletter.send(key=message.key, value=orjson.dumps(letter))
                 continue
-            customers[ev.customer_id] = apply(customers.get(ev.customer_id), ev, time.time()).state
+            before = customers.get(ev.customer_id)
+            transition = apply(before, ev, now)
+            if not transition.applied:
+                continue
+            state, out = after_event(before, transition.state, ev, crm, learners)
+            customers[ev.customer_id] = state
+            await emit(ev.customer_id, out)
+            if redis is not None:
+                await redis.hset(snapshot_key(ev.customer_id), mapping=snapshot_fields(state, now))  # type: ignore[arg-type]
+
+    @app.timer(0.25)  # type: ignore[untyped-decorator]
+    async def fire_deadlines() -> None:
+        now = time.time()
+        for customer_id, state in list(customers.items()):
+            due = next_due(state, crm)
+            if due is None or due > now:
+                continue
+            fired, out = fire_due(state, now, crm, learners)
+            # Outside an agent Faust cannot tell the partition (no current event): name it.
+            customers.data[customer_id] = fired
+            customers.send_changelog(partition_of(customer_id, partitions), customer_id, fired)
+            await emit(customer_id, out)
+            if redis is not None:
+                await redis.hset(snapshot_key(customer_id), mapping=snapshot_fields(fired, now))  # type: ignore[arg-type]
 
     @app.page("/stats")
     class Stats(View):
@@ -62,9 +123,10 @@ def create_naive_app(
 
 
 def main(argv: list[str]) -> None:
-    broker, partitions, port, app_id, *topics = argv
+    broker, partitions, port, app_id, redis_url, *topics = argv
     asyncio.set_event_loop(asyncio.new_event_loop())
-    app = create_naive_app(broker, int(partitions), int(port), app_id, topics)
+    redis = None if redis_url == "-" else redis_url
+    app = create_naive_app(broker, int(partitions), int(port), app_id, redis, topics)
     faust.Worker(app, loglevel="WARNING", quiet=True).execute_from_commandline()
 
 

@@ -85,13 +85,13 @@ class Affinities:
 
 
 def features(
-    affinities: Affinities, sku: str, cooc: float, stats: CandidateStats, now: float
+    affinities: Affinities, sku: str, cooc: float, popularity: float, stats: CandidateStats
 ) -> dict[str, float]:
     category, price = stats.catalog.get(sku, ("unknown", 0.0))
     mean_price = affinities.mean_price
     return {
         "cooc": math.log1p(cooc),
-        "popularity": math.log1p(stats.popularity_of(sku, now)),
+        "popularity": math.log1p(popularity),
         "category_affinity": affinities.category_share.get(category, 0.0),
         "price_ratio": min(price / mean_price, 5.0) if mean_price > 0 else 1.0,
         "viewed_before": 1.0 if sku in affinities.viewed else 0.0,
@@ -124,12 +124,14 @@ def candidates(
     for sku, _ in stats.top(20, now):
         reason.setdefault(sku, "trending now")
     viewed = [v.sku for v in state.recent_views[:10] if v.sku not in excluded]
+    popularity = {sku: stats.popularity_of(sku, now) for sku in reason}
     others = [sku for sku in reason if sku not in excluded and sku not in viewed]
-    others.sort(key=lambda s: (-strength.get(s, 0.0), -stats.popularity_of(s, now), s))
+    others.sort(key=lambda s: (-strength.get(s, 0.0), -popularity[s], s))
     pool = (viewed + others)[: config.max_candidates]
     affinities = Affinities.of(state)
     return {
-        sku: features(affinities, sku, strength.get(sku, 0.0), stats, now) for sku in pool
+        sku: features(affinities, sku, strength.get(sku, 0.0), popularity[sku], stats)
+        for sku in pool
     }, reason
 
 
