@@ -6,6 +6,7 @@ import json
 import subprocess
 import sys
 import time
+import urllib.parse
 import urllib.request
 from collections.abc import Callable
 from pathlib import Path
@@ -50,8 +51,13 @@ class WorkerProcess:
                 stderr=subprocess.STDOUT,
             )
 
-    def stats(self, *, fresh: bool = False) -> dict[str, Any] | None:
-        url = self.stats_url + ("?fresh=1" if fresh else "")
+    def stats(
+        self, *, fresh: bool = False, latency_since: float | None = None
+    ) -> dict[str, Any] | None:
+        query = {"fresh": "1"} if fresh else {}
+        if latency_since is not None:
+            query["latency_since"] = repr(latency_since)
+        url = self.stats_url + (f"?{urllib.parse.urlencode(query)}" if query else "")
         try:
             with urllib.request.urlopen(url, timeout=2) as response:  # noqa: S310
                 data: dict[str, Any] = json.loads(response.read())

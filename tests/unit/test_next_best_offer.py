@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 from typing import Any
 
 import orjson
@@ -11,6 +12,7 @@ from streamcrm.decisions import CrmConfig
 from streamcrm.events import format_ts
 from streamcrm.ingest import BatchResult, Processor, Record
 from streamcrm.learning.candidates import CandidateStats
+from streamcrm.learning.ranking import OfferRanker
 from streamcrm.policies.abandoned_cart import AbandonConfig
 from streamcrm.policies.contact import ContactPolicy
 from streamcrm.policies.next_best_offer import OfferConfig, candidates
@@ -143,3 +145,17 @@ def test_no_offers_without_consent() -> None:
         not [o for o in shop.offers if o["customer_id"] == "c2"]
         and "offer_no_consent" in shop.outcomes
     )
+
+
+def test_ranker_scores_the_list_exactly_as_river_scores_one() -> None:
+    ranker = OfferRanker(epsilon=0.0)
+    rng = random.Random(3)
+    for _ in range(200):
+        x = {"cooc": rng.random(), "popularity": rng.random() * 3, "bias": 1.0}
+        ranker.learn_one(x, clicked=x["cooc"] > 0.6)
+    pool = {f"s{i}": {"cooc": rng.random(), "popularity": rng.random(), "bias": 1.0,
+                      "unseen": 1.0} for i in range(40)}  # fmt: skip
+    ranked = ranker.rank(pool)
+    assert [sku for sku, _ in ranked] == sorted(pool, key=lambda s: -ranker.score(pool[s]))
+    assert all(abs(score - ranker.score(pool[sku])) < 1e-12 for sku, score in ranked)
+    assert ranked[0][1] > ranked[-1][1]  # it learned something to rank by

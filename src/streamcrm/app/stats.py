@@ -28,8 +28,9 @@ class WorkerStats:
     batches: int = 0
     max_event_ts: float | None = None
     # Event-to-decision latency: record append time (Kafka timestamp) to the batch being
-    # applied and its outputs sent. A bounded window of the most recent events.
-    latencies_s: deque[float] = field(default_factory=lambda: deque(maxlen=20_000))
+    # applied and its outputs sent. A bounded window of the most recent events, as
+    # (append time, latency) so a benchmark can leave out its warm-up.
+    latencies_s: deque[tuple[float, float]] = field(default_factory=lambda: deque(maxlen=20_000))
     latency_bucket_counts: list[int] = field(
         default_factory=lambda: [0] * (len(LATENCY_BUCKETS_S) + 1)
     )
@@ -63,13 +64,14 @@ class WorkerStats:
             self.next_offsets[(topic, partition)] = offset + 1
             if ts:
                 latency = done_at - ts
-                self.latencies_s.append(latency)
+                self.latencies_s.append((ts, latency))
                 counts[bisect.bisect_left(LATENCY_BUCKETS_S, latency)] += 1
                 self.latency_sum_s += latency
                 self.latency_count += 1
 
-    def latency_quantiles(self) -> dict[str, float | None]:
-        ordered = sorted(self.latencies_s)
+    def latency_quantiles(self, since: float | None = None) -> dict[str, float | None]:
+        """p50/p99 over the window, or over the events appended at or after ``since``."""
+        ordered = sorted(lat for at, lat in self.latencies_s if since is None or at >= since)
         if not ordered:
             return {"p50_ms": None, "p99_ms": None, "samples": 0}
 
@@ -84,7 +86,7 @@ class WorkerStats:
         self.timer_lag_sum_s += lag_s
         self.timer_lag_max_s = max(self.timer_lag_max_s, lag_s)
 
-    def as_dict(self) -> dict[str, Any]:
+    def as_dict(self, latency_since: float | None = None) -> dict[str, Any]:
         o = self.outcomes
         received = sum(self.received_by_topic.values())
         applied = sum(self.applied_by_type.values())
@@ -98,7 +100,7 @@ class WorkerStats:
             "applied_by_type": dict(self.applied_by_type),
             "dead_letters_by_reason": dict(self.dead_by_reason),
             "batches": self.batches,
-            "latency": self.latency_quantiles(),
+            "latency": self.latency_quantiles(latency_since),
             "timer_fires": self.timer_fires,
             "timer_lag_mean_s": round(self.timer_lag_sum_s / self.timer_fires, 4)
             if self.timer_fires

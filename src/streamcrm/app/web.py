@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 from importlib import resources
 from typing import TYPE_CHECKING, Any
@@ -60,8 +61,8 @@ def attach_pages(app: faust.App, runtime: Runtime, customers: Any, processor: Pr
         population, runtime.outbox,
     )  # fmt: skip
 
-    def stats(fresh: bool = False) -> dict[str, Any]:
-        body = runtime.stats.as_dict()
+    def stats(fresh: bool = False, latency_since: float | None = None) -> dict[str, Any]:
+        body = runtime.stats.as_dict(latency_since)
         body["customers"] = len(customers)
         body |= population(fresh)
         body["churn_auc"] = processor.learners.churn.progressive_auc()
@@ -95,7 +96,13 @@ def attach_pages(app: faust.App, runtime: Runtime, customers: Any, processor: Pr
     class StatsView(View):
         async def get(self, request: Request) -> Response:
             # ?fresh=1: recount the population now (end-of-run summaries), else <= 5 s old.
-            return self.json(stats(fresh=request.query.get("fresh") == "1"))
+            # ?latency_since=EPOCH_S: latency quantiles of events appended from then on.
+            try:
+                since = float(request.query.get("latency_since", "nan"))
+            except ValueError:
+                return self.json({"error": "latency_since must be epoch seconds"}, status=400)
+            fresh = request.query.get("fresh") == "1"
+            return self.json(stats(fresh, None if math.isnan(since) else since))
 
     @app.page("/metrics")
     class MetricsView(View):
