@@ -36,7 +36,7 @@ from streamcrm.snapshot import snapshot_fields, snapshot_key
 from streamcrm.state import apply
 
 
-def create_naive_app(
+def create_naive_app(  # noqa: PLR0915 - written flat, as in Faust's docs
     broker: str,
     partitions: int,
     web_port: int,
@@ -65,9 +65,13 @@ def create_naive_app(
     crm = CrmConfig()
     learners = Learners(churn=ChurnModel(horizon_s=crm.churn_horizon_s))
     redis = aioredis.Redis.from_url(redis_url) if redis_url else None
-    counts = {"events_in": 0, "dead_letters": 0}
+    counts = {"events_in": 0, "dead_letters": 0, "coupons_issued": 0, "offers_emitted": 0,
+              "profile_events": 0}  # fmt: skip
 
     async def emit(customer_id: str, out: Any) -> None:
+        counts["coupons_issued"] += len(out.coupons)
+        counts["offers_emitted"] += len(out.offers)
+        counts["profile_events"] += len(out.profile_events)
         key = customer_id.encode()
         for topic, events in ((coupons, out.coupons), (offers, out.offers),
                               (profiles, out.profile_events)):  # fmt: skip
