@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 
 import faust
 
@@ -16,6 +17,12 @@ def run_worker(settings: Settings) -> int:
     # Faust's Worker installs its own loop and signal handlers; it stops on SIGTERM/SIGINT.
     asyncio.set_event_loop(asyncio.new_event_loop())
     app = create_app(settings)
+    # Everything imported and built so far lives as long as the process: keep the cyclic
+    # GC from re-scanning it on every full collection (py-spy: full collections stalled
+    # the worker for 100+ ms), and collect the young generation less often.
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(20_000, 20, 10)
     worker = faust.Worker(app, loglevel=settings.log_level.upper(), quiet=True)
     worker.execute_from_commandline()
     return 0

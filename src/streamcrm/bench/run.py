@@ -94,7 +94,7 @@ def _poll_rate(
         if count >= n:
             rate = (count - first_n) / (now - first_at) if now > first_at else float("nan")
             return rate, stats
-        time.sleep(0.2)  # /stats is not free: poll gently (over a run of ~30 s, <1% error)
+        time.sleep(0.5)  # /stats is not free: poll gently (runs last 30+ s: <2% error)
     msg = f"{url} did not reach {n} events within {timeout_s:.0f} s"
     raise TimeoutError(msg)
 
