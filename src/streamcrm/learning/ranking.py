@@ -46,7 +46,7 @@ class OfferRanker:
         falls back on the candidate generator's own ranking.
 
         The model's own logit, computed here for the whole list: ``predict_proba_one`` per
-        candidate was a fifth of the decision path's time (py-spy, DESIGN.md).
+        candidate was a fifth of the decision path's time (py-spy).
         """
         weights, intercept = self.model.weights, self.model.intercept
         scored = [
