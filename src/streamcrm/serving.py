@@ -1,9 +1,9 @@
 """Redis snapshot writer: the only module that talks to Redis.
 
-Writes are staged per customer (latest state wins) and flushed in one pipeline per batch,
-so a batch of 1,000 events costs one round trip, not 1,000. If Redis is down the staged
-snapshots are kept (bounded: one per customer) and retried on the next flush; the stream
-never waits on a dead Redis for longer than the socket timeout.
+Writes are staged per customer (latest state wins) and written in one pipeline per flush,
+so a batch of 1,000 events costs one round trip, not 1,000. The worker flushes in the
+background (:meth:`SnapshotWriter.flush_soon`): the stream never waits for Redis. If Redis
+is down the staged snapshots are kept (bounded: one per customer) and retried.
 """
 
 from __future__ import annotations
@@ -62,7 +62,8 @@ class SnapshotWriter:
         base = pool.connection_class
         pool.connection_class = type(f"OneJoin{base.__name__}", (OneJoinPacking, base), {})
         self._pending: dict[str, dict[str, str]] = {}
-        self._in_flight: asyncio.Future[None] | None = None
+        self._writer: asyncio.Future[None] | None = None
+        self._writing = 0
         self.stats = SnapshotStats()
 
     def stage(self, key: str, fields: dict[str, str]) -> None:
@@ -70,23 +71,39 @@ class SnapshotWriter:
 
     @property
     def pending(self) -> int:
-        return len(self._pending)
+        """Snapshots not in Redis yet: staged, or in a write still under way."""
+        return len(self._pending) + self._writing
 
     async def ping(self) -> None:
         await self._client.ping()
 
-    async def flush_behind(self) -> None:
-        """Start flushing what is staged and return at once; wait only for the previous
-        flush, so at most one is in flight and snapshots land in order."""
-        if self._in_flight is not None:
-            await self._in_flight
-        self._in_flight = asyncio.ensure_future(self.flush()) if self._pending else None
+    def flush_soon(self) -> None:
+        """Write what is staged in the background, never making the caller wait.
+
+        One writer at a time, so snapshots land in order; while it writes, new stages
+        coalesce per customer (latest wins) and it takes them when done, so a slow Redis
+        means fewer, larger pipelines, not a slower stream. After a failed write it stops
+        and the next call retries (no tight loop against a Redis that is down).
+        """
+        if self._pending and (self._writer is None or self._writer.done()):
+            self._writer = asyncio.ensure_future(self._write_all())
+
+    async def _write_all(self) -> None:
+        try:
+            while self._pending:
+                errors = self.stats.errors
+                await self.flush()
+                if self.stats.errors != errors:
+                    return
+        except Exception:  # a bug, not Redis: say so rather than lose it in a task
+            log.exception("redis snapshot writer failed")
 
     async def flush(self) -> None:
         if not self._pending:
             return
         batch, self._pending = self._pending, {}
         started = time.perf_counter()
+        self._writing = len(batch)
         try:
             async with self._client.pipeline(transaction=False) as pipe:
                 for key, fields in batch.items():
@@ -100,6 +117,8 @@ class SnapshotWriter:
                 log.warning("redis snapshot write failed (will retry): %s", exc)
             self.stats.last_error = str(exc)
             return
+        finally:
+            self._writing = 0
         self.stats.writes += len(batch)
         self.stats.flushes += 1
         elapsed = time.perf_counter() - started

@@ -88,14 +88,10 @@ def attach_agents(
     )
     input_topics = set(settings.topics.inputs())
     prefix = settings.redis_key_prefix
-    store = customers.data
+    store = customers.data  # read and written directly; the changelog is sent explicitly
     changelog = customers.changelog_topic.get_topic_name()
     topics = settings.topics
     outbox = runtime.outbox
-
-    def owned(partition: int) -> bool:
-        assigned = app.consumer.assignment()
-        return any(tp.partition == partition and tp.topic in input_topics for tp in assigned)
 
     async def commit(result: BatchResult, now: float) -> None:
         for customer_id, (partition, state) in result.states.items():
@@ -118,8 +114,7 @@ def attach_agents(
                 decision_log.info("%s", orjson.dumps(decision).decode())
         runtime.stats.add(result)
         if runtime.snapshots is not None:
-            # Overlaps the Redis round trip with the next batch (one flush in flight).
-            await runtime.snapshots.flush_behind()
+            runtime.snapshots.flush_soon()  # in the background: Redis never holds the stream
 
     @app.agent(inputs, name="streamcrm.ingest")
     async def ingest(stream: Any) -> None:  # a faust Stream: take_events is not on StreamT
@@ -129,7 +124,9 @@ def attach_agents(
                 Record(m.topic, m.partition, m.offset, m.key, m.value, end_of_stream(m.headers))
                 for m in (e.message for e in events)
             ]
-            await commit(processor.process(records, customers.get, now, owned), now)
+            # The assignment cannot change inside process() (it never awaits).
+            owned = _owned(app, input_topics).__contains__
+            await commit(processor.process(records, store.get, now, owned), now)
             runtime.stats.processed(
                 [
                     (r.topic, r.partition, r.offset, e.message.timestamp)
@@ -149,7 +146,7 @@ def attach_agents(
             # its restored table. Firing here could fire twice.
             return
         now = time.time()
-        result = processor.sweep(customers.get, now, owned)
+        result = processor.sweep(store.get, now, _owned(app, input_topics).__contains__)
         for decision in result.decisions:
             runtime.stats.fired_late(now - decision["at"])
         if result.states:
