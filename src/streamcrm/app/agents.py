@@ -112,6 +112,9 @@ def attach_agents(
         if decision_log.isEnabledFor(logging.INFO):
             for decision in result.decisions:
                 decision_log.info("%s", orjson.dumps(decision).decode())
+        if settings.clock == "wall":  # stages fire in sweeps and at the end of batches alike
+            for decision in result.decisions:
+                runtime.stats.fired_late(now - decision["at"])
         runtime.stats.add(result)
         if runtime.snapshots is not None:
             runtime.snapshots.flush_soon()  # in the background: Redis never holds the stream
@@ -147,8 +150,6 @@ def attach_agents(
             return
         now = time.time()
         result = processor.sweep(store.get, now, _owned(app, input_topics).__contains__)
-        for decision in result.decisions:
-            runtime.stats.fired_late(now - decision["at"])
         if result.states:
             await commit(result, now)
             # Deliver the fired state and its coupons now, so a handover right after this
