@@ -106,9 +106,12 @@ def create_naive_app(  # noqa: PLR0915 - written flat, as in Faust's docs
     @app.timer(0.25)  # type: ignore[untyped-decorator]
     async def fire_deadlines() -> None:
         now = time.time()
-        for customer_id, state in list(customers.items()):
-            due = next_due(state, crm)
-            if due is None or due > now:
+        for customer_id in list(customers.keys()):
+            # Read it now, not from the snapshot the loop started with: the agent runs
+            # between this loop's awaits, and firing a stale state would undo its writes.
+            state = customers.data.get(customer_id)
+            due = None if state is None else next_due(state, crm)
+            if state is None or due is None or due > now:
                 continue
             fired, out = fire_due(state, now, crm, learners)
             # Outside an agent Faust cannot tell the partition (no current event): name it.
