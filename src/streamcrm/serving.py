@@ -52,7 +52,7 @@ class OneJoinPacking:
 
 
 class SnapshotWriter:
-    """Stage ``(key, fields)`` pairs, then :meth:`flush` them in one pipeline."""
+    """Stage ``(key, fields)`` pairs; :meth:`flush_soon` writes them, one pipeline a time."""
 
     def __init__(self, url: str, *, timeout_s: float = 2.0) -> None:
         self._client = aioredis.Redis.from_url(
@@ -92,13 +92,13 @@ class SnapshotWriter:
         try:
             while self._pending:
                 errors = self.stats.errors
-                await self.flush()
+                await self._flush()
                 if self.stats.errors != errors:
                     return
         except Exception:  # a bug, not Redis: say so rather than lose it in a task
             log.exception("redis snapshot writer failed")
 
-    async def flush(self) -> None:
+    async def _flush(self) -> None:
         if not self._pending:
             return
         batch, self._pending = self._pending, {}

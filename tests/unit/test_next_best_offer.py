@@ -156,6 +156,10 @@ def test_ranker_scores_the_list_exactly_as_river_scores_one() -> None:
     pool = {f"s{i}": {"cooc": rng.random(), "popularity": rng.random(), "bias": 1.0,
                       "unseen": 1.0} for i in range(40)}  # fmt: skip
     ranked = ranker.rank(pool)
-    assert [sku for sku, _ in ranked] == sorted(pool, key=lambda s: -ranker.score(pool[s]))
-    assert all(abs(score - ranker.score(pool[sku])) < 1e-12 for sku, score in ranked)
+
+    def river(x: dict[str, float]) -> float:
+        return float(ranker.model.predict_proba_one(x)[True])
+
+    assert [sku for sku, _ in ranked] == sorted(pool, key=lambda s: -river(pool[s]))
+    assert all(abs(score - river(pool[sku])) < 1e-12 for sku, score in ranked)
     assert ranked[0][1] > ranked[-1][1]  # it learned something to rank by

@@ -39,7 +39,7 @@ class WorkerCollector(Collector):
         table_size: Any,
         highwater: Any,
         distribution: Any,
-        outbox: Outbox | None = None,
+        outbox: Outbox,
     ) -> None:
         self.stats, self.processor, self.snapshots = stats, processor, snapshots
         self.outbox = outbox
@@ -117,17 +117,16 @@ class WorkerCollector(Collector):
             "Events waiting for event-time order.",
             value=self.processor.buffered(),
         )
-        if self.outbox is not None:
-            yield CounterMetricFamily(
-                "streamcrm_kafka_records_sent",
-                "Records handed to the Kafka producer (outputs and changelog).",
-                value=self.outbox.sent,
-            )
-            yield CounterMetricFamily(
-                "streamcrm_kafka_delivery_failures",
-                "Records the producer could not deliver.",
-                value=self.outbox.failed,
-            )
+        yield CounterMetricFamily(
+            "streamcrm_kafka_records_sent",
+            "Records handed to the Kafka producer (outputs and changelog).",
+            value=self.outbox.sent,
+        )
+        yield CounterMetricFamily(
+            "streamcrm_kafka_delivery_failures",
+            "Records the producer could not deliver.",
+            value=self.outbox.failed,
+        )
         if self.snapshots is not None:
             snap = self.snapshots.stats
             yield CounterMetricFamily(

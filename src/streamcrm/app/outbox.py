@@ -1,7 +1,8 @@
 """Records out (decisions, dead letters, changelog) straight to the Kafka client.
 
 Faust's ``topic.send`` wraps every record in a FutureMessage, a buffer hop and callbacks;
-for a worker that emits about one record per event that was ~10% of its time (py-spy).
+for a worker that emits about one record per event that was ~12% of its samples (py-spy:
+the send lines 6.6%, Faust's producer-buffer task 4.9%).
 The bytes are already encoded here, so records go to the producer Faust already runs,
 with the same partitioner (murmur2 of the key) unless a partition is named.
 Delivery is as Faust's own: appended now, acknowledged later; a failed delivery is counted

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import asyncio
-import math
 import time
 from importlib import resources
 from typing import TYPE_CHECKING, Any
@@ -97,12 +96,12 @@ def attach_pages(app: faust.App, runtime: Runtime, customers: Any, processor: Pr
         async def get(self, request: Request) -> Response:
             # ?fresh=1: recount the population now (end-of-run summaries), else <= 5 s old.
             # ?latency_since=EPOCH_S: latency quantiles of events appended from then on.
+            raw = request.query.get("latency_since")
             try:
-                since = float(request.query.get("latency_since", "nan"))
+                since = None if raw is None else float(raw)
             except ValueError:
                 return self.json({"error": "latency_since must be epoch seconds"}, status=400)
-            fresh = request.query.get("fresh") == "1"
-            return self.json(stats(fresh, None if math.isnan(since) else since))
+            return self.json(stats(request.query.get("fresh") == "1", since))
 
     @app.page("/metrics")
     class MetricsView(View):

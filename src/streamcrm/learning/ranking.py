@@ -34,9 +34,6 @@ class OfferRanker:
     def version(self) -> str:
         return f"ranker-v1.{self.labels}"
 
-    def score(self, x: dict[str, float]) -> float:
-        return float(self.model.predict_proba_one(x).get(True, 0.5))
-
     def learn_one(self, x: dict[str, float], clicked: bool) -> None:
         self.model.learn_one(x, clicked)
         self.labels += 1
@@ -46,7 +43,7 @@ class OfferRanker:
         falls back on the candidate generator's own ranking.
 
         The model's own logit, computed here for the whole list: ``predict_proba_one`` per
-        candidate was a fifth of the decision path's time (py-spy).
+        candidate was ~10% of the decision path's time (cProfile).
         """
         weights, intercept = self.model.weights, self.model.intercept
         scored = [
