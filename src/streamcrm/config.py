@@ -44,9 +44,8 @@ class Settings:
     web_host: str = "127.0.0.1"
     web_port: int = 6066
     data_dir: str = "./streamcrm-data"
-    # Events per batch and the longest a batch waits to fill: latency vs throughput.
+    # The most events decided in one batch; a batch is whatever has arrived, up to this.
     batch_size: int = 1000
-    batch_within_s: float = 0.02
     # How many recent event ids each customer remembers to drop redeliveries.
     dedupe_window: int = 64
     recent_views: int = 20

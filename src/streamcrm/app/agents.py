@@ -8,6 +8,7 @@ would name the wrong one.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from typing import TYPE_CHECKING, Any
@@ -17,6 +18,7 @@ import orjson
 from aiokafka.partitioner import murmur2
 
 from streamcrm.app.catchup import changelog_tail
+from streamcrm.app.intake import Intake
 from streamcrm.ingest import BatchResult, Processor, Record
 from streamcrm.learning import checkpoint
 from streamcrm.publish import END_OF_STREAM_HEADER
@@ -119,24 +121,38 @@ def attach_agents(
         if runtime.snapshots is not None:
             runtime.snapshots.flush_soon()  # in the background: Redis never holds the stream
 
-    @app.agent(inputs, name="streamcrm.ingest")
-    async def ingest(stream: Any) -> None:  # a faust Stream: take_events is not on StreamT
-        async for events in stream.take_events(settings.batch_size, settings.batch_within_s):
-            now = time.time()
-            records = [
-                Record(m.topic, m.partition, m.offset, m.key, m.value, end_of_stream(m.headers))
-                for m in (e.message for e in events)
-            ]
-            # The assignment cannot change inside process() (it never awaits).
-            owned = _owned(app, input_topics).__contains__
-            await commit(processor.process(records, store.get, now, owned), now)
-            runtime.stats.processed(
-                [
-                    (r.topic, r.partition, r.offset, e.message.timestamp)
-                    for r, e in zip(records, events, strict=True)
-                ],
-                time.time(),
-            )
+    intake = Intake(input_topics, limit=4 * settings.batch_size)
+    intake.install(app)
+    app.topics.add(inputs)  # subscribed and assigned by Faust; delivered through the intake
+
+    async def ingest_batch(messages: list[Any]) -> None:
+        now = time.time()
+        records = [
+            Record(m.topic, m.partition, m.offset, m.key, m.value, end_of_stream(m.headers))
+            for m in messages
+        ]
+        # The assignment cannot change inside process() (it never awaits).
+        owned = _owned(app, input_topics).__contains__
+        await commit(processor.process(records, store.get, now, owned), now)
+        intake.done(messages)  # sent: the offsets may be committed
+        runtime.stats.processed(
+            [(m.topic, m.partition, m.offset, m.timestamp) for m in messages], time.time()
+        )
+
+    @app.task  # type: ignore[untyped-decorator]
+    async def ingest() -> None:
+        # Whatever has arrived is one batch: under load batches grow by themselves, when
+        # quiet an event is decided as soon as its fetch lands (no batching window).
+        try:
+            while not app.should_stop:
+                await ingest_batch(await intake.take(settings.batch_size))
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            # A bug, not bad input (that is dead-lettered): stop rather than skip events;
+            # the restarted worker resumes from the last committed offsets.
+            log.exception("the ingest loop failed")
+            await app.crash(exc)
 
     @app.timer(settings.sweep_interval_s)  # type: ignore[untyped-decorator]
     async def sweep_deadlines() -> None:

@@ -15,7 +15,7 @@ O(max_skus x max_neighbours) whatever the catalogue size.
 >>> stats = CandidateStats()
 >>> stats.observe("a", "shoes", 50.0, ts=0.0, weight=1.0, recent=[])
 >>> stats.observe("b", "shoes", 40.0, ts=10.0, weight=1.0, recent=[("a", 0.0)])
->>> stats.neighbours("a")
+>>> dict(stats.neighbours("a"))
 {'b': 1.0}
 >>> [sku for sku, _ in stats.top(2, now=10.0)]
 ['b', 'a']
@@ -24,8 +24,11 @@ O(max_skus x max_neighbours) whatever the catalogue size.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
+
+_NONE: dict[str, float] = {}
 
 
 @dataclass(slots=True)
@@ -109,8 +112,9 @@ class CandidateStats:
     def updates(self) -> int:
         return self._updates
 
-    def neighbours(self, sku: str) -> dict[str, float]:
-        return dict(self.cooc.get(sku, {}))
+    def neighbours(self, sku: str) -> Mapping[str, float]:
+        """Read-only (a copy per seed per offer was measurable)."""
+        return MappingProxyType(self.cooc.get(sku, _NONE))
 
     def top(self, n: int, now: float) -> list[tuple[str, float]]:
         self._maybe_refresh(now)
@@ -122,3 +126,16 @@ class CandidateStats:
 
     def popularity_of(self, sku: str, now: float) -> float:
         return self._decayed(sku, now)
+
+    def popularity_at(self, skus: Iterable[str], now: float) -> dict[str, float]:
+        """``popularity_of`` for many SKUs in one pass (an offer asks for ~100)."""
+        get, half_life, pow_ = self.popularity.get, self.half_life_s, math.pow
+        out: dict[str, float] = {}
+        for sku in skus:
+            entry = get(sku)
+            if entry is None:
+                out[sku] = 0.0
+            else:
+                score, at = entry
+                out[sku] = score * pow_(0.5, max(now - at, 0.0) / half_life)
+        return out

@@ -1,0 +1,104 @@
+"""The intake's hand-off rules, with a stand-in for the few Faust objects it touches.
+
+(The real consumer, group and rebalances are exercised by the integration tests.)
+"""
+
+from __future__ import annotations
+
+import asyncio
+from types import SimpleNamespace
+from typing import Any
+
+from streamcrm.app.intake import Intake
+
+
+class FakeApp:
+    def __init__(self) -> None:
+        self.consumer_generation_id = 1
+        self.active = True
+        self.tracked: list[int] = []
+        self.acked: list[int] = []
+        self.routed: list[Any] = []
+        self.consumer = SimpleNamespace(
+            track_message=lambda m: self.tracked.append(m.offset),
+            ack=lambda m: self.acked.append(m.offset),
+        )
+        self.flow_control = SimpleNamespace(is_active=lambda: self.active)
+        self.sensors = SimpleNamespace(on_message_out=lambda tp, offset, m: None)
+
+        async def route(message: Any) -> None:
+            self.routed.append(message)
+
+        self.topics = SimpleNamespace(on_message=route)
+
+
+def msg(offset: int, topic: str = "in", generation: int = 1) -> Any:
+    return SimpleNamespace(
+        topic=topic, tp=(topic, 0), offset=offset, generation_id=generation, tracked=False
+    )
+
+
+def intake(limit: int = 10) -> tuple[Intake, FakeApp]:
+    app = FakeApp()
+    box = Intake({"in"}, limit=limit)
+    box.app = app
+    return box, app
+
+
+async def test_takes_what_is_buffered_in_order_tracks_then_acks() -> None:
+    box, app = intake()
+    for offset in range(5):
+        assert box.offer(msg(offset))
+    batch = await box.take(3)
+    assert [m.offset for m in batch] == [0, 1, 2]
+    assert app.tracked == [0, 1, 2] and all(m.tracked for m in batch)
+    assert app.acked == []  # nothing is acked before its batch is committed
+    box.done(batch)
+    assert app.acked == [0, 1, 2]
+    assert [m.offset for m in await box.take(100)] == [3, 4]
+
+
+async def test_messages_from_before_a_rebalance_are_left_untracked() -> None:
+    box, app = intake()
+    box.offer(msg(0, generation=1))
+    box.offer(msg(1, generation=1))
+    app.consumer_generation_id = 2
+    box.offer(msg(1, generation=2))  # the same offset, read again after the rebalance
+    batch = await box.take(10)
+    assert [(m.offset, m.generation_id) for m in batch] == [(1, 2)]
+    assert app.tracked == [1] and box.dropped == 2
+
+
+async def test_nothing_is_taken_while_flow_is_suspended() -> None:
+    box, app = intake()
+    app.active = False
+    box.offer(msg(0))
+    waiting = asyncio.ensure_future(box.take(10))
+    await asyncio.sleep(0.01)
+    assert not waiting.done() and box.dropped == 1 and app.tracked == []
+    app.active = True
+    box.offer(msg(1))
+    assert [m.offset for m in await asyncio.wait_for(waiting, 1)] == [1]
+
+
+async def test_a_full_buffer_refuses_offers_and_put_waits_for_room() -> None:
+    box, _ = intake(limit=2)
+    assert box.offer(msg(0)) and box.offer(msg(1))
+    assert not box.offer(msg(2))
+    put = asyncio.ensure_future(box.put(msg(2)))
+    await asyncio.sleep(0.01)
+    assert not put.done()
+    assert [m.offset for m in await box.take(1)] == [0]
+    await asyncio.wait_for(put, 1)
+    assert [m.offset for m in await box.take(10)] == [1, 2]
+
+
+async def test_other_topics_go_to_faust_and_clear_forgets_the_buffer() -> None:
+    box, app = intake()
+    changelog = msg(0, topic="app-customers-v1-changelog")
+    await box.on_message(changelog)
+    await box.on_message(msg(7))
+    assert app.routed == [changelog]
+    box.clear()
+    box.offer(msg(8))
+    assert [m.offset for m in await box.take(10)] == [8]
