@@ -15,6 +15,7 @@ from faust.transport.drivers import aiokafka as faust_aiokafka
 
 from streamcrm.app import codecs
 from streamcrm.app.agents import attach_agents
+from streamcrm.app.heap import attach_heap_care
 from streamcrm.app.outbox import Outbox
 from streamcrm.app.stats import WorkerStats
 from streamcrm.app.web import attach_pages
@@ -93,6 +94,7 @@ def create_app(settings: Settings) -> faust.App:
     )
     processor = attach_agents(app, runtime, inputs=inputs, customers=customers, learners=learners)
     attach_pages(app, runtime, customers, processor)
+    attach_heap_care(app)
 
     @app.task  # type: ignore[untyped-decorator]
     async def report_redis() -> None:
