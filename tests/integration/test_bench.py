@@ -28,6 +28,7 @@ def test_bench_reports_every_figure_and_both_contenders_decide(
     )
     assert 0 < figures["latency_p50_ms"] <= figures["latency_p99_ms"]
     assert figures["latency_samples"] > 0
+    assert figures["latency_published_events_per_s"] > 0  # what the load generator delivered
     assert figures["peak_rss_mb"] > 0 and figures["state_bytes_per_customer"] > 0
     # The naive agent does the same work: it issues coupons and offers too.
     for contender in ("naive", "pipeline"):

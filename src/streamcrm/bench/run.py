@@ -10,15 +10,19 @@ group; rounds alternate a, b, c so machine noise hits all three alike, and the b
 of each is reported. Rates are measured from the first event processed to the last, so
 group joins and startup are not counted. Latency is measured separately at a fixed
 offered load of half the pipeline's best rate, on a fresh worker: after a 5 s warm-up
-(reported too, as ``latency_p99_ms_with_warmup``), ~15 s of events are measured.
+(reported too, as ``latency_p99_ms_with_warmup``), ~15 s of events are measured. The
+load is published from a thread at lower CPU priority (the storefront is not on the
+worker's machine), and the rate it achieved is reported next to the one offered.
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.request
 import uuid
@@ -172,7 +176,7 @@ def _latency(
             f"then {measured_events} events ({measured_events / rate:.0f} s) measured"
         )
         measured_from = time.time() + WARMUP_S
-        asyncio.run(publish_synthetic(settings, n, seed=99, customers=2000, bad=0, rate=rate))
+        published = _publish_at_low_priority(settings, n, rate)
         overall = worker.wait_until(
             lambda s: s.get("events_in", 0) >= n, timeout_s=120, what="latency run"
         )["latency"]
@@ -185,7 +189,41 @@ def _latency(
         "samples": steady["samples"],
         "p99_ms_with_warmup": overall["p99_ms"],
         "offered_events_per_s": round(rate, 1),
+        "published_events_per_s": round(published, 1),
     }
+
+
+LOAD_NICE = 10
+
+
+def _publish_at_low_priority(settings: Settings, n: int, rate: float) -> float:
+    """Publish ``n`` events at ``rate`` from a thread at nice 10; the rate achieved.
+
+    The load generator stands in for the storefront, which runs elsewhere: on a small
+    machine at equal priority it took a third of a core from the worker under test
+    (1,330 events/s here: p99 182 ms vs 81-128 ms at nice 10, the load delivered at
+    1,328/s either way). On Linux a thread has its own nice value.
+    """
+    outcome: dict[str, Any] = {}
+
+    def publish() -> None:
+        try:
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), LOAD_NICE)
+            started = time.monotonic()
+            sent = asyncio.run(
+                publish_synthetic(settings, n, seed=99, customers=2000, bad=0, rate=rate)
+            )
+            outcome["rate"] = sent / (time.monotonic() - started)
+        except BaseException as exc:  # noqa: BLE001 - re-raised in the caller's thread
+            outcome["error"] = exc
+
+    thread = threading.Thread(target=publish, name="bench-load")
+    thread.start()
+    thread.join()
+    if "error" in outcome:
+        raise outcome["error"]
+    rate_achieved: float = outcome["rate"]
+    return rate_achieved
 
 
 def _rounded(rates: list[float]) -> list[int]:
@@ -238,6 +276,7 @@ def run_bench(
         "latency_samples": latency["samples"],
         "latency_p99_ms_with_warmup": latency["p99_ms_with_warmup"],
         "latency_offered_events_per_s": latency["offered_events_per_s"],
+        "latency_published_events_per_s": latency["published_events_per_s"],
         "peak_rss_mb": stats.get("peak_rss_mb"),
         "state_bytes_per_customer": stats.get("state_bytes_per_customer"),
         "redis_snapshot": settings.redis_url is not None,
