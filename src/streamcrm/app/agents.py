@@ -1,9 +1,11 @@
-"""The agents: raw records in; customer states, coupons, dead letters and snapshots out.
+"""The ingest loop and timers: raw records in; customer states, coupons, dead letters and
+snapshots out.
 
 They read as the data flow; every decision is in :class:`streamcrm.ingest.Processor`.
-Writes go to the table's store plus an explicit changelog send to the customer's own
-partition: a batch (and a timer sweep) mixes partitions, so Faust's "current event"
-would name the wrong one.
+Input arrives through :mod:`streamcrm.app.intake` (Faust's consumer, without its
+per-message hand-off). Writes go to the table's store plus an explicit changelog send to
+the customer's own partition: a batch (and a timer sweep) mixes partitions, so Faust's
+"current event" would name the wrong one.
 """
 
 from __future__ import annotations
