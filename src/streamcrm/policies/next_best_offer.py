@@ -85,6 +85,9 @@ class Affinities:
         )
 
 
+UNKNOWN = ("unknown", 0.0)  # the catalogue entry of a SKU not seen with a category/price
+
+
 def features(
     affinities: Affinities,
     skus: list[str],
@@ -109,17 +112,14 @@ def features(
     return rows
 
 
-UNKNOWN = ("unknown", 0.0)
-
-
 def candidates(
     state: CustomerState, stats: CandidateStats, now: float, config: OfferConfig
 ) -> tuple[dict[str, dict[str, float]], dict[str, str]]:
     """Candidate features and a short reason for each.
 
-    Written for speed (an offer gathers ~150 SKUs and scores up to 60; this was a third of
-    the decision core's time): reasons are formatted only for SKUs not yet seen, and
-    popularity is computed in one pass.
+    Written for speed (on the benchmark's traffic an offer gathers 79 SKUs on average, up
+    to 214, and scores up to 60; this was 30% of the decision core's py-spy samples):
+    reasons are formatted only for SKUs not yet seen, popularity is computed in one pass.
     """
     excluded = set(state.recent_purchases)
     if state.cart is not None:
