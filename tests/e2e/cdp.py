@@ -10,9 +10,12 @@ import asyncio
 import base64
 import contextlib
 import itertools
+import os
 import shutil
+import signal
 import subprocess
 import tempfile
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -67,10 +70,14 @@ class Page:
 @contextlib.asynccontextmanager
 async def open_page(url: str) -> AsyncIterator[Page]:
     port = free_port()
-    with tempfile.TemporaryDirectory(prefix="chromium-") as profile:
+    # Chromium's helper processes can outlive the main one and still write into the
+    # profile (a CI run failed removing it: "Directory not empty"): the browser gets its
+    # own process group, the whole group is stopped, and the throwaway profile's removal
+    # may leave a straggler's file behind rather than fail the test.
+    with tempfile.TemporaryDirectory(prefix="chromium-", ignore_cleanup_errors=True) as profile:
         proc = subprocess.Popen(
             [chromium_binary(), *FLAGS, f"--remote-debugging-port={port}", f"--user-data-dir={profile}", "about:blank"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
         )  # fmt: skip
         try:
             await asyncio.to_thread(wait_for_port, port, 30)
@@ -84,5 +91,21 @@ async def open_page(url: str) -> AsyncIterator[Page]:
                     await page.call("Page.navigate", url=url)
                     yield page
         finally:
-            proc.terminate()
-            proc.wait(10)
+            _stop_group(proc)
+
+
+def _stop_group(proc: subprocess.Popen[bytes]) -> None:
+    """Stop Chromium and the helpers it started (they share its process group)."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGTERM)
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        proc.wait(10)
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        try:
+            os.killpg(proc.pid, 0)  # fails once nobody is left in the group
+        except ProcessLookupError:
+            return
+        time.sleep(0.1)
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGKILL)
