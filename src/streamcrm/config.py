@@ -59,8 +59,8 @@ class Settings:
     crm: CrmConfig = field(default_factory=CrmConfig)
     sweep_interval_s: float = 0.25
     # Longest a fetch waits for data when there is none. Faust hard-codes 1,500 ms, which
-    # on Tansu added ~360 ms to every event. At 1,330 events/s (one run each): 50 ms gave
-    # p50 55 / p99 186 ms, 20 ms 64 / 213, 10 ms 61 / 159: no difference beyond the noise.
+    # on Tansu added ~360 ms to every event. At 1,330 events/s (one instrumented run each):
+    # 50 ms gave p50 55 / p99 186 ms, 20 ms 64 / 213, 10 ms 61 / 159: within the noise.
     fetch_max_wait_ms: int = 50
     # How often the population learners are checkpointed into their changelog table.
     checkpoint_every_s: float = 30.0

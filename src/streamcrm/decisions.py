@@ -15,11 +15,10 @@ as a side effect, as River estimators do, and hold no per-customer state.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from streamcrm.events import Event, format_ts
-from streamcrm.evolve import replace
 from streamcrm.learning.candidates import CandidateStats
 from streamcrm.learning.churn import ChurnModel, churn_features
 from streamcrm.learning.ranking import OfferRanker

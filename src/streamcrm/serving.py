@@ -95,17 +95,13 @@ class SnapshotWriter:
 
     async def _write_all(self) -> None:
         try:
-            while self._pending:
-                errors = self.stats.errors
-                await self._flush()
-                if self.stats.errors != errors:
-                    return
+            while self._pending and await self._flush():
+                pass
         except Exception:  # a bug, not Redis: say so rather than lose it in a task
             log.exception("redis snapshot writer failed")
 
-    async def _flush(self) -> None:
-        if not self._pending:
-            return
+    async def _flush(self) -> bool:
+        """Write what is staged in one pipeline; False if Redis failed (kept for a retry)."""
         batch, self._pending = self._pending, {}
         started = time.perf_counter()
         self._writing = len(batch)
@@ -121,7 +117,7 @@ class SnapshotWriter:
             if self.stats.last_error != str(exc):
                 log.warning("redis snapshot write failed (will retry): %s", exc)
             self.stats.last_error = str(exc)
-            return
+            return False
         finally:
             self._writing = 0
         self.stats.writes += len(batch)
@@ -129,6 +125,7 @@ class SnapshotWriter:
         elapsed = time.perf_counter() - started
         self.stats.last_flush_ms = elapsed * 1000
         self.stats.flush_seconds_sum += elapsed
+        return True
 
     async def close(self) -> None:
         await self._client.aclose()

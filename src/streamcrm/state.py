@@ -20,11 +20,10 @@ False
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from streamcrm.events import Event
-from streamcrm.evolve import replace
 
 # Bounds that keep one customer's state small however long they stay (bytes/customer).
 MAX_RECENT_ORDERS = 20

@@ -56,11 +56,9 @@ class Intake:
 
     async def put(self, message: Any) -> None:
         """Wait for room (Faust's fetch loop abandons this if a rebalance starts)."""
-        while len(self._buffer) >= self.limit:
+        while not self.offer(message):
             self._room.clear()
             await self._room.wait()
-        self._buffer.append(message)
-        self._ready.set()
 
     def clear(self) -> None:
         """Forget what is buffered (called by Faust's flow control when partitions are revoked)."""

@@ -46,16 +46,12 @@ class CandidateStats:
     _updates: int = 0
     _refreshed_at: int = -1
 
-    def _decayed(self, sku: str, now: float) -> float:
-        score, at = self.popularity.get(sku, (0.0, now))
-        return score * math.pow(0.5, max(now - at, 0.0) / self.half_life_s)
-
     def observe(
         self, sku: str, category: str | None, price: float | None, *, ts: float, weight: float,
         recent: Iterable[tuple[str, float]],
     ) -> None:  # fmt: skip
         """One interaction; ``recent`` are the customer's earlier (sku, time) interactions."""
-        self.popularity[sku] = (self._decayed(sku, ts) + weight, ts)
+        self.popularity[sku] = (self.popularity_at((sku,), ts)[sku] + weight, ts)
         if category is not None or price is not None:
             old_category, old_price = self.catalog.get(sku, ("unknown", 0.0))
             self.catalog[sku] = (
@@ -78,7 +74,8 @@ class CandidateStats:
             self.cooc[a] = dict(keep)
 
     def _evict(self, now: float) -> None:
-        ranked = sorted(self.popularity, key=lambda s: self._decayed(s, now))
+        decayed = self.popularity_at(self.popularity, now)
+        ranked = sorted(self.popularity, key=decayed.__getitem__)
         for sku in ranked[: len(ranked) - self.max_skus]:
             self.popularity.pop(sku, None)
             self.cooc.pop(sku, None)
@@ -96,9 +93,7 @@ class CandidateStats:
     def _refresh(self, now: float) -> None:
         """Recompute the cached top lists (cheap to read per offer, refreshed as data moves)."""
         self._refreshed_at = self._updates
-        ranked = sorted(
-            ((s, self._decayed(s, now)) for s in self.popularity), key=lambda kv: -kv[1]
-        )
+        ranked = sorted(self.popularity_at(self.popularity, now).items(), key=lambda kv: -kv[1])
         self._top = ranked[:100]
         by_category: dict[str, list[str]] = {}
         for sku, _ in ranked[:2000]:
@@ -124,11 +119,8 @@ class CandidateStats:
         self._maybe_refresh(now)
         return self._top_by_category.get(category, [])
 
-    def popularity_of(self, sku: str, now: float) -> float:
-        return self._decayed(sku, now)
-
     def popularity_at(self, skus: Iterable[str], now: float) -> dict[str, float]:
-        """``popularity_of`` for many SKUs (``_decayed`` inlined: an offer asks for ~80)."""
+        """Each SKU's popularity decayed to ``now`` (0.0 if unseen); an offer asks for ~80."""
         get, half_life, pow_ = self.popularity.get, self.half_life_s, math.pow
         out: dict[str, float] = {}
         for sku in skus:

@@ -24,11 +24,10 @@ from __future__ import annotations
 
 import base64
 import hashlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from streamcrm.events import Event, format_ts
-from streamcrm.evolve import replace
 from streamcrm.policies.contact import DAY, ContactPolicy
 from streamcrm.policies.coupon import (
     CouponInputs,

@@ -18,11 +18,10 @@ from __future__ import annotations
 
 import hashlib
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from streamcrm.events import Event, format_ts
-from streamcrm.evolve import replace
 from streamcrm.learning.candidates import CandidateStats
 from streamcrm.learning.ranking import OfferRanker
 from streamcrm.state import CustomerState, OfferState

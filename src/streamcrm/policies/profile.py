@@ -22,10 +22,9 @@ the state layer applies each once).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from streamcrm.events import Event
-from streamcrm.evolve import replace
 from streamcrm.state import CustomerState, Profile
 
 DAY = 86_400.0
