@@ -125,6 +125,17 @@ def build_parser() -> argparse.ArgumentParser:
 
     _add_decision_flags(worker)
     worker.add_argument(
+        "--max-record-bytes",
+        type=int,
+        default=_int_env("STREAMCRM_MAX_RECORD_BYTES", 256 * 1024),
+        help="larger input records are dead-lettered as too_large (env STREAMCRM_MAX_RECORD_BYTES, default 262144)",
+    )
+    worker.add_argument(
+        "--max-future-skew",
+        default=_env("STREAMCRM_MAX_FUTURE_SKEW", "1d"),
+        help="wall clock: events stamped further ahead of now are dead-lettered as ts_out_of_range (env STREAMCRM_MAX_FUTURE_SKEW, default 1d)",
+    )
+    worker.add_argument(
         "--checkpoint-every",
         default=_env("STREAMCRM_CHECKPOINT_EVERY", "30s"),
         help="how often learners are checkpointed to their changelog (env STREAMCRM_CHECKPOINT_EVERY, default 30s)",
@@ -336,6 +347,9 @@ def settings_from(args: argparse.Namespace) -> Settings:
         if args.batch_size < 1:
             msg = f"--batch-size must be at least 1 (got {args.batch_size})"
             raise UsageError(msg)
+        if args.max_record_bytes < 1024:
+            msg = f"--max-record-bytes must be at least 1024 (got {args.max_record_bytes})"
+            raise UsageError(msg)
         settings = replace(
             settings,
             app_id=args.app_id,
@@ -346,6 +360,8 @@ def settings_from(args: argparse.Namespace) -> Settings:
             fast_rebalance=args.fast_rebalance,
             checkpoint_every_s=_duration(args.checkpoint_every, "--checkpoint-every"),
             log_level=args.log_level,
+            max_record_bytes=args.max_record_bytes,
+            max_future_skew_s=_duration(args.max_future_skew, "--max-future-skew"),
         )
     return settings
 

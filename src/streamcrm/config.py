@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from streamcrm.decisions import CrmConfig
+from streamcrm.events import DEFAULT_MAX_RECORD_BYTES
 from streamcrm.policies.abandoned_cart import Stage
 
 
@@ -64,6 +65,11 @@ class Settings:
     fetch_max_wait_ms: int = 50
     # How often the population learners are checkpointed into their changelog table.
     checkpoint_every_s: float = 30.0
+    # Input records over this size are dead-lettered (too_large) before parsing.
+    max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES
+    # Wall clock: events stamped further ahead of the worker's clock are dead-lettered
+    # (ts_out_of_range): a far-future ts would otherwise hold a customer's time hostage.
+    max_future_skew_s: float = 86_400.0
 
 
 _UNITS = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}

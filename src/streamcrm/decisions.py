@@ -190,6 +190,8 @@ def _refresh(
     state: CustomerState, at: float, config: CrmConfig, learners: Learners, out: Outputs
 ) -> tuple[CustomerState, Outputs]:
     old_segment = state.profile.segment
+    evaluated = state.profile.evaluated_at
+    at = at if evaluated is None else max(at, evaluated)  # a customer's time never goes back
     state, changes = profile.refresh(state, at, config.profile)
     if state.profile.segment != old_segment:
         changes.append(("segment", old_segment, state.profile.segment))

@@ -14,7 +14,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from streamcrm.decisions import CrmConfig, Learners, Outputs, after_event, fire_due, next_due
-from streamcrm.events import Event, InvalidEvent, decode, format_ts
+from streamcrm.events import (
+    DEFAULT_MAX_RECORD_BYTES,
+    PROCESSING_ERROR,
+    TS_OUT_OF_RANGE,
+    Event,
+    InvalidEvent,
+    decode,
+    format_ts,
+)
 from streamcrm.learning.churn import ChurnModel
 from streamcrm.policies.abandoned_cart import AbandonConfig
 from streamcrm.reorder import ReorderBuffer
@@ -51,6 +59,9 @@ class BatchResult:
     received: Counter[str] = field(default_factory=Counter)  # by topic
     dead_by_reason: Counter[str] = field(default_factory=Counter)
     max_event_ts: float | None = None
+    # Deadlines whose firing raised: (customer_id, "Type: message"); the customer's
+    # deadline is dropped until its next event, so one bad state cannot spin the sweep.
+    timer_errors: list[tuple[str, str]] = field(default_factory=list)
 
 
 Lookup = Callable[[str], CustomerState | None]
@@ -69,6 +80,13 @@ class Processor:
       worker), each partition's events are first put in event-time order across the three
       input topics (:mod:`streamcrm.reorder`); an in-memory replay of a sorted log needs
       no reordering.
+
+    No single record can stop it: a record that cannot be decoded, is too large, or is
+    stamped outside years 1970-9999 (or, on the wall clock, more than
+    ``max_future_skew_s`` ahead of ``now``) is dead-lettered with its reason; an event
+    whose applying or deciding raises is dead-lettered as ``processing_error`` and its
+    effects on the customer are discarded (state, outputs and deadline stay as before;
+    a population learner may keep what it learned before the error).
     """
 
     def __init__(
@@ -80,6 +98,8 @@ class Processor:
         crm: CrmConfig | None = None,
         clock: str = "wall",
         reorder: bool = False,
+        max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES,
+        max_future_skew_s: float = 86_400.0,
     ) -> None:
         if clock not in {"wall", "event"}:
             msg = f"clock must be 'wall' or 'event', not {clock!r}"
@@ -89,6 +109,8 @@ class Processor:
         self.crm = crm or CrmConfig(abandon=abandon or AbandonConfig())
         self.learners = Learners(churn=ChurnModel(horizon_s=self.crm.churn_horizon_s))
         self.clock = clock
+        self.max_record_bytes = max_record_bytes
+        self.max_future_skew_s = max_future_skew_s
         self.timers: dict[int, DueIndex] = {}
         self.watermarks: dict[int, float] = {}
         order = sorted(self.topic_kinds, key=lambda t: _KIND_RANK[self.topic_kinds[t]])
@@ -120,24 +142,19 @@ class Processor:
                 continue
             result.received[record.topic] += 1
             try:
-                event = decode(
-                    record.value, topic_kind=self.topic_kinds[record.topic], key=record.key
-                )
+                event = self._decode(record, now)
             except InvalidEvent as error:
-                result.dead_by_reason[error.reason] += 1
-                result.dead_letters.append((record.key, dead_letter(record, error, now)))
+                _reject(result, record, error, now)
                 continue
             if self.buffer is not None:
-                self.buffer.push(
-                    record.topic, record.partition, event.ts, (event, record.partition)
-                )
+                self.buffer.push(record.topic, record.partition, event.ts, (event, record))
                 touched.add(record.partition)
                 continue
             if self.clock == "event":
                 # Sorted input, one watermark: every partition's deadlines move with it.
                 for partition in {record.partition, *self.timers}:
                     self._advance(result, lookup, partition, event.ts, owned)
-            self._apply(result, event, record.partition, lookup, now)
+            self._apply(result, event, record, lookup, now)
         if self.buffer is not None:
             self._release(self.buffer, touched, result, lookup, now, owned)
         if self.clock == "wall":
@@ -155,9 +172,9 @@ class Processor:
         owned: Owned | None,
     ) -> None:
         for partition in sorted(partitions):
-            for ts, (event, part) in buffer.release(partition):
-                self._advance(result, lookup, part, ts, owned)
-                self._apply(result, event, part, lookup, now)
+            for ts, (event, record) in buffer.release(partition):
+                self._advance(result, lookup, record.partition, ts, owned)
+                self._apply(result, event, record, lookup, now)
             final = buffer.final_watermark(partition)
             if final is not None:
                 self._advance(result, lookup, partition, final, owned)
@@ -186,20 +203,46 @@ class Processor:
             index = self.timers[partition] = DueIndex()
         return index
 
+    def _decode(self, record: Record, now: float) -> Event:
+        event = decode(
+            record.value,
+            topic_kind=self.topic_kinds[record.topic],
+            key=record.key,
+            max_bytes=self.max_record_bytes,
+        )
+        if self.clock == "wall" and event.ts > now + self.max_future_skew_s:
+            ahead = event.ts - now
+            raise InvalidEvent(
+                TS_OUT_OF_RANGE,
+                f"ts: {event.body['ts']!r} is {ahead:.0f} s ahead of the processing clock "
+                f"(at most {self.max_future_skew_s:.0f} s allowed)",
+                event.body,
+            )
+        return event
+
     def _apply(
-        self, result: BatchResult, event: Event, partition: int, lookup: Lookup, now: float
+        self, result: BatchResult, event: Event, record: Record, lookup: Lookup, now: float
     ) -> None:
         states = result.states
         cid = event.customer_id
+        partition = record.partition
         current = states[cid][1] if cid in states else lookup(cid)
-        transition = apply(current, event, now, self.limits)
-        if not transition.applied:
-            result.duplicates += 1
+        try:
+            transition = apply(current, event, now, self.limits)
+            if not transition.applied:
+                result.duplicates += 1
+                return
+            new, out = after_event(current, transition.state, event, self.crm, self.learners)
+            due = next_due(new, self.crm)
+        except Exception as exc:  # noqa: BLE001 - one event must never stop the stream
+            detail = f"{event.type}: {type(exc).__name__}: {exc}"
+            _reject(result, record, InvalidEvent(PROCESSING_ERROR, detail, event.body), now)
             return
-        new, out = after_event(current, transition.state, event, self.crm, self.learners)
         states[cid] = (partition, new)
-        self._timers(partition).set(cid, partition=partition, due=next_due(new, self.crm))
+        self._timers(partition).set(cid, partition=partition, due=due)
         result.applied[event.type] += 1
+        if transition.dropped_lines:
+            result.outcomes["cart_lines_dropped"] += transition.dropped_lines
         _collect(result, cid, out)
         if result.max_event_ts is None or event.ts > result.max_event_ts:
             result.max_event_ts = event.ts
@@ -220,13 +263,24 @@ class Processor:
             state = states[cid][1] if cid in states else lookup(cid)
             if state is None:
                 continue
-            new, out = fire_due(state, at, self.crm, self.learners)
+            try:
+                new, out = fire_due(state, at, self.crm, self.learners)
+                due = next_due(new, self.crm)
+            except Exception as exc:  # noqa: BLE001 - one customer must never stop the sweep
+                result.timer_errors.append((cid, f"{type(exc).__name__}: {exc}"))
+                result.outcomes["timer_error"] += 1
+                continue  # popped and not re-armed: the customer's next event re-arms it
             states[cid] = (part, new)
-            index.set(cid, partition=part, due=next_due(new, self.crm))
+            index.set(cid, partition=part, due=due)
             _collect(result, cid, out)
 
 
 _KIND_RANK = {"browse": 0, "cart": 1, "order": 2}
+
+
+def _reject(result: BatchResult, record: Record, error: InvalidEvent, now: float) -> None:
+    result.dead_by_reason[error.reason] += 1
+    result.dead_letters.append((record.key, dead_letter(record, error, now)))
 
 
 def _collect(result: BatchResult, customer_id: str, out: Outputs) -> None:

@@ -30,6 +30,11 @@ MAX_RECENT_ORDERS = 20
 MAX_CLOSED_CARTS = 8
 MAX_RECENT_SEARCHES = 5
 MAX_RECENT_PURCHASES = 20
+# An open cart keeps at most this many lines (the coupon schema's limit; also what keeps
+# one changelog record far under Kafka's 1 MB): adding one more drops the oldest line.
+MAX_CART_LINES = 500
+MAX_LINE_QTY = 1000  # per line, as the schemas' qty: more units of one SKU are clamped
+MAX_MONEY = 1_000_000.0  # the schemas' money maximum
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,6 +125,10 @@ class Profile:
     # horizon, 0 when the horizon passes.
     churn_pending: tuple[float, tuple[tuple[str, float], ...]] | None = None
     winback_sent_at: float | None = None
+    # The latest time stage and tier were evaluated at. Evaluation never goes back in
+    # time: an event stamped before a deadline that already fired (late on another topic)
+    # must not set the stage back and make the deadline fire again.
+    evaluated_at: float | None = None
 
     @classmethod
     def from_dict(cls, data: dict[str, Any] | None) -> Profile:
@@ -138,6 +147,7 @@ class Profile:
             churn_score=data.get("churn_score"),
             churn_pending=(pending[0], tuple((k, v) for k, v in pending[1])) if pending else None,
             winback_sent_at=data.get("winback_sent_at"),
+            evaluated_at=data.get("evaluated_at"),
         )
 
 
@@ -259,6 +269,7 @@ class Transition:
 
     state: CustomerState
     applied: bool
+    dropped_lines: int = 0  # cart lines dropped to keep the cart within MAX_CART_LINES
 
 
 @dataclass(frozen=True, slots=True)
@@ -282,6 +293,10 @@ def apply(
         return Transition(state, applied=False)
     step = _STEPS[event.type]
     new = step(state, event)
+    dropped = 0
+    if new.cart is not None and len(new.cart.lines) > MAX_CART_LINES:
+        dropped = len(new.cart.lines) - MAX_CART_LINES
+        new = replace(new, cart=replace(new.cart, lines=new.cart.lines[dropped:]))
     new = replace(
         new,
         first_seen=min(state.first_seen, event.ts),
@@ -292,7 +307,7 @@ def apply(
     )
     if event.type == "product_viewed" and len(new.recent_views) > limits.recent_views:
         new = replace(new, recent_views=new.recent_views[: limits.recent_views])
-    return Transition(new, applied=True)
+    return Transition(new, applied=True, dropped_lines=dropped)
 
 
 def _product_viewed(state: CustomerState, event: Event) -> CustomerState:
@@ -327,7 +342,7 @@ def _cart_item_added(state: CustomerState, event: Event) -> CustomerState:
     lines = list(cart.lines)
     for i, line in enumerate(lines):
         if line.sku == sku:
-            lines[i] = replace(line, qty=line.qty + qty, unit_price=price)
+            lines[i] = replace(line, qty=min(line.qty + qty, MAX_LINE_QTY), unit_price=price)
             break
     else:
         lines.append(CartLine(sku=sku, qty=qty, unit_price=price, category=b.get("category")))

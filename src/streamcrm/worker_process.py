@@ -34,6 +34,8 @@ def worker_command(settings: Settings, data_dir: Path) -> list[str]:
         "--consent-default", "yes" if a.consent_default else "no",
         "--churn-horizon", f"{settings.crm.churn_horizon_s:g}s",
         "--checkpoint-every", f"{settings.checkpoint_every_s:g}s",
+        "--max-record-bytes", str(settings.max_record_bytes),
+        "--max-future-skew", f"{settings.max_future_skew_s:g}s",
         "--topic-profiles", t.profiles, "--topic-offers", t.offers,
     ]  # fmt: skip
     cmd += ["--redis-url", settings.redis_url] if settings.redis_url else ["--no-redis"]

@@ -33,7 +33,7 @@ def test_an_oversized_record_gives_a_bounded_dead_letter() -> None:
     result = Processor(KINDS).process([Record("b", 0, 1, b"k" * 5000, huge)], {}.get, now=0.0)
     ((_, letter),) = result.dead_letters
     validator("dead_letter").validate(letter)
-    assert letter["reason"] == "unknown_type"
+    assert letter["reason"] == "too_large"
     assert letter["original_truncated"] is True and letter["original_size"] == len(huge)
     assert letter["original_text"] is None
     assert len(base64.b64decode(letter["original_b64"])) == 512 * 1024

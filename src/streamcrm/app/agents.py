@@ -21,6 +21,7 @@ from aiokafka.partitioner import murmur2
 
 from streamcrm.app.catchup import changelog_tail
 from streamcrm.app.intake import Intake
+from streamcrm.events import PROCESSING_ERROR
 from streamcrm.ingest import BatchResult, Processor, Record
 from streamcrm.learning import checkpoint
 from streamcrm.publish import END_OF_STREAM_HEADER
@@ -79,17 +80,36 @@ def _adopt_learners(processor: Processor, blobs: list[bytes | None]) -> None:
     processor.learners = best
 
 
-def attach_agents(
-    app: faust.App, runtime: Runtime, *, inputs: Any, customers: Any, learners: Any
-) -> Processor:
-    settings = runtime.settings
-    processor = Processor(
+def _log(result: BatchResult) -> None:
+    """The decision audit log; bugs (not bad input) loudly, without customer ids."""
+    if decision_log.isEnabledFor(logging.INFO):
+        for decision in result.decisions:
+            decision_log.info("%s", orjson.dumps(decision).decode())
+    for _, error in result.timer_errors:
+        log.error("a deadline raised and was dropped until the customer's next event: %s", error)
+    if result.dead_by_reason.get(PROCESSING_ERROR):
+        n = result.dead_by_reason[PROCESSING_ERROR]
+        log.error("%d events raised while applied; dead-lettered as processing_error", n)
+
+
+def processor_for(settings: Settings) -> Processor:
+    """The worker's decision core, configured from its settings."""
+    return Processor(
         settings.topics.inputs(),
         limits=Limits(dedupe_window=settings.dedupe_window, recent_views=settings.recent_views),
         crm=settings.crm,
         clock=settings.clock,
         reorder=True,
+        max_record_bytes=settings.max_record_bytes,
+        max_future_skew_s=settings.max_future_skew_s,
     )
+
+
+def attach_agents(
+    app: faust.App, runtime: Runtime, *, inputs: Any, customers: Any, learners: Any
+) -> Processor:
+    settings = runtime.settings
+    processor = processor_for(settings)
     input_topics = set(settings.topics.inputs())
     prefix = settings.redis_key_prefix
     store = customers.data  # read and written directly; the changelog is sent explicitly
@@ -113,9 +133,7 @@ def attach_agents(
         ):
             for key, body in records:
                 await outbox.send(topic, key, orjson.dumps(body))
-        if decision_log.isEnabledFor(logging.INFO):
-            for decision in result.decisions:
-                decision_log.info("%s", orjson.dumps(decision).decode())
+        _log(result)
         if settings.clock == "wall":  # stages fire in sweeps and at the end of batches alike
             for decision in result.decisions:
                 runtime.stats.fired_late(now - decision["at"])

@@ -36,7 +36,7 @@ from streamcrm.policies.coupon import (
     RulePropensity,
     propensity_features,
 )
-from streamcrm.state import Abandonment, Contact, CustomerState
+from streamcrm.state import MAX_MONEY, Abandonment, Contact, CustomerState
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,6 +154,8 @@ def _run_stage(
     }
     if not verdict.allowed and not verdict.holdout:
         return state, None, f"suppressed_{verdict.reason}", audit
+    if cart.value > MAX_MONEY:  # a coupon could not state it (schema maximum): none is sent
+        return state, None, "suppressed_cart_value_out_of_range", audit
     code = code_for(coupon_id) if is_coupon else None
     expires = at + config.coupon_ttl if code else None
     contact = Contact(coupon_id, cart.cart_id, stage.name, code, at, verdict.holdout, expires)

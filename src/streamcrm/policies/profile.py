@@ -29,6 +29,7 @@ from streamcrm.state import CustomerState, Profile
 
 DAY = 86_400.0
 MONTH = 30 * DAY
+MAX_POINTS = 1_000_000_000  # the profile schema's maximum
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,7 +132,7 @@ def on_order(
             )
         profile = replace(
             profile,
-            points=profile.points + points,
+            points=min(profile.points + points, MAX_POINTS),
             order_points=(*profile.order_points, (order_id, points))[-20:],
             monthly_spend=_add_spend(profile, event.ts, placed.total),
             rhythm_days=rhythm,
@@ -156,8 +157,17 @@ def on_order(
 def refresh(
     state: CustomerState, now: float, config: ProfileConfig
 ) -> tuple[CustomerState, list[tuple[str, str | None, str | None]]]:
-    """Recompute stage and tier at ``now``; return the changes as (field, old, new)."""
+    """Recompute stage and tier at ``now``; return the changes as (field, old, new).
+
+    ``now`` is never earlier than the last evaluation (``Profile.evaluated_at``): time
+    only moves forward for a customer, whatever order the topics deliver events in.
+    """
     profile = state.profile
+    if profile.evaluated_at is not None and now < profile.evaluated_at:
+        now = profile.evaluated_at
+    elif profile.evaluated_at != now:
+        profile = replace(profile, evaluated_at=now)
+        state = replace(state, profile=profile)
     new_stage = stage(state, now, config)
     new_tier = tier(rolling_spend(profile, now, config), config)
     changes: list[tuple[str, str | None, str | None]] = []
