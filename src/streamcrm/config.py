@@ -64,6 +64,16 @@ class Settings:
     fetch_max_wait_ms: int = 50
     # How often the population learners are checkpointed into their changelog table.
     checkpoint_every_s: float = 30.0
+    # Redis convergence (app/resync.py): customers per second rewritten from the table
+    # after a start, a rebalance or Redis coming back (a worker owning N customers
+    # converges N / resync_rate seconds after Redis answers); probe period while Redis is
+    # up, and the cap of its backoff while down; staged snapshots retried at least every
+    # redis_retry_s; SIGTERM waits at most shutdown_flush_s for them.
+    resync_rate: float = 2000.0
+    redis_probe_s: float = 1.0
+    redis_probe_max_s: float = 5.0
+    redis_retry_s: float = 1.0
+    shutdown_flush_s: float = 5.0
 
 
 _UNITS = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}

@@ -1,0 +1,227 @@
+"""Redis converges to the table: after an outage, an empty Redis, a SIGTERM with Redis slow.
+
+Each test runs its own ``redis-server`` (so it can stop, flush and pause it, with a
+password the worker must never log) and a real worker on the real broker. "Converged"
+means every customer's hash equals ``snapshot_fields`` of the state the worker's table
+serves at ``/customers/<id>``, every field but ``updated_at`` (the time the snapshot was
+written, which depends on ``now``; it is only checked to be a timestamp). The waits are
+bounds, not assertions of speed: the time each case took is printed.
+"""
+
+from __future__ import annotations
+
+import shutil
+import signal
+import subprocess
+import time
+from collections.abc import Iterator
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+import redis
+from aiokafka import AIOKafkaProducer
+
+from streamcrm.snapshot import snapshot_fields, snapshot_key
+from streamcrm.snapshot_sync import redis_address
+from streamcrm.state import CustomerState
+from streamcrm.synthetic import SyntheticRecord, generate
+from streamcrm.tansu import free_port, wait_for_port
+
+from .conftest import Deployment, WorkerHandle
+
+PASSWORD = "s3cret-not-for-logs"  # noqa: S105 - a test Redis of its own
+PREFIX = "streamcrm:customer:"
+CONVERGE_WITHIN_S = 90.0  # a bound for a shared, noisy machine; the time taken is printed
+
+
+class OwnRedis:
+    """A redis-server this test may stop, restart (same port, same AOF), flush and pause."""
+
+    def __init__(self, workdir: Path) -> None:
+        binary = shutil.which("redis-server")
+        if binary is None:
+            pytest.fail("no redis-server binary: these tests need a real Redis")
+        self.binary, self.workdir, self.port = binary, workdir, free_port()
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.url = f"redis://:{PASSWORD}@127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        self.proc = subprocess.Popen(
+            [self.binary, "--port", str(self.port), "--bind", "127.0.0.1",
+             "--requirepass", PASSWORD, "--dir", str(self.workdir), "--save", "",
+             "--appendonly", "yes", "--appendfsync", "always"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        wait_for_port(self.port, 10)
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()  # a clean shutdown: the AOF keeps what was written
+            self.proc.wait(10)
+
+    def client(self) -> redis.Redis:
+        return redis.Redis.from_url(self.url, decode_responses=True)
+
+
+@pytest.fixture
+def own_redis(tmp_path: Path) -> Iterator[OwnRedis]:
+    server = OwnRedis(tmp_path / "redis")
+    server.workdir.mkdir()
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def dep(kafka_bootstrap: str, own_redis: OwnRedis, tmp_path: Path) -> Iterator[Deployment]:
+    deployment = Deployment(kafka_bootstrap, own_redis.url, tmp_path)
+    yield deployment
+    for worker in deployment.workers:
+        worker.stop()
+
+
+async def publish(
+    producer: AIOKafkaProducer, dep: Deployment, records: list[SyntheticRecord]
+) -> None:
+    futures = [await producer.send(dep.topic_of(r.topic_kind), r.value, key=r.key) for r in records]
+    for future in futures:
+        await future
+
+
+def traffic(n: int, seed: int, customers: int) -> tuple[list[SyntheticRecord], list[str]]:
+    records = list(generate(n, seed=seed, customers=customers))
+    return records, sorted({r.key.decode() for r in records})
+
+
+def stale(worker: WorkerHandle, client: redis.Redis, ids: list[str]) -> list[str]:
+    """Customers whose hash differs from their table state (or is missing)."""
+    pipe = client.pipeline(transaction=False)
+    for cid in ids:
+        pipe.hgetall(snapshot_key(cid, PREFIX))
+    hashes = pipe.execute()
+    wrong = []
+    for cid, got in zip(ids, hashes, strict=True):
+        body = worker.get(f"/customers/{cid}")
+        assert body is not None, f"{cid} not in the table"
+        want = snapshot_fields(CustomerState.from_dict(body), now=0.0)
+        written_at = got.pop("updated_at", None)
+        want.pop("updated_at")
+        if got != want or written_at is None:
+            wrong.append(cid)
+        else:
+            datetime.fromisoformat(written_at)
+    return wrong
+
+
+def wait_converged(worker: WorkerHandle, client: redis.Redis, ids: list[str], what: str) -> float:
+    started = time.monotonic()
+    while True:
+        assert worker.proc.poll() is None, f"worker died: {worker.log_tail()}"
+        wrong = stale(worker, client, ids)
+        took = time.monotonic() - started
+        if not wrong:
+            print(f"\n{what}: {len(ids)} customers converged in {took:.1f} s")
+            return took
+        if took > CONVERGE_WITHIN_S:
+            pytest.fail(
+                f"{what}: {len(wrong)} of {len(ids)} snapshots still stale after {took:.0f} s "
+                f"(e.g. {wrong[:3]}); stats {worker.stats()['snapshot']}; {worker.log_tail()}"
+            )
+        time.sleep(0.3)
+
+
+def count_log(worker: WorkerHandle, text: str) -> int:
+    return worker.log_path.read_text(errors="replace").count(text)
+
+
+async def test_an_outage_that_ends_on_a_quiet_stream_converges(
+    dep: Deployment, own_redis: OwnRedis, producer: AIOKafkaProducer
+) -> None:
+    records, ids = traffic(3000, seed=21, customers=300)
+    first, rest = records[:1000], records[1000:]
+    worker = dep.start_worker()
+    client = own_redis.client()
+    await publish(producer, dep, first)
+    worker.wait_for(lambda s: s["events_in"] >= len(first), what="first third in")
+
+    own_redis.stop()  # mid-traffic: the rest is applied to the table while Redis is away
+    await publish(producer, dep, rest)
+    stats = worker.wait_for(
+        lambda s: s["events_in"] >= len(records) and s["snapshot"]["redis_up"] is False,
+        timeout=120, what="every event in, Redis seen down",
+    )  # fmt: skip
+    assert stats["snapshot"]["pending"] > 0
+    assert stats["snapshot"]["oldest_unsynced_s"] > 0
+    time.sleep(3)  # the stream stays quiet: nothing but the worker itself rewrites Redis now
+
+    own_redis.start()
+    took = wait_converged(worker, client, ids, "outage on a quiet stream")
+    address = redis_address(own_redis.url)
+    assert count_log(worker, f"Redis at {address} is unreachable") == 1
+    assert count_log(worker, f"Redis at {address} is back") == 1
+    assert PASSWORD not in worker.log_path.read_text(errors="replace")
+    final = worker.wait_for(lambda s: s["snapshot"]["pending"] == 0, what="nothing pending")
+    assert final["snapshot"]["redis_up"] is True
+    assert final["snapshot"]["oldest_unsynced_s"] is None
+    assert final["snapshot"]["resyncs"]["redis_back"] >= 1
+    print(f"outage: converged {took:.1f} s after Redis restarted; {final['snapshot']}")
+
+
+async def test_redis_that_comes_back_empty_gets_every_hash_back(
+    dep: Deployment, own_redis: OwnRedis, producer: AIOKafkaProducer
+) -> None:
+    records, ids = traffic(2000, seed=22, customers=300)
+    worker = dep.start_worker()
+    client = own_redis.client()
+    await publish(producer, dep, records)
+    worker.wait_for(lambda s: s["events_in"] >= len(records), timeout=120, what="every event in")
+    wait_converged(worker, client, ids, "before the flush")
+
+    client.flushall()  # Redis is up and empty: no write fails, so only the marker can tell
+    assert not any(client.exists(snapshot_key(cid, PREFIX)) for cid in ids[:20])
+    took = wait_converged(worker, client, ids, "after FLUSHALL")
+    snap = worker.stats()["snapshot"]
+    assert snap["resyncs"]["marker_lost"] >= 1
+    assert snap["resyncs"]["assigned"] == 1  # the start; a flush is not a reassignment
+    print(f"FLUSHALL: converged in {took:.1f} s; {snap}")
+
+
+async def test_sigterm_while_redis_is_slow_leaves_nothing_stale_after_restart(
+    dep: Deployment, own_redis: OwnRedis, producer: AIOKafkaProducer
+) -> None:
+    records, ids = traffic(3000, seed=23, customers=300)
+    first, rest = records[:1000], records[1000:]
+    worker = dep.start_worker("w1")
+    client = own_redis.client()
+    await publish(producer, dep, first)
+    worker.wait_for(lambda s: s["events_in"] >= len(first), what="first third in")
+    wait_converged(worker, client, ids_in(first), "before the pause")
+
+    client.execute_command("CLIENT", "PAUSE", "60000", "WRITE")  # reads answer, writes hang
+    try:
+        await publish(producer, dep, rest)
+        stats = worker.wait_for(
+            lambda s: s["events_in"] >= len(records) and s["snapshot"]["pending"] > 0,
+            timeout=120, what="every event in, snapshots pending",
+        )  # fmt: skip
+        print(f"\nat SIGTERM: {stats['snapshot']}")
+        behind = stale(worker, client, ids)  # reads still answer while writes hang
+        assert behind, "the pause should have left snapshots behind the table"
+        started = time.monotonic()
+        worker.proc.send_signal(signal.SIGTERM)
+        worker.proc.wait(60)
+        print(f"w1 exited {time.monotonic() - started:.1f} s after SIGTERM")
+        assert count_log(worker, "still unwritten to Redis at") == 1
+    finally:
+        client.execute_command("CLIENT", "UNPAUSE")
+
+    restarted = dep.start_worker("w2")
+    restarted.wait_for(lambda s: s["customers"] == len(ids), timeout=120, what="table restored")
+    took = wait_converged(restarted, client, ids, "after SIGTERM and restart")
+    print(f"SIGTERM with Redis paused: {len(behind)} stale at exit; converged {took:.1f} s "
+          f"after the restarted worker served; {restarted.stats()['snapshot']}")  # fmt: skip
+
+
+def ids_in(records: list[SyntheticRecord]) -> list[str]:
+    return sorted({r.key.decode() for r in records})
