@@ -22,6 +22,7 @@ import pytest
 import redis
 from aiokafka import AIOKafkaProducer
 
+from streamcrm.app.agents import partition_of
 from streamcrm.snapshot import snapshot_fields, snapshot_key
 from streamcrm.snapshot_sync import redis_address
 from streamcrm.state import CustomerState
@@ -29,9 +30,11 @@ from streamcrm.synthetic import SyntheticRecord, generate
 from streamcrm.tansu import free_port, wait_for_port
 
 from .conftest import Deployment, WorkerHandle
+from .test_metrics import scrape
 
 PASSWORD = "s3cret-not-for-logs"  # noqa: S105 - a test Redis of its own
 PREFIX = "streamcrm:customer:"
+PARTITIONS = 4  # the Deployment's default
 CONVERGE_WITHIN_S = 90.0  # a bound for a shared, noisy machine; the time taken is printed
 
 
@@ -94,15 +97,22 @@ def traffic(n: int, seed: int, customers: int) -> tuple[list[SyntheticRecord], l
     return records, sorted({r.key.decode() for r in records})
 
 
-def stale(worker: WorkerHandle, client: redis.Redis, ids: list[str]) -> list[str]:
-    """Customers whose hash differs from their table state (or is missing)."""
+def stale(
+    workers: WorkerHandle | list[WorkerHandle], client: redis.Redis, ids: list[str]
+) -> list[str]:
+    """Customers whose hash differs from their table state (or is missing). With several
+    workers, each customer's state is read from the worker that owns its partition."""
+    workers = workers if isinstance(workers, list) else [workers]
+    owner_of = {p: w for w in workers for p in w.stats()["partitions"]}
     pipe = client.pipeline(transaction=False)
     for cid in ids:
         pipe.hgetall(snapshot_key(cid, PREFIX))
     hashes = pipe.execute()
     wrong = []
     for cid, got in zip(ids, hashes, strict=True):
-        body = worker.get(f"/customers/{cid}")
+        owner = owner_of.get(partition_of(cid, PARTITIONS))
+        assert owner is not None, f"no worker owns {cid}'s partition: {sorted(owner_of)}"
+        body = owner.get(f"/customers/{cid}")
         assert body is not None, f"{cid} not in the table"
         want = snapshot_fields(CustomerState.from_dict(body), now=0.0)
         written_at = got.pop("updated_at", None)
@@ -114,11 +124,15 @@ def stale(worker: WorkerHandle, client: redis.Redis, ids: list[str]) -> list[str
     return wrong
 
 
-def wait_converged(worker: WorkerHandle, client: redis.Redis, ids: list[str], what: str) -> float:
+def wait_converged(
+    worker: WorkerHandle | list[WorkerHandle], client: redis.Redis, ids: list[str], what: str
+) -> float:
+    workers = worker if isinstance(worker, list) else [worker]
     started = time.monotonic()
     while True:
-        assert worker.proc.poll() is None, f"worker died: {worker.log_tail()}"
-        wrong = stale(worker, client, ids)
+        for w in workers:
+            assert w.proc.poll() is None, f"worker died: {w.log_tail()}"
+        wrong = stale(workers, client, ids)
         took = time.monotonic() - started
         if not wrong:
             print(f"\n{what}: {len(ids)} customers converged in {took:.1f} s")
@@ -126,7 +140,8 @@ def wait_converged(worker: WorkerHandle, client: redis.Redis, ids: list[str], wh
         if took > CONVERGE_WITHIN_S:
             pytest.fail(
                 f"{what}: {len(wrong)} of {len(ids)} snapshots still stale after {took:.0f} s "
-                f"(e.g. {wrong[:3]}); stats {worker.stats()['snapshot']}; {worker.log_tail()}"
+                f"(e.g. {wrong[:3]}); stats {[w.stats()['snapshot'] for w in workers]}; "
+                f"{workers[0].log_tail()}"
             )
         time.sleep(0.3)
 
@@ -153,6 +168,10 @@ async def test_an_outage_that_ends_on_a_quiet_stream_converges(
     )  # fmt: skip
     assert stats["snapshot"]["pending"] > 0
     assert stats["snapshot"]["oldest_unsynced_s"] > 0
+    metrics = scrape(worker.base_url + "/metrics")
+    assert metrics["streamcrm_redis_up"] == 0
+    assert metrics["streamcrm_redis_snapshots_pending"] > 0
+    assert metrics["streamcrm_redis_oldest_unsynced_seconds"] > 0
     time.sleep(3)  # the stream stays quiet: nothing but the worker itself rewrites Redis now
 
     own_redis.start()
@@ -165,6 +184,12 @@ async def test_an_outage_that_ends_on_a_quiet_stream_converges(
     assert final["snapshot"]["redis_up"] is True
     assert final["snapshot"]["oldest_unsynced_s"] is None
     assert final["snapshot"]["resyncs"]["redis_back"] >= 1
+    metrics = scrape(worker.base_url + "/metrics")
+    assert metrics["streamcrm_redis_up"] == 1
+    assert metrics["streamcrm_redis_snapshots_pending"] == 0
+    assert metrics["streamcrm_redis_oldest_unsynced_seconds"] == 0
+    assert metrics['streamcrm_redis_resyncs_total{reason="redis_back"}'] >= 1
+    assert metrics["streamcrm_redis_resync_remaining"] == 0
     print(f"outage: converged {took:.1f} s after Redis restarted; {final['snapshot']}")
 
 
@@ -221,6 +246,39 @@ async def test_sigterm_while_redis_is_slow_leaves_nothing_stale_after_restart(
     took = wait_converged(restarted, client, ids, "after SIGTERM and restart")
     print(f"SIGTERM with Redis paused: {len(behind)} stale at exit; converged {took:.1f} s "
           f"after the restarted worker served; {restarted.stats()['snapshot']}")  # fmt: skip
+
+
+async def test_two_workers_after_a_rebalance_each_resync_their_own_partitions(
+    dep: Deployment, own_redis: OwnRedis, producer: AIOKafkaProducer
+) -> None:
+    """A marker per partition: a worker that finds its partitions' markers gone rewrites
+    them, whatever the other worker found or wrote first."""
+    records, ids = traffic(2000, seed=24, customers=300)
+    w1 = dep.start_worker("w1")
+    client = own_redis.client()
+    await publish(producer, dep, records[:1000])
+    w1.wait_for(lambda s: s["events_in"] >= 1000, what="first half in")
+    w2 = dep.start_worker("w2")
+    both = [w1, w2]
+    w1.wait_for(
+        lambda s: len(s["partitions"]) == PARTITIONS // 2
+        and len(w2.stats()["partitions"]) == PARTITIONS // 2,
+        timeout=120, what="partitions split between two workers",
+    )  # fmt: skip
+    await publish(producer, dep, records[1000:])
+    w1.wait_for(
+        lambda s: s["events_in"] + w2.stats()["events_in"] >= len(records)
+        and s["lag"] == 0
+        and w2.stats()["lag"] == 0,
+        timeout=120, what="every event in",
+    )  # fmt: skip
+    wait_converged(both, client, ids, "after the rebalance")
+
+    client.flushall()
+    took = wait_converged(both, client, ids, "two workers, after FLUSHALL")
+    for w in both:
+        assert w.stats()["snapshot"]["resyncs"]["marker_lost"] >= 1
+    print(f"two workers, FLUSHALL: converged in {took:.1f} s")
 
 
 def ids_in(records: list[SyntheticRecord]) -> list[str]:
