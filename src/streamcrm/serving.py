@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import redis.asyncio as aioredis
-from redis.exceptions import RedisError
+from redis.exceptions import RedisError, ResponseError
 
 log = logging.getLogger(__name__)
 
@@ -112,16 +112,24 @@ class SnapshotWriter:
         await self._client.ping()
 
     async def probe(self, markers: list[str]) -> tuple[str, list[bool]] | None:
-        """Redis's run id and whether each marker key exists; None if Redis did not answer."""
+        """Redis's run id and whether each marker key exists; None if Redis did not answer.
+
+        A command Redis refuses (``INFO`` renamed away on a managed Redis, say) is not an
+        outage: the run id is then "" (unknown) and a marker counts as present.
+        """
         try:
             async with self._client.pipeline(transaction=False) as pipe:
                 pipe.info("server")
                 for key in markers:
                     pipe.exists(key)
-                info, *found = await pipe.execute()
+                info, *found = await pipe.execute(raise_on_error=False)
         except (RedisError, OSError):
             return None
-        return str(info.get("run_id", "")), [bool(n) for n in found]
+        for answer in (info, *found):
+            if isinstance(answer, Exception) and not isinstance(answer, ResponseError):
+                return None
+        run_id = "" if isinstance(info, Exception) else str(info.get("run_id", ""))
+        return run_id, [isinstance(n, Exception) or bool(n) for n in found]
 
     async def set_markers(self, markers: list[str], value: str) -> bool:
         try:

@@ -212,9 +212,12 @@ async def test_redis_that_comes_back_empty_gets_every_hash_back(
     print(f"FLUSHALL: converged in {took:.1f} s; {snap}")
 
 
-async def test_sigterm_while_redis_is_slow_leaves_nothing_stale_after_restart(
-    dep: Deployment, own_redis: OwnRedis, producer: AIOKafkaProducer
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL], ids=["sigterm", "sigkill"])
+async def test_a_stop_while_redis_is_slow_leaves_nothing_stale_after_restart(
+    dep: Deployment, own_redis: OwnRedis, producer: AIOKafkaProducer, sig: signal.Signals
 ) -> None:
+    """SIGTERM flushes for at most 5 s and a SIGKILL not at all: with Redis paused, either
+    leaves snapshots behind, and the next start rewrites them from the table."""
     records, ids = traffic(3000, seed=23, customers=300)
     first, rest = records[:1000], records[1000:]
     worker = dep.start_worker("w1")
@@ -230,21 +233,21 @@ async def test_sigterm_while_redis_is_slow_leaves_nothing_stale_after_restart(
             lambda s: s["events_in"] >= len(records) and s["snapshot"]["pending"] > 0,
             timeout=120, what="every event in, snapshots pending",
         )  # fmt: skip
-        print(f"\nat SIGTERM: {stats['snapshot']}")
+        print(f"\nat {sig.name}: {stats['snapshot']}")
         behind = stale(worker, client, ids)  # reads still answer while writes hang
         assert behind, "the pause should have left snapshots behind the table"
         started = time.monotonic()
-        worker.proc.send_signal(signal.SIGTERM)
+        worker.proc.send_signal(sig)
         worker.proc.wait(60)
-        print(f"w1 exited {time.monotonic() - started:.1f} s after SIGTERM")
-        assert count_log(worker, "still unwritten to Redis at") == 1
+        print(f"w1 exited {time.monotonic() - started:.1f} s after {sig.name}")
+        assert count_log(worker, "still unwritten to Redis at") == (sig == signal.SIGTERM)
     finally:
         client.execute_command("CLIENT", "UNPAUSE")
 
     restarted = dep.start_worker("w2")
     restarted.wait_for(lambda s: s["customers"] == len(ids), timeout=120, what="table restored")
-    took = wait_converged(restarted, client, ids, "after SIGTERM and restart")
-    print(f"SIGTERM with Redis paused: {len(behind)} stale at exit; converged {took:.1f} s "
+    took = wait_converged(restarted, client, ids, f"after {sig.name} and restart")
+    print(f"{sig.name} with Redis paused: {len(behind)} stale at exit; converged {took:.1f} s "
           f"after the restarted worker served; {restarted.stats()['snapshot']}")  # fmt: skip
 
 
