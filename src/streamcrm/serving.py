@@ -10,6 +10,7 @@ often, and the resync from the table, are decided in :mod:`streamcrm.app.resync`
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Callable, Iterable
@@ -123,10 +124,13 @@ class SnapshotWriter:
                 for key in markers:
                     pipe.exists(key)
                 info, *found = await pipe.execute(raise_on_error=False)
-        except (RedisError, OSError):
+        except (RedisError, OSError) as exc:
+            self.stats.last_error = f"probe: {exc!r}"
+            await self._drop_idle_connections()
             return None
         for answer in (info, *found):
             if isinstance(answer, Exception) and not isinstance(answer, ResponseError):
+                self.stats.last_error = f"probe: {answer!r}"
                 return None
         run_id = "" if isinstance(info, Exception) else str(info.get("run_id", ""))
         return run_id, [isinstance(n, Exception) or bool(n) for n in found]
@@ -135,9 +139,18 @@ class SnapshotWriter:
         try:
             if markers:
                 await self._client.mset(dict.fromkeys(markers, value))
-        except (RedisError, OSError):
+        except (RedisError, OSError) as exc:
+            self.stats.last_error = f"markers: {exc!r}"
+            await self._drop_idle_connections()
             return False
         return True
+
+    async def _drop_idle_connections(self) -> None:
+        """After a failure, pooled connections may lead to a Redis that is gone: the first
+        use of each after a restart fails again ("Connection closed by server"), which
+        would read as a second outage. Drop them; the next command connects afresh."""
+        with contextlib.suppress(RedisError, OSError):
+            await self._client.connection_pool.disconnect(inuse_connections=False)
 
     async def drain(self, timeout_s: float, retry_s: float = 0.2) -> int:
         """Write everything staged within ``timeout_s`` (retrying failures every
@@ -201,6 +214,7 @@ class SnapshotWriter:
             self._since = since | {k: t for k, t in self._since.items() if k not in since}
             self.stats.errors += 1
             self.stats.last_error = str(exc) or type(exc).__name__
+            await self._drop_idle_connections()
             return False
         finally:
             self._writing = 0
