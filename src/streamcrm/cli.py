@@ -140,6 +140,13 @@ def build_parser() -> argparse.ArgumentParser:
         default=_env("STREAMCRM_CHECKPOINT_EVERY", "30s"),
         help="how often learners are checkpointed to their changelog (env STREAMCRM_CHECKPOINT_EVERY, default 30s)",
     )
+    worker.add_argument(
+        "--resync-rate",
+        type=float,
+        default=_env("STREAMCRM_RESYNC_RATE", "2000"),  # a string: argparse applies type
+        help="customers/s rewritten to Redis from the table after a start, a rebalance or "
+        "Redis coming back (env STREAMCRM_RESYNC_RATE, default 2000)",
+    )
 
     gen = sub.add_parser("generate", help="publish synthetic storefront traffic")
     _add_broker_flags(gen)
@@ -362,7 +369,11 @@ def settings_from(args: argparse.Namespace) -> Settings:
             log_level=args.log_level,
             max_record_bytes=args.max_record_bytes,
             max_future_skew_s=_duration(args.max_future_skew, "--max-future-skew"),
+            resync_rate=args.resync_rate,
         )
+        if not args.resync_rate > 0:
+            msg = f"--resync-rate must be above 0 customers/s (got {args.resync_rate:g})"
+            raise UsageError(msg)
     return settings
 
 

@@ -70,6 +70,16 @@ class Settings:
     # Wall clock: events stamped further ahead of the worker's clock are dead-lettered
     # (ts_out_of_range): a far-future ts would otherwise hold a customer's time hostage.
     max_future_skew_s: float = 86_400.0
+    # Redis convergence (app/resync.py): customers per second rewritten from the table
+    # after a start, a rebalance or Redis coming back (a worker owning N customers
+    # converges N / resync_rate seconds after Redis answers); probe period while Redis is
+    # up, and the cap of its backoff while down; staged snapshots retried at least every
+    # redis_retry_s; SIGTERM waits at most shutdown_flush_s for them.
+    resync_rate: float = 2000.0
+    redis_probe_s: float = 1.0
+    redis_probe_max_s: float = 5.0
+    redis_retry_s: float = 1.0
+    shutdown_flush_s: float = 5.0
 
 
 _UNITS = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}

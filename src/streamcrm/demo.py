@@ -68,6 +68,7 @@ def usable_redis(url: str | None) -> str | None:
         _say("Redis snapshot disabled (--no-redis)")
         return None
     from streamcrm.serving import SnapshotWriter
+    from streamcrm.snapshot_sync import redis_address
 
     async def ping() -> None:
         writer = SnapshotWriter(url, timeout_s=1.0)
@@ -79,9 +80,10 @@ def usable_redis(url: str | None) -> str | None:
     try:
         asyncio.run(ping())
     except Exception as exc:  # noqa: BLE001 - any failure: run without it, and say so
-        _say(f"Redis at {url} is not reachable ({exc}); running without the snapshot")
+        where = redis_address(url)
+        _say(f"Redis at {where} is not reachable ({exc}); running without the snapshot")
         return None
-    _say(f"writing customer snapshots to {url}")
+    _say(f"writing customer snapshots to {redis_address(url)}")
     return url
 
 

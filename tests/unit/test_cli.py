@@ -28,6 +28,7 @@ def streamcrm(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[st
         (["generate", "--events", "10", "--bad", "11"], "--bad 11 is more than --events 10"),
         (["worker", "--topic-cart", "storefront.browse"], "three different topics"),
         (["teleport"], "invalid choice"),
+        (["worker", "--resync-rate", "0"], "--resync-rate must be above 0"),
     ],
 )
 def test_bad_flags_say_what_is_wrong(args: list[str], needle: str) -> None:

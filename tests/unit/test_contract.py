@@ -16,6 +16,7 @@ CORE = [
     "config", "contract", "events", "state", "ingest", "snapshot", "synthetic", "timers", "reorder",
     "decisions", "profiles_summary", "policies/abandoned_cart", "policies/contact", "policies/coupon",
     "policies/profile", "learning/rfm", "learning/churn", "replay/adapters", "replay/runner", "replay/report",
+    "snapshot_sync",
 ]  # fmt: skip
 SRC = Path(__file__).resolve().parents[2] / "src" / "streamcrm"
 

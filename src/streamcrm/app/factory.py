@@ -17,6 +17,7 @@ from streamcrm.app import codecs
 from streamcrm.app.agents import attach_agents
 from streamcrm.app.heap import attach_heap_care
 from streamcrm.app.outbox import Outbox
+from streamcrm.app.resync import SnapshotSync, attach_snapshot_sync
 from streamcrm.app.stats import WorkerStats
 from streamcrm.app.web import attach_pages
 from streamcrm.config import Settings, kafka_url
@@ -38,6 +39,7 @@ class Runtime:
     stats: WorkerStats
     snapshots: SnapshotWriter | None
     outbox: Outbox
+    sync: SnapshotSync | None = None  # probes, retries and resyncs the snapshot (resync.py)
 
 
 def create_app(settings: Settings) -> faust.App:
@@ -93,22 +95,9 @@ def create_app(settings: Settings) -> faust.App:
         "Checkpoints of the population learners, one copy per owned partition.",
     )
     processor = attach_agents(app, runtime, inputs=inputs, customers=customers, learners=learners)
+    runtime.sync = attach_snapshot_sync(app, runtime, customers)
     attach_pages(app, runtime, customers, processor)
     attach_heap_care(app)
-
-    @app.task  # type: ignore[untyped-decorator]
-    async def report_redis() -> None:
-        if runtime.snapshots is None:
-            log.warning("no Redis URL configured: running without the customer snapshot")
-            return
-        try:
-            await runtime.snapshots.ping()
-        except Exception as exc:  # noqa: BLE001 - any failure means the same to the operator
-            log.warning(
-                "Redis at %s is not reachable (%s): snapshots are kept and retried",
-                settings.redis_url,
-                exc,
-            )
 
     app.streamcrm = runtime  # type: ignore[attr-defined]
     return app

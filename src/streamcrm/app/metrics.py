@@ -19,6 +19,7 @@ from prometheus_client.core import (
 from prometheus_client.registry import Collector
 
 from streamcrm.app.outbox import Outbox
+from streamcrm.app.resync import SnapshotSync
 from streamcrm.app.stats import LATENCY_BUCKETS_S, WorkerStats
 from streamcrm.ingest import Processor
 from streamcrm.profiles_summary import hit_rates
@@ -40,9 +41,11 @@ class WorkerCollector(Collector):
         highwater: Any,
         distribution: Any,
         outbox: Outbox,
+        *,
+        sync: SnapshotSync | None = None,
     ) -> None:
         self.stats, self.processor, self.snapshots = stats, processor, snapshots
-        self.outbox = outbox
+        self.outbox, self.sync = outbox, sync
         self.table_size, self.highwater, self.distribution = table_size, highwater, distribution
 
     def collect(self) -> Iterator[Metric]:
@@ -140,6 +143,36 @@ class WorkerCollector(Collector):
                 "Time in Redis pipeline flushes.",
                 value=snap.flush_seconds_sum,
             )
+        if self.sync is not None:
+            yield from self._convergence(self.sync.as_dict())
+
+    def _convergence(self, sync: dict[str, Any]) -> Iterator[Metric]:
+        """How far Redis is behind the table (app/resync.py)."""
+        for name, help_text, value in (
+            ("streamcrm_redis_snapshots_pending", "Snapshots staged, not yet in Redis.",
+             sync["pending"]),
+            ("streamcrm_redis_oldest_unsynced_seconds",
+             "Age of the oldest snapshot not yet in Redis (0 if none).",
+             sync["oldest_unsynced_s"] or 0.0),
+            ("streamcrm_redis_up", "1 if Redis answered the last write or probe.",
+             1 if sync["redis_up"] else 0),
+            ("streamcrm_redis_resync_remaining",
+             "Customers the running resync from the table has yet to look at.",
+             sync["resync_remaining"]),
+        ):  # fmt: skip
+            yield GaugeMetricFamily(name, help_text, value=value)
+        resyncs = CounterMetricFamily(
+            "streamcrm_redis_resyncs", "Resyncs of Redis from the table, by reason.",
+            labels=["reason"],
+        )  # fmt: skip
+        for reason, n in sync["resyncs"].items():
+            resyncs.add_metric([reason], n)
+        yield resyncs
+        yield CounterMetricFamily(
+            "streamcrm_redis_resynced_snapshots",
+            "Snapshots rewritten from the table by resyncs.",
+            value=sync["resynced"],
+        )
 
     def _profiles(self) -> Iterator[Metric]:
         distribution = self.distribution()

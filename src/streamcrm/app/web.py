@@ -57,7 +57,7 @@ def attach_pages(app: faust.App, runtime: Runtime, customers: Any, processor: Pr
 
     collector = WorkerCollector(
         runtime.stats, processor, runtime.snapshots, lambda: len(customers), highwater,
-        population, runtime.outbox,
+        population, runtime.outbox, sync=runtime.sync,
     )  # fmt: skip
 
     def stats(fresh: bool = False, latency_since: float | None = None) -> dict[str, Any]:
@@ -88,6 +88,7 @@ def attach_pages(app: faust.App, runtime: Runtime, customers: Any, processor: Pr
                 "errors": snaps.stats.errors,
                 "pending": snaps.pending,
             }
+            | (runtime.sync.as_dict() if runtime.sync else {})
         )
         return body
 
