@@ -26,7 +26,7 @@ from streamcrm.events import (
 from streamcrm.learning.churn import ChurnModel
 from streamcrm.policies.abandoned_cart import AbandonConfig
 from streamcrm.reorder import ReorderBuffer
-from streamcrm.state import DEFAULT_LIMITS, CustomerState, Limits, apply
+from streamcrm.state import DEFAULT_LIMITS, CustomerState, Limits, apply, at_offset, replayed
 from streamcrm.timers import DueIndex
 
 
@@ -227,12 +227,20 @@ class Processor:
         cid = event.customer_id
         partition = record.partition
         current = states[cid][1] if cid in states else lookup(cid)
+        # Wall clock: records are applied in offset order, so a position already passed is
+        # a redelivery (the event clock's reorder buffer may apply a topic out of order).
+        by_offset = self.clock == "wall"
+        if by_offset and replayed(current, record.topic, partition, record.offset):
+            result.duplicates += 1
+            return
         try:
             transition = apply(current, event, now, self.limits)
             if not transition.applied:
                 result.duplicates += 1
                 return
             new, out = after_event(current, transition.state, event, self.crm, self.learners)
+            if by_offset:
+                new = at_offset(new, record.topic, partition, record.offset)
             due = next_due(new, self.crm)
         except Exception as exc:  # noqa: BLE001 - one event must never stop the stream
             detail = f"{event.type}: {type(exc).__name__}: {exc}"

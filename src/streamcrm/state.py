@@ -211,6 +211,8 @@ class CustomerState:
     profile: Profile = Profile()
     offer: OfferState | None = None
     recent_purchases: tuple[str, ...] = ()  # SKUs bought lately: never offered again soon
+    # The last applied record's offset per input (topic, partition): see ``replayed``.
+    offsets: tuple[tuple[str, int, int], ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-able form (orjson also serializes the dataclass directly)."""
@@ -253,6 +255,7 @@ class CustomerState:
             profile=Profile.from_dict(data.get("profile")),
             offer=OfferState.from_dict(data.get("offer")),
             recent_purchases=tuple(data.get("recent_purchases", ())),
+            offsets=tuple((t, p, o) for t, p, o in data.get("offsets", ())),
         )
 
 
@@ -308,6 +311,30 @@ def apply(
     if event.type == "product_viewed" and len(new.recent_views) > limits.recent_views:
         new = replace(new, recent_views=new.recent_views[: limits.recent_views])
     return Transition(new, applied=True, dropped_lines=dropped)
+
+
+def replayed(state: CustomerState | None, topic: str, partition: int, offset: int) -> bool:
+    """Was the record at this position already applied to this customer?
+
+    A crash replays every record after the last committed offset. The event-id window
+    alone cannot catch a replay of more than ``dedupe_window`` events of one customer:
+    each re-applied event pushes a newer id out of the window, so all of them apply
+    again. Records of one input partition are applied in offset order on the wall clock,
+    so an offset at or below the last one applied is a replay.
+
+    >>> s = CustomerState("c1", 0.0, 0.0, offsets=(("cart", 3, 41),))
+    >>> replayed(s, "cart", 3, 41), replayed(s, "cart", 3, 42), replayed(s, "browse", 3, 5)
+    (True, False, False)
+    """
+    if state is None:
+        return False
+    return any(t == topic and p == partition and offset <= o for t, p, o in state.offsets)
+
+
+def at_offset(state: CustomerState, topic: str, partition: int, offset: int) -> CustomerState:
+    """Remember the position of the record just applied (one entry per input partition)."""
+    rest = tuple(entry for entry in state.offsets if entry[0] != topic or entry[1] != partition)
+    return replace(state, offsets=(*rest, (topic, partition, offset)))
 
 
 def _product_viewed(state: CustomerState, event: Event) -> CustomerState:
