@@ -61,6 +61,7 @@ class Workers:
         self.settings = settings
         self.workdir = workdir
         self.live: dict[str, WorkerProcess] = {}
+        self.crashes: list[dict[str, Any]] = []
 
     def start(self, name: str) -> WorkerProcess:
         folder = self.workdir / name
@@ -85,9 +86,22 @@ class Workers:
             self.terminate(name)
 
     def stats(self) -> list[dict[str, Any]]:
-        for worker in self.live.values():
-            worker._check_alive()  # a worker that died by itself is a finding, not noise
+        """Stats of the live workers. A worker that exited by itself is a finding: it is
+        recorded in ``crashes`` and started again, as an orchestrator would."""
+        for name, worker in list(self.live.items()):
+            if worker.proc.poll() is not None:
+                self.crashes.append({"worker": name, "exit_code": worker.proc.returncode,
+                                     "reason": _crash_reason(worker.log_path)})  # fmt: skip
+                del self.live[name]
+                self.start(name)
         return [s for w in self.live.values() if (s := w.stats()) is not None]
+
+
+def _crash_reason(log_path: Path) -> str:
+    """The last error line of a worker's log (Faust logs the exception before it exits)."""
+    lines = [line for line in log_path.read_text(errors="replace").splitlines() if line.strip()]
+    errors = [line for line in lines if "[ERROR]" in line] or lines[-1:]
+    return errors[-1][:400] if errors else ""
 
 
 def processed_upto(stats: list[dict[str, Any]]) -> dict[TopicPartition, int]:

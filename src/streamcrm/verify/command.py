@@ -204,7 +204,9 @@ def _run(
     finally:
         publisher.stopping.set()
         workers.stop_all()
-    return _figures(settings, workload, acked, recoveries, pending, settings.redis_url)
+    result = _figures(settings, workload, acked, recoveries, pending, settings.redis_url)
+    result["worker_crashes"] = workers.crashes
+    return result
 
 
 def _wait_share(publisher: Publisher, share: float, total: int, workers: Workers) -> None:

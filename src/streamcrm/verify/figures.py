@@ -104,15 +104,20 @@ def application_figures(
         by_customer[event.customer_id].add(event.event_id)
     applied = twice = 0
     gaps: list[str] = []
+    faulty: list[str] = []  # customers with a lost or twice-applied event, for the report
     for customer_id, ids in by_customer.items():
         line = lines.get(customer_id, Lineage())
         if line.complete:
             counts = Counter(i for i in line.ids if i in ids)
             applied += len(counts)
             twice += sum(n - 1 for n in counts.values())
+            if len(counts) < len(ids) or any(n > 1 for n in counts.values()):
+                faulty.append(customer_id)
             continue
         gaps.append(customer_id)
         total = line.final.events_applied if line.final else 0
+        if total != len(ids):
+            faulty.append(customer_id)
         applied += min(total, len(ids))
         twice += max(total - len(ids), 0)
     n = len(published)
@@ -122,6 +127,7 @@ def application_figures(
         "events_lost": n - applied,
         "events_applied_twice": twice,
         "lineage_gaps": len(gaps),
+        "customers_with_lost_or_twice": sorted(faulty)[:10],
     }
 
 
