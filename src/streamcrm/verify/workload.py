@@ -48,7 +48,7 @@ class Workload:
         return [(e.kind, e.key, e.value) for e in self.events]
 
 
-def _event(record: SyntheticRecord) -> PublishedEvent:
+def published_event(record: SyntheticRecord) -> PublishedEvent:
     body: dict[str, Any] = orjson.loads(record.value)
     return PublishedEvent(
         kind=record.topic_kind,
@@ -67,8 +67,10 @@ def build_workload(
 ) -> Workload:
     """``events`` valid synthetic events whose last event time is ``settle_s`` before ``now``."""
     origin = datetime(2026, 11, 1, tzinfo=UTC)
-    probe = [_event(r) for r in generate(events, seed=seed, customers=customers, start=origin)]
+    probe = [
+        published_event(r) for r in generate(events, seed=seed, customers=customers, start=origin)
+    ]
     span = max((e.ts for e in probe), default=origin.timestamp()) - origin.timestamp()
     start = datetime.fromtimestamp(int(now - settle_s - span) - 1, UTC)
     shifted = generate(events, seed=seed, customers=customers, start=start)
-    return Workload(tuple(_event(r) for r in shifted))
+    return Workload(tuple(published_event(r) for r in shifted))
