@@ -141,11 +141,6 @@ def run_verify(args: argparse.Namespace, settings: Settings) -> int:
     settings = verify_settings(settings, args.partitions)
     workdir = Path(args.keep_dir or tempfile.mkdtemp(prefix="streamcrm-verify-"))
     workdir.mkdir(parents=True, exist_ok=True)
-    if args.redis_outage and args.redis_url:
-        msg = (
-            "--redis-outage stops and restarts Redis: it needs verify's own (leave out --redis-url)"
-        )
-        raise RuntimeError(msg)
     try:
         if not args.broker:
             _say("starting the embedded Tansu broker")
@@ -305,6 +300,7 @@ def _figures(
         "coupons_published": len({c["coupon_id"] for c in bodies["coupons"]}),
         "coupons_core": len({c["coupon_id"] for c in core.coupons}),
         "dead_letters": len(bodies["deadletter"]),
+        "outputs_by_topic": {name: len(b) for name, b in bodies.items()},
         "snapshots_pending_at_stop": pending,
         "recoveries": recoveries,
         "broker": settings.broker,

@@ -80,4 +80,8 @@ def check_verify_args(args: argparse.Namespace) -> str | None:
         return "--kills must be >= 0 and --partitions >= 1"
     if args.redis_down < 0 or args.settle < 0 or args.timeout <= 0:
         return "--redis-down and --settle must be >= 0 and --timeout above 0"
+    if args.redis_outage and args.redis_url:
+        return (
+            "--redis-outage stops and restarts Redis: it needs verify's own (leave out --redis-url)"
+        )
     return None
