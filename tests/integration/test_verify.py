@@ -15,7 +15,7 @@ def test_verify_short_run_loses_nothing_applies_nothing_twice_and_sends_no_dupli
 ) -> None:
     proc = subprocess.run(
         [sys.executable, "-m", "streamcrm", "verify", "--broker", kafka_bootstrap,
-         "--events", str(N_EVENTS), "--customers", "150", "--rate", "150", "--kills", "1",
+         "--events", str(N_EVENTS), "--customers", "150", "--rate", "60", "--kills", "1",
          "--settle", "20", "--json"],
         capture_output=True, text=True, timeout=900, check=False,
     )  # fmt: skip
