@@ -76,9 +76,8 @@ async def _applied_exactly_once(dep: Deployment, events: list[PublishedEvent]) -
 
 async def _drill(dep: Deployment, durable: Tansu, fault: str) -> None:
     events = _workload(2400, seed=21)
-    first, second = events[:1200], events[1200:]
     try:
-        await _run_drill(dep, durable, fault, first, second)
+        await _run_drill(dep, durable, fault, events[:1000], events[1000:2000], events[2000:])
     finally:
         for worker in dep.workers:
             worker.stop()
@@ -90,11 +89,11 @@ async def _run_drill(
     fault: str,
     first: list[PublishedEvent],
     second: list[PublishedEvent],
+    third: list[PublishedEvent],
 ) -> None:
-    events = first + second
     worker = dep.start_worker("w1", redis=False)
     await _publish(dep, first)
-    worker.wait_for(lambda s: s["applied"] >= len(first), timeout=120, what="first half applied")
+    worker.wait_for(lambda s: s["applied"] >= len(first), timeout=120, what="first part applied")
     started = time.monotonic()
     if fault == "restart":
         durable.restart()
@@ -106,18 +105,28 @@ async def _run_drill(
         )
         durable.resume()
     await _publish(dep, second)  # a new producer: the storefront reconnects too
-    stats = worker.wait_for(
-        lambda s: s["applied"] >= len(events), timeout=240, what="second half applied"
-    )
+    both = len(first) + len(second)
+    stats = worker.wait_for(lambda s: s["applied"] >= both, timeout=240, what="second part applied")
     print(
-        f"broker {fault}: the worker applied all {len(events)} events "
+        f"broker {fault}: the worker applied all {both} events "
         f"{time.monotonic() - started:.1f} s after the fault; /stats {stats['applied']} applied, "
         f"{stats['duplicates']} redeliveries dropped"
     )
     # One process throughout: it reconnected instead of crashing and being restarted.
     assert worker.proc.poll() is None
-    assert stats["applied"] == len(events)
-    assert stats["dead_letters"] == 0
+    assert (stats["applied"], stats["dead_letters"]) == (both, 0)
+
+    # A new worker resumes from the offsets committed through the fault: it reads only
+    # what comes after (nothing again, so no redelivery to drop).
+    worker.stop()
+    successor = dep.start_worker("w2", redis=False)
+    await _publish(dep, third)
+    after = successor.wait_for(
+        lambda s: s["applied"] >= len(third), timeout=120, what="third part applied"
+    )
+    assert (after["events_in"], after["applied"], after["duplicates"]) == (len(third),) * 2 + (0,)
+
+    events = first + second + third
     found = await _applied_exactly_once(dep, events)
     assert found["events_lost"] == 0, found
     assert found["events_applied_twice"] == 0, found

@@ -289,7 +289,13 @@ def _figures(
     published = workload.events[:acked]
     out: dict[str, Any] = figures.application_figures(published, lines)
     out |= figures.duplicate_ids(bodies)
-    out["duplicate_coupons"] = figures.duplicate_coupons(bodies["coupons"], core.coupons)
+    extra = figures.duplicate_coupon_ids(bodies["coupons"], core.coupons)
+    out["duplicate_coupons"] = len(extra)
+    where = {
+        c["coupon_id"]: f"{c['customer_id']} {c['cart']['cart_id']} {c['stage']}"
+        for c in bodies["coupons"]
+    }
+    out["duplicate_coupon_examples"] = sorted({where[cid] for cid in extra})[:5]
     out["wrong_coupons"] = figures.wrong_coupons(bodies["coupons"], published)
     out["snapshots_stale"] = figures.stale_snapshots(states, hashes) if redis_url else None
     timed = [r["recovery_s"] for r in recoveries if "recovery_s" in r]

@@ -149,6 +149,13 @@ def _abandonment(coupon: dict[str, Any]) -> tuple[str, str, str]:
 def duplicate_coupons(
     coupons: Sequence[dict[str, Any]], core_coupons: Sequence[dict[str, Any]]
 ) -> int:
+    return len(duplicate_coupon_ids(coupons, core_coupons))
+
+
+def duplicate_coupon_ids(
+    coupons: Sequence[dict[str, Any]], core_coupons: Sequence[dict[str, Any]]
+) -> list[str]:
+    """The coupon ids counted by ``duplicate_coupons`` (one entry per extra id or body)."""
     ids: dict[tuple[str, str, str], set[str]] = defaultdict(set)
     core: dict[tuple[str, str, str], set[str]] = defaultdict(set)
     bodies: dict[str, set[bytes]] = defaultdict(set)
@@ -157,8 +164,11 @@ def duplicate_coupons(
         bodies[coupon["coupon_id"]].add(orjson.dumps(coupon, option=orjson.OPT_SORT_KEYS))
     for coupon in core_coupons:
         core[_abandonment(coupon)].add(coupon["coupon_id"])
-    extra_ids = sum(max(len(v) - max(len(core[k]), 1), 0) for k, v in ids.items())
-    return extra_ids + sum(len(v) - 1 for v in bodies.values())
+    extra: list[str] = []
+    for key, found in ids.items():
+        if len(found) > max(len(core[key]), 1):
+            extra += sorted(found - core[key])[: len(found) - max(len(core[key]), 1)]
+    return extra + [cid for cid, v in bodies.items() for _ in range(len(v) - 1)]
 
 
 def wrong_coupons(coupons: Sequence[dict[str, Any]], published: Sequence[PublishedEvent]) -> int:
