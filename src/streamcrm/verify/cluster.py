@@ -4,7 +4,9 @@ Recovery is measured from outside, from the workers' ``/stats``: a fault (a work
 SIGKILLed, SIGTERMed, added or removed) is recovered when every input partition is owned
 by a live worker that has processed it up to the end offset the publisher had been
 acknowledged when the fault happened. It includes the group's rejoin, the table's
-restore and the catch-up on the backlog that built up meanwhile.
+restore and the catch-up on the backlog that built up meanwhile. (The publisher keeps
+sending a tick to every input partition each second, so a partition with nothing left
+to read still shows its new owner has caught up.)
 """
 
 from __future__ import annotations

@@ -42,6 +42,13 @@ was later overwritten is not applied. If one step added more ids than the window
 - ``snapshots_stale``: customers of the final table whose Redis hash is missing or
   differs from :func:`streamcrm.snapshot.snapshot_fields` of their final state in any
   field but ``updated_at``.
+- ``recovery_s_max``: the longest recovery of the run (each in ``recoveries``): from the
+  fault (the signal sent, the worker started) until every input partition is owned by a
+  live worker that has processed it up to the end offset acknowledged to the publisher
+  when the fault happened (:mod:`streamcrm.verify.cluster`). It includes the group's
+  rejoin, the table's restore, and catching up with what arrived meanwhile.
+- ``worker_crashes`` (extra): workers that exited without being told to (restarted, as
+  an orchestrator would), with the last error line of their log.
 - ``states_differ_from_core`` (extra): customers whose final state differs from the pure
   core's in what events alone decide (order count, spend, cart id, lines and version,
   consent, events applied).
