@@ -235,6 +235,9 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="keep worker logs and data in this folder (default: a temporary folder)",
     )
+    from streamcrm.verify.options import add_verify_parser
+
+    add_verify_parser(sub, _add_decision_flags)
     return parser
 
 
@@ -415,6 +418,16 @@ def _bench(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _verify(args: argparse.Namespace, settings: Settings) -> int:
+    from streamcrm.verify.command import run_verify
+    from streamcrm.verify.options import check_verify_args
+
+    problem = check_verify_args(args)
+    if problem:
+        raise UsageError(problem)
+    return run_verify(args, settings)
+
+
 def main(argv: Sequence[str] | None = None) -> int:  # noqa: PLR0911 - one return per command
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -427,6 +440,8 @@ def main(argv: Sequence[str] | None = None) -> int:  # noqa: PLR0911 - one retur
             return run_worker(settings)
         if args.command == "bench":
             return _bench(args, settings)
+        if args.command == "verify":
+            return _verify(args, settings)
         if args.command == "replay":
             from streamcrm.replay.command import run_replay
 

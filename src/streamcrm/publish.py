@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from typing import Any
 
 import orjson
 from aiokafka import AIOKafkaProducer
@@ -25,8 +26,11 @@ async def publish(
     *,
     rate: float = 0.0,
     end_of_stream: bool = False,
+    acked: Callable[[str, int, int], None] | None = None,
 ) -> int:
     """Send ``(topic kind, key, value)`` records in order, paced at ``rate``/s (0 = flat out).
+
+    ``acked(topic, partition, offset)`` is called for each record the broker acknowledged.
 
     With ``end_of_stream``, finish with a control record on every input partition that
     carries the largest event time sent: event-clock workers then release and decide
@@ -53,7 +57,10 @@ async def publish(
     pending: list[asyncio.Future[object]] = []
     try:
         for kind, key, value in records:
-            pending.append(await producer.send(topic_of[kind], value, key=key))
+            future = await producer.send(topic_of[kind], value, key=key)
+            if acked is not None:
+                future.add_done_callback(_reporter(acked))
+            pending.append(future)
             sent += 1
             if end_of_stream:
                 last_ts = max(last_ts, _event_ts(value))
@@ -75,6 +82,15 @@ async def publish(
     finally:
         await producer.stop()
     return sent
+
+
+def _reporter(acked: Callable[[str, int, int], None]) -> Callable[[asyncio.Future[Any]], None]:
+    def report(future: asyncio.Future[Any]) -> None:
+        if not future.cancelled() and future.exception() is None:
+            meta = future.result()
+            acked(meta.topic, meta.partition, meta.offset)
+
+    return report
 
 
 def _event_ts(value: bytes) -> float:

@@ -78,6 +78,7 @@ def attach_pages(app: faust.App, runtime: Runtime, customers: Any, processor: Pr
         body["lag"] = sum(
             max((highwater(t, p) or n) - n, 0) for (t, p), n in runtime.stats.next_offsets.items()
         )
+        body["next_offsets"] = [[t, p, n] for (t, p), n in runtime.stats.next_offsets.items()]
         body["kafka_out"] = {"sent": runtime.outbox.sent, "failed": runtime.outbox.failed}
         snaps = runtime.snapshots
         body["snapshot"] = (
