@@ -73,14 +73,7 @@ def _add_redis_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-redis", action="store_true", help="run without the Redis snapshot")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="streamcrm", description="Real-time CRM event processor (Faust + Kafka + Redis)."
-    )
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    sub.required = True
-
-    worker = sub.add_parser("worker", help="run a Faust worker (scale out by starting more)")
+def _add_worker_flags(worker: argparse.ArgumentParser) -> None:
     _add_broker_flags(worker)
     _add_redis_flags(worker)
     worker.add_argument(
@@ -147,6 +140,17 @@ def build_parser() -> argparse.ArgumentParser:
         help="customers/s rewritten to Redis from the table after a start, a rebalance or "
         "Redis coming back (env STREAMCRM_RESYNC_RATE, default 2000)",
     )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="streamcrm", description="Real-time CRM event processor (Faust + Kafka + Redis)."
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+
+    worker = sub.add_parser("worker", help="run a Faust worker (scale out by starting more)")
+    _add_worker_flags(worker)
 
     gen = sub.add_parser("generate", help="publish synthetic storefront traffic")
     _add_broker_flags(gen)
