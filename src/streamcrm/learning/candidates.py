@@ -9,8 +9,11 @@ Population statistics (one per worker), updated by every view, cart add and purc
 - each SKU's category and last price.
 
 Memory is bounded: at most ``max_skus`` SKUs are tracked (the least popular are dropped
-when the cap is passed) and ``max_neighbours`` neighbours each, so state is
-O(max_skus x max_neighbours) whatever the catalogue size.
+when the cap is passed; an untracked SKU gets no neighbour list) and ``max_neighbours``
+neighbours each, so state is O(max_skus x max_neighbours) whatever the catalogue size.
+Work per update is O(log max_skus): the tracked SKUs are kept ordered by a key in log
+space (a decayed score's order does not change as time passes), so eviction and the top
+lists never sort the catalogue.
 
 >>> stats = CandidateStats()
 >>> stats.observe("a", "shoes", 50.0, ts=0.0, weight=1.0, recent=[])
@@ -28,6 +31,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
+from sortedcontainers import SortedList
+
 _NONE: dict[str, float] = {}
 
 
@@ -41,6 +46,14 @@ class CandidateStats:
     popularity: dict[str, tuple[float, float]] = field(default_factory=dict)  # sku -> (score, at)
     cooc: dict[str, dict[str, float]] = field(default_factory=dict)
     catalog: dict[str, tuple[str, float]] = field(default_factory=dict)  # sku -> (category, price)
+    # Every tracked SKU ordered by decayed popularity: (log-space key, first-seen seq, sku).
+    # A decayed score's order never changes as time passes, so the key is fixed until the
+    # SKU's next interaction: updates, eviction of the least popular and the top lists are
+    # O(log n) or O(k), not a sort of the catalogue.
+    _ranked: SortedList = field(default_factory=SortedList)
+    _rank_of: dict[str, tuple[float, int]] = field(default_factory=dict)  # sku -> (key, seq)
+    _origin: float | None = None  # the time keys are measured from (precision)
+    _seq: int = 0
     _top: list[tuple[str, float]] = field(default_factory=list)
     _top_by_category: dict[str, list[str]] = field(default_factory=dict)
     _updates: int = 0
@@ -51,20 +64,42 @@ class CandidateStats:
         recent: Iterable[tuple[str, float]],
     ) -> None:  # fmt: skip
         """One interaction; ``recent`` are the customer's earlier (sku, time) interactions."""
-        self.popularity[sku] = (self.popularity_at((sku,), ts)[sku] + weight, ts)
+        score = self.popularity_at((sku,), ts)[sku] + weight
+        self.popularity[sku] = (score, ts)
+        self._rerank(sku, score, ts)
         if category is not None or price is not None:
             old_category, old_price = self.catalog.get(sku, ("unknown", 0.0))
             self.catalog[sku] = (
                 category or old_category,
                 price if price is not None else old_price,
             )
+        tracked = self.popularity
         for other, at in recent:
             if other != sku and ts - at <= self.session_s:
                 self._link(sku, other, weight)
-                self._link(other, sku, weight)
+                if other in tracked:  # no neighbour list for an evicted SKU: memory stays bounded
+                    self._link(other, sku, weight)
         self._updates += 1
         if len(self.popularity) > self.max_skus:
-            self._evict(ts)
+            self._evict()
+
+    def _key(self, score: float, at: float) -> float:
+        """log2 of the score decayed to the origin: larger key = more popular, at any time."""
+        if self._origin is None:
+            self._origin = at
+        return math.log2(score) + (at - self._origin) / self.half_life_s
+
+    def _rerank(self, sku: str, score: float, at: float) -> None:
+        previous = self._rank_of.get(sku)
+        if previous is None:
+            seq = self._seq
+            self._seq += 1
+        else:
+            seq = previous[1]
+            self._ranked.remove((previous[0], seq, sku))
+        key = self._key(score, at)
+        self._rank_of[sku] = (key, seq)
+        self._ranked.add((key, seq, sku))
 
     def _link(self, a: str, b: str, weight: float) -> None:
         neighbours = self.cooc.setdefault(a, {})
@@ -73,10 +108,11 @@ class CandidateStats:
             keep = sorted(neighbours.items(), key=lambda kv: -kv[1])[: self.max_neighbours]
             self.cooc[a] = dict(keep)
 
-    def _evict(self, now: float) -> None:
-        decayed = self.popularity_at(self.popularity, now)
-        ranked = sorted(self.popularity, key=decayed.__getitem__)
-        for sku in ranked[: len(ranked) - self.max_skus]:
+    def _evict(self) -> None:
+        """Drop the least popular SKUs (the earliest seen among equals) down to the cap."""
+        while len(self.popularity) > self.max_skus:
+            _, _, sku = self._ranked.pop(0)
+            del self._rank_of[sku]
             self.popularity.pop(sku, None)
             self.cooc.pop(sku, None)
             self.catalog.pop(sku, None)
@@ -90,13 +126,23 @@ class CandidateStats:
         if moved and (moved >= due or not self._top):
             self._refresh(now)
 
+    def ranked(self, n: int) -> list[str]:
+        """The ``n`` most popular SKUs, best first (the earliest seen first among equals)."""
+        ranked = self._ranked
+        start = max(len(ranked) - n, 0)
+        if start:  # take in every SKU tied with the last one kept
+            start = ranked.bisect_left((ranked[start][0], -1, ""))
+        best = sorted(ranked.islice(start), key=lambda e: (-e[0], e[1]))
+        return [sku for _, _, sku in best[:n]]
+
     def _refresh(self, now: float) -> None:
         """Recompute the cached top lists (cheap to read per offer, refreshed as data moves)."""
         self._refreshed_at = self._updates
-        ranked = sorted(self.popularity_at(self.popularity, now).items(), key=lambda kv: -kv[1])
-        self._top = ranked[:100]
+        ranked = self.ranked(2000)
+        decayed = self.popularity_at(ranked[:100], now)
+        self._top = list(decayed.items())
         by_category: dict[str, list[str]] = {}
-        for sku, _ in ranked[:2000]:
+        for sku in ranked:
             category = self.catalog.get(sku, ("unknown", 0.0))[0]
             bucket = by_category.setdefault(category, [])
             if len(bucket) < 20:
