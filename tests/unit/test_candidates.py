@@ -14,9 +14,7 @@ def reference_order(stats: CandidateStats, now: float) -> list[str]:
     return sorted(stats.popularity, key=lambda sku: -decayed[sku])
 
 
-def drive(
-    stats: CandidateStats, rng: random.Random, n: int, skus: int, ts: float = 1.7e9
-) -> float:
+def drive(stats: CandidateStats, rng: random.Random, n: int, skus: int, ts: float = 1.7e9) -> float:
     recent: list[tuple[str, float]] = []
     for _ in range(n):
         ts += rng.choice((0.0, 1.0, 7.0, 60.0))  # ties in time are common in real logs
