@@ -27,7 +27,7 @@ log = logging.getLogger(__name__)
 # Table names are part of the persisted contract: the changelog topic is
 # "<app_id>-<table>-changelog". A new state layout gets a new version suffix.
 CUSTOMERS_TABLE = "customers-v1"
-LEARNERS_TABLE = "learners-v1"
+LEARNERS_TABLE = "learners-v2"  # v2: JSON records per partition, one per SKU (no pickle)
 
 
 @dataclass(slots=True)
@@ -90,7 +90,7 @@ def create_app(settings: Settings) -> faust.App:
         settings,
         LEARNERS_TABLE,
         "raw",
-        "Checkpoints of the population learners, one copy per owned partition.",
+        "Checkpoints of the population learners as data, one copy per owned partition.",
     )
     processor = attach_agents(app, runtime, inputs=inputs, customers=customers, learners=learners)
     attach_pages(app, runtime, customers, processor)

@@ -30,6 +30,7 @@ import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
+from typing import Any
 
 from sortedcontainers import SortedList
 
@@ -58,6 +59,7 @@ class CandidateStats:
     _top_by_category: dict[str, list[str]] = field(default_factory=dict)
     _updates: int = 0
     _refreshed_at: int = -1
+    _changed: set[str] = field(default_factory=set)  # SKUs changed since take_changes()
 
     def observe(
         self, sku: str, category: str | None, price: float | None, *, ts: float, weight: float,
@@ -67,6 +69,7 @@ class CandidateStats:
         score = self.popularity_at((sku,), ts)[sku] + weight
         self.popularity[sku] = (score, ts)
         self._rerank(sku, score, ts)
+        self._changed.add(sku)
         if category is not None or price is not None:
             old_category, old_price = self.catalog.get(sku, ("unknown", 0.0))
             self.catalog[sku] = (
@@ -102,6 +105,7 @@ class CandidateStats:
         self._ranked.add((key, seq, sku))
 
     def _link(self, a: str, b: str, weight: float) -> None:
+        self._changed.add(a)
         neighbours = self.cooc.setdefault(a, {})
         neighbours[b] = neighbours.get(b, 0.0) + weight
         if len(neighbours) > 2 * self.max_neighbours:
@@ -113,6 +117,7 @@ class CandidateStats:
         while len(self.popularity) > self.max_skus:
             _, _, sku = self._ranked.pop(0)
             del self._rank_of[sku]
+            self._changed.add(sku)
             self.popularity.pop(sku, None)
             self.cooc.pop(sku, None)
             self.catalog.pop(sku, None)
@@ -152,6 +157,50 @@ class CandidateStats:
     @property
     def updates(self) -> int:
         return self._updates
+
+    def take_changes(self) -> set[str]:
+        """The SKUs whose record changed (or that were dropped) since the last call."""
+        changed, self._changed = self._changed, set()
+        return changed
+
+    def item(self, sku: str) -> list[Any] | None:
+        """One SKU's statistics as plain data, or None if it is not tracked:
+        ``[score, at, seq, category, price, [[neighbour, weight], ...]]``."""
+        entry = self.popularity.get(sku)
+        if entry is None:
+            return None
+        category, price = self.catalog.get(sku, (None, None))
+        neighbours = [[k, v] for k, v in self.cooc.get(sku, _NONE).items()]
+        return [entry[0], entry[1], self._rank_of[sku][1], category, price, neighbours]
+
+    def restore_item(
+        self, sku: str, item: tuple[float, float, int, Any, Any, dict[str, float]]
+    ) -> None:
+        """Put back one SKU as :meth:`item` gave it (checked by the caller)."""
+        score, at, seq, category, price, neighbours = item
+        self.popularity[sku] = (score, at)
+        self._rank_of[sku] = (key := self._key(score, at), seq)
+        self._ranked.add((key, seq, sku))
+        if category is not None:
+            self.catalog[sku] = (category, price)
+        if neighbours:
+            self.cooc[sku] = neighbours
+
+    def scalars(self) -> dict[str, Any]:
+        """Everything but the per-SKU records: counters and the cached top lists."""
+        return {
+            "origin": self._origin, "seq": self._seq, "updates": self._updates,
+            "refreshed_at": self._refreshed_at, "top": [[k, v] for k, v in self._top],
+            "top_by_category": self._top_by_category,
+        }  # fmt: skip
+
+    def restore_scalars(
+        self, origin: float | None, seq: int, updates: int, refreshed_at: int,
+        top: list[tuple[str, float]], top_by_category: dict[str, list[str]],
+    ) -> None:  # fmt: skip
+        """Counters before items (the keys are measured from ``origin``)."""
+        self._origin, self._seq, self._updates = origin, seq, updates
+        self._refreshed_at, self._top, self._top_by_category = refreshed_at, top, top_by_category
 
     def neighbours(self, sku: str) -> Mapping[str, float]:
         """Read-only (a copy per seed per offer was measurable)."""
