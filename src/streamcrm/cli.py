@@ -183,6 +183,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_shop_flags(bench, customers=100_000, skus=100_000)
     bench.add_argument(
+        "--callgrind",
+        action="store_true",
+        help="also count the decision core's instructions per event under valgrind (minutes)",
+    )
+    bench.add_argument(
         "--json", action="store_true", help="print the figures as one JSON object, last line"
     )
     bench.set_defaults(partitions=_int_env("STREAMCRM_PARTITIONS", 4))
@@ -394,7 +399,8 @@ def _bench(args: argparse.Namespace, settings: Settings) -> int:
 
     figures = run_bench(settings, events=args.events, rounds=args.rounds, seed=args.seed,
                         explicit_broker=args.broker is not None, say=say,
-                        customers=args.customers, skus=args.skus)  # fmt: skip
+                        customers=args.customers, skus=args.skus,
+                        callgrind=args.callgrind)  # fmt: skip
     for key, value in figures.items():
         say(f"{key:>30}: {value}")
     if args.json:

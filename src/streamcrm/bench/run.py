@@ -35,6 +35,7 @@ from typing import Any
 import orjson
 from aiokafka import AIOKafkaConsumer
 
+from streamcrm.bench import scaling
 from streamcrm.config import Settings, Topics, bootstrap_servers
 from streamcrm.kafka_admin import ensure_topics
 from streamcrm.publish import publish_synthetic
@@ -232,9 +233,22 @@ def _rounded(rates: list[float]) -> list[int]:
     return [round(r) for r in rates]
 
 
+def _scaling(
+    events: int, callgrind_skus: int | None, say: Say
+) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    say(f"scaling: the in-memory decision core, {events} events at 1,000 to 1,000,000 SKUs")
+    grown = scaling.scaling(events=events)
+    for line in scaling.table(grown):
+        say(line)
+    if callgrind_skus is None:
+        return grown, None
+    say(f"callgrind: instructions per event at {callgrind_skus:,} SKUs (a few minutes)")
+    return grown, scaling.instructions_per_event(skus=callgrind_skus)
+
+
 def run_bench(
     settings: Settings, *, events: int, rounds: int, seed: int, explicit_broker: bool, say: Say,
-    customers: int = 100_000, skus: int = 100_000,
+    customers: int = 100_000, skus: int = 100_000, callgrind: bool = False,
 ) -> dict[str, Any]:  # fmt: skip
     with tempfile.TemporaryDirectory(prefix="streamcrm-bench-") as tmp:
         workdir = Path(tmp)
@@ -264,6 +278,7 @@ def run_bench(
             offered = max(pipe) / 2
             n_latency = min(int(offered * 15), 18_000)
             latency = _latency(settings, offered, n_latency, workdir, say, (customers, skus))
+    grown, instructions = _scaling(min(events, 40_000), skus if callgrind else None, say)
     best_raw, best_naive, best_pipe = max(raw), max(naive), max(pipe)
     return {
         "events": events,
@@ -286,6 +301,8 @@ def run_bench(
         "peak_rss_mb": stats.get("peak_rss_mb"),
         "state_bytes_per_customer": stats.get("state_bytes_per_customer"),
         "redis_snapshot": settings.redis_url is not None,
+        "scaling": grown,
+        "callgrind": instructions,
         # Both did the same work: what each decided, from its last round. Counts move
         # between runs for both (up to ~10% seen), most likely because the backlog's
         # three topics are read at different paces, changing a customer's event order.
