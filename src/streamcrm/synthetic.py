@@ -8,11 +8,13 @@ categories with Zipf-like popularity; each customer mostly browses three favouri
 categories. Personas differ in how much they browse, how often they cart, and how often a
 cart is bought. Proportions, chosen to match what shops publish (Baymard's ~70% cart
 abandonment, add-to-cart in ~10-20% of sessions, 2-5% of sessions converting, a few per
-cent of orders cancelled), and measured on ``generate(200_000, seed=7, customers=20_000)``:
-about 16% of sessions add to the cart, 5% end in an order, 69% of carts are never
-ordered, 4% of orders are cancelled, 30% of sessions search first; a customer comes back
-every 30-96 hours (by persona), and an abandoned cart stays open and is sometimes bought
-in a later session. First visits are spread over one such gap, so a large customer base
+cent of orders cancelled), measured (``scripts/synthetic_mix.py``) on
+``generate(200_000, seed=7, customers=20_000, skus=100_000)``:
+17% of sessions add to the cart, 5% end in an order, 67% of carts are never ordered,
+5% of orders are cancelled, 30% of sessions search first, 41% of sessions are return
+visits; a customer comes back every 30-96 hours (by persona), and an abandoned cart stays
+open and is sometimes bought in a later session. ``zipf`` flattens (< 1) or steepens the
+popularity curve. First visits are spread over one such gap, so a large customer base
 is not all active at once. Malformed records, when asked for, carry the dead-letter
 reason the processor must give them and never touch a customer's real history.
 
