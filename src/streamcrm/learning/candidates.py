@@ -29,6 +29,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from operator import itemgetter
 from types import MappingProxyType
 from typing import Any
 
@@ -66,7 +67,10 @@ class CandidateStats:
         recent: Iterable[tuple[str, float]],
     ) -> None:  # fmt: skip
         """One interaction; ``recent`` are the customer's earlier (sku, time) interactions."""
-        score = self.popularity_at((sku,), ts)[sku] + weight
+        entry = self.popularity.get(sku)
+        score = weight
+        if entry is not None:  # the popularity_at formula, inline (once per interaction)
+            score += entry[0] * math.pow(0.5, max(ts - entry[1], 0.0) / self.half_life_s)
         self.popularity[sku] = (score, ts)
         self._rerank(sku, score, ts)
         self._changed.add(sku)
@@ -137,7 +141,9 @@ class CandidateStats:
         start = max(len(ranked) - n, 0)
         if start:  # take in every SKU tied with the last one kept
             start = ranked.bisect_left((ranked[start][0], -1, ""))
-        best = sorted(ranked.islice(start), key=lambda e: (-e[0], e[1]))
+        # Ascending (key, seq): a stable sort on the key alone, descending, keeps equal keys
+        # in ascending seq (reverse=True is stable) and is linear on this near-sorted input.
+        best = sorted(ranked.islice(start), key=itemgetter(0), reverse=True)
         return [sku for _, _, sku in best[:n]]
 
     def _refresh(self, now: float) -> None:
