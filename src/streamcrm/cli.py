@@ -203,6 +203,12 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument(
         "--seed", type=int, default=7, help="random seed of the synthetic events (default 7)"
     )
+    _add_shop_flags(bench, customers=100_000, skus=100_000)
+    bench.add_argument(
+        "--callgrind",
+        action="store_true",
+        help="also count the decision core's instructions per event under valgrind (minutes)",
+    )
     bench.add_argument(
         "--json", action="store_true", help="print the figures as one JSON object, last line"
     )
@@ -325,12 +331,24 @@ def _add_generator_flags(p: argparse.ArgumentParser, *, events_default: int) -> 
     p.add_argument(
         "--seed", type=int, default=7, help="random seed: same seed, same traffic (default 7)"
     )
-    p.add_argument("--customers", type=int, default=500, help="distinct customers (default 500)")
+    _add_shop_flags(p, customers=500, skus=400)
     p.add_argument(
         "--bad",
         type=int,
         default=0,
         help="how many of the events are malformed in assorted ways (default 0)",
+    )
+
+
+def _add_shop_flags(p: argparse.ArgumentParser, *, customers: int, skus: int) -> None:
+    p.add_argument(
+        "--customers", type=int, default=customers, help=f"distinct customers (default {customers})"
+    )
+    p.add_argument(
+        "--skus",
+        type=int,
+        default=skus,
+        help=f"catalogue size; long-tailed popularity over up to 400 categories (default {skus})",
     )
 
 
@@ -385,8 +403,8 @@ def settings_from(args: argparse.Namespace) -> Settings:
 
 
 def _check_generator_args(args: argparse.Namespace) -> None:
-    if args.events < 0 or args.bad < 0 or args.customers < 1 or args.rate < 0:
-        msg = "--events, --bad and --rate must be >= 0 and --customers >= 1"
+    if args.events < 0 or args.bad < 0 or args.customers < 1 or args.rate < 0 or args.skus < 1:
+        msg = "--events, --bad and --rate must be >= 0 and --customers and --skus >= 1"
         raise UsageError(msg)
     if args.events and args.bad > args.events:
         msg = f"--bad {args.bad} is more than --events {args.events}"
@@ -405,8 +423,8 @@ def _bench(args: argparse.Namespace, settings: Settings) -> int:
     from streamcrm.bench.run import run_bench
     from streamcrm.demo import usable_redis
 
-    if args.events < 1000 or args.rounds < 1:
-        msg = "--events must be at least 1000 and --rounds at least 1"
+    if args.events < 1000 or args.rounds < 1 or args.customers < 1 or args.skus < 1:
+        msg = "--events must be at least 1000, --rounds, --customers and --skus at least 1"
         raise UsageError(msg)
     settings = replace(settings, redis_url=usable_redis(settings.redis_url))
 
@@ -414,7 +432,9 @@ def _bench(args: argparse.Namespace, settings: Settings) -> int:
         print(text, file=sys.stderr, flush=True)
 
     figures = run_bench(settings, events=args.events, rounds=args.rounds, seed=args.seed,
-                        explicit_broker=args.broker is not None, say=say)  # fmt: skip
+                        explicit_broker=args.broker is not None, say=say,
+                        customers=args.customers, skus=args.skus,
+                        callgrind=args.callgrind)  # fmt: skip
     for key, value in figures.items():
         say(f"{key:>30}: {value}")
     if args.json:
@@ -460,6 +480,7 @@ def main(argv: Sequence[str] | None = None) -> int:  # noqa: PLR0911 - one retur
                     args.events,
                     seed=args.seed,
                     customers=args.customers,
+                    skus=args.skus,
                     bad=args.bad,
                     rate=args.rate,
                 )

@@ -97,8 +97,8 @@ def _run(args: argparse.Namespace, settings: Settings, workdir: Path) -> int:
         started = time.monotonic()
         sent = asyncio.run(
             publish_synthetic(
-                settings, args.events, seed=args.seed, customers=args.customers, bad=args.bad,
-                rate=args.rate, end_of_stream=settings.clock == "event",
+                settings, args.events, seed=args.seed, customers=args.customers, skus=args.skus,
+                bad=args.bad, rate=args.rate, end_of_stream=settings.clock == "event",
             )
         )  # fmt: skip
 

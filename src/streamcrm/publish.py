@@ -14,7 +14,7 @@ from aiokafka.errors import KafkaError
 from streamcrm.config import Settings, bootstrap_servers
 from streamcrm.events import parse_ts
 from streamcrm.kafka_admin import client_errors_muted
-from streamcrm.synthetic import generate
+from streamcrm.synthetic import N_SKUS, generate
 
 UNBOUNDED = 10**12  # "--events 0": a stream that outlives any run
 END_OF_STREAM_HEADER = "streamcrm-end-of-stream"
@@ -109,10 +109,11 @@ async def publish_synthetic(
     bad: int,
     rate: float,
     end_of_stream: bool = False,
+    skus: int = N_SKUS,
 ) -> int:
     """Send ``events`` synthetic records (0 = until stopped)."""
     records = (
         (r.topic_kind, r.key, r.value)
-        for r in generate(events or UNBOUNDED, seed=seed, customers=customers, bad=bad)
+        for r in generate(events or UNBOUNDED, seed=seed, customers=customers, skus=skus, bad=bad)
     )
     return await publish(settings, records, rate=rate, end_of_stream=end_of_stream)

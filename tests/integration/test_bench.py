@@ -16,7 +16,8 @@ def test_bench_reports_every_figure_and_both_contenders_decide(
 ) -> None:
     result = subprocess.run(
         [sys.executable, "-m", "streamcrm", "bench", "--events", "1500", "--rounds", "1",
-         "--partitions", "2", "--broker", kafka_bootstrap, "--redis-url", redis_url, "--json"],
+         "--partitions", "2", "--broker", kafka_bootstrap, "--redis-url", redis_url, "--json",
+         "--customers", "2000", "--skus", "400"],
         capture_output=True, text=True, timeout=600, check=False,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr[-3000:]
@@ -35,3 +36,7 @@ def test_bench_reports_every_figure_and_both_contenders_decide(
         decided = figures["decisions"][contender]
         assert decided["coupons_issued"] > 0 and decided["offers_emitted"] > 0, contender
     assert "round 1: naive Faust" in result.stderr  # progress was shown while it ran
+    rows = figures["scaling"]["rows"]
+    assert [r["skus"] for r in rows] == [1_000, 10_000, 100_000, 1_000_000]
+    assert all(r["events_per_s"] > 0 and r["tracked_skus"] > 0 for r in rows)
+    assert "ratio 1,000,000 / 1,000 SKUs" in result.stderr

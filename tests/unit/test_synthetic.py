@@ -36,7 +36,7 @@ def test_histories_are_coherent() -> None:
     ids: set[str] = set()
     carts: set[str] = set()
     ordered: set[str] = set()
-    for record in generate(20_000, seed=7, customers=300):
+    for record in generate(20_000, seed=7, customers=2000):
         event = decode(record.value, topic_kind=record.topic_kind, key=record.key)
         assert event.ts >= last_ts.get(event.customer_id, 0.0)
         last_ts[event.customer_id] = event.ts
@@ -50,7 +50,7 @@ def test_histories_are_coherent() -> None:
             ordered.add(event.body["cart_id"])
     abandoned = 1 - len(carts & ordered) / len(carts)
     assert 0.5 <= abandoned <= 0.85, abandoned
-    assert len(last_ts) > 250  # most customers show up
+    assert len(last_ts) > 1500  # most customers show up (first visits spread over a gap)
 
 
 def test_bad_arguments_are_refused() -> None:
@@ -64,3 +64,17 @@ def test_valid_records_are_json_objects_keyed_by_customer() -> None:
     for record in generate(200, seed=2):
         body = orjson.loads(record.value)
         assert record.key == body["customer_id"].encode()
+
+
+def test_a_large_catalogue_is_long_tailed_and_spread_over_many_categories() -> None:
+    views: Counter[str] = Counter()
+    categories: set[str] = set()
+    for record in generate(20_000, seed=5, customers=2000, skus=100_000):
+        body = orjson.loads(record.value)
+        if body["type"] == "product_viewed":
+            views[body["sku"]] += 1
+            categories.add(body["category"])
+    assert len(categories) > 150
+    assert len(views) > 5000
+    counts = sorted(views.values(), reverse=True)
+    assert sum(counts[: len(counts) // 100]) > 10 * sum(counts[-len(counts) // 100 :])

@@ -19,11 +19,11 @@ import faust
 import orjson
 from aiokafka.partitioner import murmur2
 
+from streamcrm.app import learner_store
 from streamcrm.app.catchup import changelog_tail
 from streamcrm.app.intake import Intake
 from streamcrm.events import PROCESSING_ERROR
 from streamcrm.ingest import BatchResult, Processor, Record
-from streamcrm.learning import checkpoint
 from streamcrm.publish import END_OF_STREAM_HEADER
 from streamcrm.snapshot import snapshot_fields, snapshot_key
 from streamcrm.state import CustomerState, Limits
@@ -52,7 +52,6 @@ def end_of_stream(headers: Any) -> float | None:
     return None
 
 
-MAX_CHECKPOINT_BYTES = 900_000  # under Kafka's default 1 MB message limit
 log = logging.getLogger(__name__)
 
 
@@ -64,20 +63,12 @@ def _customer(value: bytes) -> CustomerState:
     return CustomerState.from_dict(orjson.loads(value))
 
 
-def _adopt_learners(processor: Processor, blobs: list[bytes | None]) -> None:
-    """Continue from the most advanced checkpoint among the partitions now owned."""
-    best = processor.learners
-    for blob in blobs:
-        if not blob:
-            continue
-        try:
-            candidate = checkpoint.load(blob)
-        except (ValueError, EOFError, ImportError, AttributeError) as exc:
-            log.warning("ignoring an unreadable learners checkpoint: %s", exc)
-            continue
-        if checkpoint.progress(candidate) > checkpoint.progress(best):
-            best = candidate
-    processor.learners = best
+def _adopt_learners(processor: Processor, table: Any, partitions: set[int]) -> set[int]:
+    """Continue from the most advanced checkpoint among the partitions now owned; the
+    partitions whose copy now matches the learners (checkpoints send them only changes)."""
+    processor.learners, adopted = learner_store.adopt(processor.learners, table, partitions)
+    processor.learners.candidates.take_changes()  # what follows is relative to this point
+    return set() if adopted is None else {adopted}
 
 
 def _log(result: BatchResult) -> None:
@@ -203,19 +194,27 @@ def attach_recovery(
     input_topics = set(settings.topics.inputs())
 
     last_checkpoint = [time.monotonic()]
+    synced: set[int] = set()  # owned partitions whose copy holds every change so far
+    recoveries = [0]  # a recovery during a checkpoint's writes makes its "synced" stale
 
     @app.timer(1.0)  # type: ignore[untyped-decorator]
     async def checkpoint_learners() -> None:
         if time.monotonic() - last_checkpoint[0] < settings.checkpoint_every_s or app.rebalancing:
             return
         last_checkpoint[0] = time.monotonic()
-        blob = checkpoint.dump(processor.learners)
-        if len(blob) > MAX_CHECKPOINT_BYTES:
-            log.warning("learners checkpoint of %d bytes is too large to write; skipped", len(blob))
-            return
-        for partition in sorted(_owned(app, input_topics)):
-            learners.data[str(partition)] = blob
-            learners.send_changelog(partition, str(partition), blob)
+        owned, recovery = _owned(app, input_topics), recoveries[0]
+        plan = learner_store.writes(processor.learners, owned, synced & owned, learners.data)
+        for n, (partition, key, value) in enumerate(plan):  # a snapshot, taken before any await
+            if value is None:
+                learners.data.pop(key, None)
+            else:
+                learners.data[key] = value
+            learners.send_changelog(partition, key, value)
+            if n % 1000 == 999:
+                await asyncio.sleep(0)  # a first full copy can be 10^5 records: stay responsive
+        if recovery == recoveries[0]:
+            synced.clear()
+            synced.update(owned)
 
     @customers.on_recover  # type: ignore[untyped-decorator]
     async def rebuild_deadlines() -> None:
@@ -229,7 +228,9 @@ def attach_recovery(
                     table.data.pop(key.decode(), None)
                 else:
                     table.data[key.decode()] = decode(value)
-        _adopt_learners(processor, [learners.data.get(str(p)) for p in active])
+        recoveries[0] += 1
+        synced.clear()
+        synced.update(_adopt_learners(processor, learners.data, active))
         # After a restart or a rebalance: every pending deadline comes back from the
         # restored table (the index is derived state, never persisted on its own).
         processor.rebuild(

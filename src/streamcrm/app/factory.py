@@ -28,7 +28,7 @@ log = logging.getLogger(__name__)
 # Table names are part of the persisted contract: the changelog topic is
 # "<app_id>-<table>-changelog". A new state layout gets a new version suffix.
 CUSTOMERS_TABLE = "customers-v1"
-LEARNERS_TABLE = "learners-v1"
+LEARNERS_TABLE = "learners-v2"  # v2: JSON records per partition, one per SKU (no pickle)
 
 
 @dataclass(slots=True)
@@ -97,7 +97,7 @@ def create_app(settings: Settings) -> faust.App:
         settings,
         LEARNERS_TABLE,
         "raw",
-        "Checkpoints of the population learners, one copy per owned partition.",
+        "Checkpoints of the population learners as data, one copy per owned partition.",
     )
     processor = attach_agents(app, runtime, inputs=inputs, customers=customers, learners=learners)
     runtime.sync = attach_snapshot_sync(app, runtime, customers)

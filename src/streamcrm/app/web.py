@@ -15,6 +15,7 @@ from faust.web import Request, Response, View
 
 from streamcrm.app.metrics import WorkerCollector, render
 from streamcrm.ingest import Processor
+from streamcrm.learning import checkpoint
 from streamcrm.profiles_summary import profile_distribution
 
 if TYPE_CHECKING:
@@ -68,6 +69,8 @@ def attach_pages(app: faust.App, runtime: Runtime, customers: Any, processor: Pr
         body["churn_labels"] = processor.learners.churn.labels
         body["ranker_version"] = processor.learners.ranker.version
         body["ranker_labels"] = processor.learners.ranker.labels
+        body["tracked_skus"] = len(processor.learners.candidates.popularity)
+        body["learner_progress"] = checkpoint.progress(processor.learners)
         body["timers_pending"] = processor.pending_timers()
         body["buffered"] = processor.buffered()
         body["clock"] = processor.clock

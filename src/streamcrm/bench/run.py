@@ -35,6 +35,7 @@ from typing import Any
 import orjson
 from aiokafka import AIOKafkaConsumer
 
+from streamcrm.bench import scaling
 from streamcrm.config import Settings, Topics, bootstrap_servers
 from streamcrm.kafka_admin import ensure_topics
 from streamcrm.publish import publish_synthetic
@@ -157,8 +158,9 @@ WARMUP_S = 5.0
 
 
 def _latency(
-    settings: Settings, rate: float, measured_events: int, workdir: Path, say: Say
-) -> dict[str, Any]:
+    settings: Settings, rate: float, measured_events: int, workdir: Path, say: Say,
+    shop: tuple[int, int],
+) -> dict[str, Any]:  # fmt: skip
     """Offer ``rate`` events/s: a warm-up, then ``measured_events`` whose latency counts."""
     topics = _topics(uuid.uuid4().hex[:8])
     settings = replace(
@@ -182,7 +184,7 @@ def _latency(
             f"then {measured_events} events ({measured_events / rate:.0f} s) measured"
         )
         measured_from = time.time() + WARMUP_S
-        published = _publish_at_low_priority(settings, n, rate)
+        published = _publish_at_low_priority(settings, n, rate, shop)
         overall = worker.wait_until(
             lambda s: s.get("events_in", 0) >= n, timeout_s=120, what="latency run"
         )["latency"]
@@ -202,7 +204,9 @@ def _latency(
 LOAD_NICE = 10
 
 
-def _publish_at_low_priority(settings: Settings, n: int, rate: float) -> float:
+def _publish_at_low_priority(
+    settings: Settings, n: int, rate: float, shop: tuple[int, int]
+) -> float:
     """Publish ``n`` events at ``rate`` from a thread at nice 10; the rate achieved.
 
     The load generator stands in for the storefront, which runs elsewhere: on this 2-core
@@ -215,7 +219,9 @@ def _publish_at_low_priority(settings: Settings, n: int, rate: float) -> float:
         os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), LOAD_NICE)
         started = time.monotonic()
         sent = asyncio.run(
-            publish_synthetic(settings, n, seed=99, customers=2000, bad=0, rate=rate)
+            publish_synthetic(
+                settings, n, seed=99, customers=shop[0], skus=shop[1], bad=0, rate=rate
+            )
         )
         return sent / (time.monotonic() - started)
 
@@ -227,9 +233,23 @@ def _rounded(rates: list[float]) -> list[int]:
     return [round(r) for r in rates]
 
 
+def _scaling(
+    events: int, callgrind_skus: int | None, say: Say
+) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    say(f"scaling: the in-memory decision core, {events} events at 1,000 to 1,000,000 SKUs")
+    grown = scaling.scaling(events=events)
+    for line in scaling.table(grown):
+        say(line)
+    if callgrind_skus is None:
+        return grown, None
+    say(f"callgrind: instructions per event at {callgrind_skus:,} SKUs (a few minutes)")
+    return grown, scaling.instructions_per_event(skus=callgrind_skus)
+
+
 def run_bench(
-    settings: Settings, *, events: int, rounds: int, seed: int, explicit_broker: bool, say: Say
-) -> dict[str, Any]:
+    settings: Settings, *, events: int, rounds: int, seed: int, explicit_broker: bool, say: Say,
+    customers: int = 100_000, skus: int = 100_000, callgrind: bool = False,
+) -> dict[str, Any]:  # fmt: skip
     with tempfile.TemporaryDirectory(prefix="streamcrm-bench-") as tmp:
         workdir = Path(tmp)
         with broker(
@@ -242,7 +262,7 @@ def run_bench(
                 f"publishing {events} synthetic events ({settings.partitions} partitions per topic)"
             )
             asyncio.run(publish_synthetic(replace(settings, topics=topics), events, seed=seed,
-                                          customers=5000, bad=0, rate=0))  # fmt: skip
+                                          customers=customers, skus=skus, bad=0, rate=0))  # fmt: skip
             raw, naive, pipe = [], [], []
             stats: dict[str, Any] = {}
             naive_stats: dict[str, Any] = {}
@@ -256,12 +276,16 @@ def run_bench(
                 pipe.append(rate)
                 say(f"round {round_no}: streamcrm pipeline {pipe[-1]:.0f} events/s")
             offered = max(pipe) / 2
-            latency = _latency(settings, offered, min(int(offered * 15), 18_000), workdir, say)
+            n_latency = min(int(offered * 15), 18_000)
+            latency = _latency(settings, offered, n_latency, workdir, say, (customers, skus))
+    grown, instructions = _scaling(min(events, 40_000), skus if callgrind else None, say)
     best_raw, best_naive, best_pipe = max(raw), max(naive), max(pipe)
     return {
         "events": events,
         "rounds": rounds,
         "partitions": settings.partitions,
+        "customers": customers,
+        "skus": skus,
         "raw_events_per_s": round(best_raw, 1),
         "naive_faust_events_per_s": round(best_naive, 1),
         "pipeline_events_per_s": round(best_pipe, 1),
@@ -277,6 +301,8 @@ def run_bench(
         "peak_rss_mb": stats.get("peak_rss_mb"),
         "state_bytes_per_customer": stats.get("state_bytes_per_customer"),
         "redis_snapshot": settings.redis_url is not None,
+        "scaling": grown,
+        "callgrind": instructions,
         # Both did the same work: what each decided, from its last round. Counts move
         # between runs for both (up to ~10% seen), most likely because the backlog's
         # three topics are read at different paces, changing a customer's event order.

@@ -9,8 +9,11 @@ Population statistics (one per worker), updated by every view, cart add and purc
 - each SKU's category and last price.
 
 Memory is bounded: at most ``max_skus`` SKUs are tracked (the least popular are dropped
-when the cap is passed) and ``max_neighbours`` neighbours each, so state is
-O(max_skus x max_neighbours) whatever the catalogue size.
+when the cap is passed; an untracked SKU gets no neighbour list) and ``max_neighbours``
+neighbours each, so state is O(max_skus x max_neighbours) whatever the catalogue size.
+Work per update is O(log max_skus): the tracked SKUs are kept ordered by a key in log
+space (a decayed score's order does not change as time passes), so eviction and the top
+lists never sort the catalogue.
 
 >>> stats = CandidateStats()
 >>> stats.observe("a", "shoes", 50.0, ts=0.0, weight=1.0, recent=[])
@@ -26,7 +29,11 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from operator import itemgetter
 from types import MappingProxyType
+from typing import Any
+
+from sortedcontainers import SortedList
 
 _NONE: dict[str, float] = {}
 
@@ -41,42 +48,80 @@ class CandidateStats:
     popularity: dict[str, tuple[float, float]] = field(default_factory=dict)  # sku -> (score, at)
     cooc: dict[str, dict[str, float]] = field(default_factory=dict)
     catalog: dict[str, tuple[str, float]] = field(default_factory=dict)  # sku -> (category, price)
+    # Every tracked SKU ordered by decayed popularity: (log-space key, first-seen seq, sku).
+    # A decayed score's order never changes as time passes, so the key is fixed until the
+    # SKU's next interaction: updates, eviction of the least popular and the top lists are
+    # O(log n) or O(k), not a sort of the catalogue.
+    _ranked: SortedList = field(default_factory=SortedList)
+    _rank_of: dict[str, tuple[float, int]] = field(default_factory=dict)  # sku -> (key, seq)
+    _origin: float | None = None  # the time keys are measured from (precision)
+    _seq: int = 0
     _top: list[tuple[str, float]] = field(default_factory=list)
     _top_by_category: dict[str, list[str]] = field(default_factory=dict)
     _updates: int = 0
     _refreshed_at: int = -1
+    _changed: set[str] = field(default_factory=set)  # SKUs changed since take_changes()
 
     def observe(
         self, sku: str, category: str | None, price: float | None, *, ts: float, weight: float,
         recent: Iterable[tuple[str, float]],
     ) -> None:  # fmt: skip
         """One interaction; ``recent`` are the customer's earlier (sku, time) interactions."""
-        self.popularity[sku] = (self.popularity_at((sku,), ts)[sku] + weight, ts)
+        entry = self.popularity.get(sku)
+        score = weight
+        if entry is not None:  # the popularity_at formula, inline (once per interaction)
+            score += entry[0] * math.pow(0.5, max(ts - entry[1], 0.0) / self.half_life_s)
+        self.popularity[sku] = (score, ts)
+        self._rerank(sku, score, ts)
+        self._changed.add(sku)
         if category is not None or price is not None:
             old_category, old_price = self.catalog.get(sku, ("unknown", 0.0))
             self.catalog[sku] = (
                 category or old_category,
                 price if price is not None else old_price,
             )
+        tracked = self.popularity
         for other, at in recent:
             if other != sku and ts - at <= self.session_s:
                 self._link(sku, other, weight)
-                self._link(other, sku, weight)
+                if other in tracked:  # no neighbour list for an evicted SKU: memory stays bounded
+                    self._link(other, sku, weight)
         self._updates += 1
         if len(self.popularity) > self.max_skus:
-            self._evict(ts)
+            self._evict()
+
+    def _key(self, score: float, at: float) -> float:
+        """log2 of the score decayed to the origin: larger key = more popular, at any time."""
+        if self._origin is None:
+            self._origin = at
+        return math.log2(score) + (at - self._origin) / self.half_life_s
+
+    def _rerank(self, sku: str, score: float, at: float) -> None:
+        previous = self._rank_of.get(sku)
+        if previous is None:
+            seq = self._seq
+            self._seq += 1
+        else:
+            seq = previous[1]
+            self._ranked.remove((previous[0], seq, sku))
+        key = self._key(score, at)
+        self._rank_of[sku] = (key, seq)
+        self._ranked.add((key, seq, sku))
 
     def _link(self, a: str, b: str, weight: float) -> None:
+        self._changed.add(a)
         neighbours = self.cooc.setdefault(a, {})
         neighbours[b] = neighbours.get(b, 0.0) + weight
         if len(neighbours) > 2 * self.max_neighbours:
             keep = sorted(neighbours.items(), key=lambda kv: -kv[1])[: self.max_neighbours]
             self.cooc[a] = dict(keep)
 
-    def _evict(self, now: float) -> None:
-        decayed = self.popularity_at(self.popularity, now)
-        ranked = sorted(self.popularity, key=decayed.__getitem__)
-        for sku in ranked[: len(ranked) - self.max_skus]:
+    def _evict(self) -> None:
+        """Drop the least popular SKUs (the earliest seen among equals) down to the cap."""
+        while len(self.popularity) > self.max_skus:
+            _, _, sku = self._ranked.pop(0)
+            del self._rank_of[sku]
+            self._changed.add(sku)
             self.popularity.pop(sku, None)
             self.cooc.pop(sku, None)
             self.catalog.pop(sku, None)
@@ -90,13 +135,25 @@ class CandidateStats:
         if moved and (moved >= due or not self._top):
             self._refresh(now)
 
+    def ranked(self, n: int) -> list[str]:
+        """The ``n`` most popular SKUs, best first (the earliest seen first among equals)."""
+        ranked = self._ranked
+        start = max(len(ranked) - n, 0)
+        if start:  # take in every SKU tied with the last one kept
+            start = ranked.bisect_left((ranked[start][0], -1, ""))
+        # Ascending (key, seq): a stable sort on the key alone, descending, keeps equal keys
+        # in ascending seq (reverse=True is stable) and is linear on this near-sorted input.
+        best = sorted(ranked.islice(start), key=itemgetter(0), reverse=True)
+        return [sku for _, _, sku in best[:n]]
+
     def _refresh(self, now: float) -> None:
         """Recompute the cached top lists (cheap to read per offer, refreshed as data moves)."""
         self._refreshed_at = self._updates
-        ranked = sorted(self.popularity_at(self.popularity, now).items(), key=lambda kv: -kv[1])
-        self._top = ranked[:100]
+        ranked = self.ranked(2000)
+        decayed = self.popularity_at(ranked[:100], now)
+        self._top = list(decayed.items())
         by_category: dict[str, list[str]] = {}
-        for sku, _ in ranked[:2000]:
+        for sku in ranked:
             category = self.catalog.get(sku, ("unknown", 0.0))[0]
             bucket = by_category.setdefault(category, [])
             if len(bucket) < 20:
@@ -106,6 +163,50 @@ class CandidateStats:
     @property
     def updates(self) -> int:
         return self._updates
+
+    def take_changes(self) -> set[str]:
+        """The SKUs whose record changed (or that were dropped) since the last call."""
+        changed, self._changed = self._changed, set()
+        return changed
+
+    def item(self, sku: str) -> list[Any] | None:
+        """One SKU's statistics as plain data, or None if it is not tracked:
+        ``[score, at, seq, category, price, [[neighbour, weight], ...]]``."""
+        entry = self.popularity.get(sku)
+        if entry is None:
+            return None
+        category, price = self.catalog.get(sku, (None, None))
+        neighbours = [[k, v] for k, v in self.cooc.get(sku, _NONE).items()]
+        return [entry[0], entry[1], self._rank_of[sku][1], category, price, neighbours]
+
+    def restore_item(
+        self, sku: str, item: tuple[float, float, int, Any, Any, dict[str, float]]
+    ) -> None:
+        """Put back one SKU as :meth:`item` gave it (checked by the caller)."""
+        score, at, seq, category, price, neighbours = item
+        self.popularity[sku] = (score, at)
+        self._rank_of[sku] = (key := self._key(score, at), seq)
+        self._ranked.add((key, seq, sku))
+        if category is not None:
+            self.catalog[sku] = (category, price)
+        if neighbours:
+            self.cooc[sku] = neighbours
+
+    def scalars(self) -> dict[str, Any]:
+        """Everything but the per-SKU records: counters and the cached top lists."""
+        return {
+            "origin": self._origin, "seq": self._seq, "updates": self._updates,
+            "refreshed_at": self._refreshed_at, "top": [[k, v] for k, v in self._top],
+            "top_by_category": self._top_by_category,
+        }  # fmt: skip
+
+    def restore_scalars(
+        self, origin: float | None, seq: int, updates: int, refreshed_at: int,
+        top: list[tuple[str, float]], top_by_category: dict[str, list[str]],
+    ) -> None:  # fmt: skip
+        """Counters before items (the keys are measured from ``origin``)."""
+        self._origin, self._seq, self._updates = origin, seq, updates
+        self._refreshed_at, self._top, self._top_by_category = refreshed_at, top, top_by_category
 
     def neighbours(self, sku: str) -> Mapping[str, float]:
         """Read-only (a copy per seed per offer was measurable)."""

@@ -1,0 +1,109 @@
+"""A digest over every output of a fixed in-memory Processor run (speed-ups must keep it).
+
+    .venv/bin/python scripts/output_digest.py --events 20000 --max-skus 200
+    .venv/bin/python scripts/output_digest.py --format taobao FILE --max-skus 2000
+
+Hashes, per batch, every changed state, dead letter, coupon, profile event, offer and
+decision, in order; prints the digest, the counts and the elapsed time as JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import sys
+import time
+from collections import Counter
+from datetime import datetime
+from pathlib import Path
+
+import orjson
+
+from streamcrm.decisions import CrmConfig
+from streamcrm.ingest import Processor, Record
+from streamcrm.learning.candidates import CandidateStats
+from streamcrm.profiles_summary import hit_rates
+from streamcrm.replay.adapters import map_rows
+from streamcrm.replay.runner import KINDS, replay_order
+from streamcrm.state import CustomerState
+from streamcrm.synthetic import generate
+
+
+def records(args: argparse.Namespace) -> list[tuple[str, bytes, bytes, float]]:
+    if args.format:
+        lines = Path(args.file).read_text().splitlines()
+        mapped, _ = map_rows(args.format, lines)
+        return [(m.topic_kind, m.key, m.value, m.ts) for m in replay_order(mapped)]
+    extra = {"skus": args.skus} if args.skus else {}
+    rows = [
+        (r.topic_kind, r.key, r.value, parse_ts(orjson.loads(r.value)["ts"]))
+        for r in generate(args.events, seed=args.seed, customers=args.customers, **extra)
+    ]
+    return sorted(rows, key=lambda row: row[3]) if args.sort else rows
+
+
+def parse_ts(text: str) -> float:
+    return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--events", type=int, default=20_000)
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--customers", type=int, default=2_000)
+    parser.add_argument("--skus", type=int, default=0)
+    parser.add_argument("--max-skus", type=int, default=0, help="override the tracking cap")
+    parser.add_argument("--sort", action="store_true", help="event-time order (a replay's)")
+    parser.add_argument("--format")
+    parser.add_argument("file", nargs="?")
+    parser.add_argument("--batch", type=int, default=100)
+    args = parser.parse_args()
+    rows = records(args)
+    processor = Processor(KINDS, crm=CrmConfig(), clock="event")
+    if args.max_skus:
+        processor.learners.candidates = CandidateStats(max_skus=args.max_skus)
+    table: dict[str, CustomerState] = {}
+    digest = hashlib.sha256()
+    counts = {"offers": 0, "coupons": 0, "profiles": 0, "dead": 0, "decisions": 0}
+    outcomes: Counter[str] = Counter()
+    started = time.perf_counter()
+    ts = 0.0
+    for start in range(0, len(rows), args.batch):
+        chunk = [
+            Record(kind, 0, start + i, key, value)
+            for i, (kind, key, value, _) in enumerate(rows[start : start + args.batch])
+        ]
+        ts = max(ts, *(row[3] for row in rows[start : start + args.batch]))
+        batch = processor.process(chunk, table.get, ts)
+        for cid, (_, state) in sorted(batch.states.items()):
+            table[cid] = state
+            digest.update(cid.encode() + orjson.dumps(state))
+        for name, items in (
+            ("dead", batch.dead_letters), ("coupons", batch.coupons),
+            ("profiles", batch.profile_events), ("offers", batch.offers),
+        ):  # fmt: skip
+            counts[name] += len(items)
+            for key, body in items:
+                digest.update((key or b"") + orjson.dumps(body))
+        counts["decisions"] += len(batch.decisions)
+        for decision in batch.decisions:
+            digest.update(orjson.dumps(decision))
+        digest.update(orjson.dumps(dict(sorted(batch.outcomes.items()))))
+        outcomes.update(batch.outcomes)
+    elapsed = time.perf_counter() - started
+    stats = processor.learners.candidates
+    out = {
+        "digest": digest.hexdigest(),
+        "events": len(rows),
+        "elapsed_s": round(elapsed, 2),
+        "events_per_s": round(len(rows) / elapsed, 1),
+        "tracked_skus": len(stats.popularity),
+        "cooc_keys": len(stats.cooc),
+        **counts,
+        **{k: v for k, v in hit_rates(outcomes).items() if "rate" in k},
+    }
+    sys.stdout.write(orjson.dumps(out).decode() + "\n")
+
+
+if __name__ == "__main__":
+    main()
