@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
 
-from streamcrm.config import Settings, Topics, parse_duration, parse_stages
+from streamcrm.config import Drills, Settings, Topics, parse_duration, parse_stages
 from streamcrm.decisions import CrmConfig
 from streamcrm.policies.abandoned_cart import AbandonConfig
 from streamcrm.policies.contact import ContactPolicy
@@ -346,8 +346,21 @@ def settings_from(args: argparse.Namespace) -> Settings:
             fast_rebalance=args.fast_rebalance,
             checkpoint_every_s=_duration(args.checkpoint_every, "--checkpoint-every"),
             log_level=args.log_level,
+            drills=_drills(),
         )
     return settings
+
+
+def _drills() -> Drills:
+    """Fault injection for drills (config.Drills): environment only, no flags."""
+    marker = os.environ.get("STREAMCRM_DRILL_CRASH_MARKER") or None
+    delay = os.environ.get("STREAMCRM_DRILL_SEND_DELAY_S") or "0"
+    try:
+        send_delay_s = float(delay)
+    except ValueError:
+        msg = f"STREAMCRM_DRILL_SEND_DELAY_S={delay!r} is not a number of seconds"
+        raise UsageError(msg) from None
+    return Drills(crash_marker=marker.encode() if marker else None, send_delay_s=send_delay_s)
 
 
 def _check_generator_args(args: argparse.Namespace) -> None:

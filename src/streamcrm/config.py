@@ -32,6 +32,20 @@ class Topics:
 
 
 @dataclass(frozen=True, slots=True)
+class Drills:
+    """Fault injection for drills and tests, off by default; set only through the
+    environment (``STREAMCRM_DRILL_*``, read in cli.py), never in production."""
+
+    # The ingest loop crashes (as on a bug) on any batch holding a record whose bytes
+    # contain this marker: after its writes were sent, before its offsets are acked
+    # (STREAMCRM_DRILL_CRASH_MARKER).
+    crash_marker: bytes | None = None
+    # Every record sent (changelog and outputs) first waits this long: a slow producer
+    # (STREAMCRM_DRILL_SEND_DELAY_S).
+    send_delay_s: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
 class Settings:
     """Everything a worker needs. Defaults suit real Kafka; the demo and tests shorten timeouts."""
 
@@ -64,6 +78,7 @@ class Settings:
     fetch_max_wait_ms: int = 50
     # How often the population learners are checkpointed into their changelog table.
     checkpoint_every_s: float = 30.0
+    drills: Drills = field(default_factory=Drills)
 
 
 _UNITS = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}

@@ -123,7 +123,9 @@ def attach_agents(
         if runtime.snapshots is not None:
             runtime.snapshots.flush_soon()  # in the background: Redis never holds the stream
 
-    intake = Intake(input_topics, limit=4 * settings.batch_size)
+    intake = Intake(
+        input_topics, limit=4 * settings.batch_size, crash_marker=settings.drills.crash_marker
+    )
     intake.install(app)
     app.topics.add(inputs)  # subscribed and assigned by Faust; delivered through the intake
 
