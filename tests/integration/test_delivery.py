@@ -157,6 +157,9 @@ async def test_a_crashing_batch_is_never_committed_past_and_is_applied_once_fixe
                 worker.log_tail()
             )
             committed = (await committed_offsets(deployment))[crash_tp]
+            print(
+                f"start {attempt}: committed {committed} of {crash_tp}, crashing at {crash_offset}"
+            )
             assert committed <= crash_offset, (
                 f"start {attempt}: committed offset {committed} of {crash_tp} passed the "
                 f"record at {crash_offset} whose batch never committed"
