@@ -9,6 +9,8 @@ import asyncio
 from types import SimpleNamespace
 from typing import Any
 
+from aiokafka import TopicPartition
+
 from streamcrm.app.intake import Intake
 
 
@@ -28,7 +30,11 @@ class FakeApp:
 
 def msg(offset: int, topic: str = "in", generation: int = 1) -> Any:
     return SimpleNamespace(
-        topic=topic, tp=(topic, 0), offset=offset, generation_id=generation, tracked=False
+        topic=topic,
+        tp=TopicPartition(topic, 0),
+        offset=offset,
+        generation_id=generation,
+        tracked=False,
     )
 
 
@@ -119,7 +125,7 @@ async def test_a_seek_to_committed_drops_what_is_buffered_of_those_partitions() 
     box, _ = intake()
     box.offer(msg(20))
     box.offer(msg(4, topic="other"))
-    box.restart_from({("in", 0): 18})
+    box.restart_from({TopicPartition("in", 0): 18})
     assert box.rewinds == {("in", 0): 18}
     assert [m.offset for m in await box.take(10)] == [4]
 

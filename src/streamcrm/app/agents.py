@@ -21,6 +21,7 @@ import orjson
 from aiokafka.partitioner import murmur2
 
 from streamcrm.app.catchup import changelog_tail
+from streamcrm.app.horizon import ReadHorizon
 from streamcrm.app.intake import Intake
 from streamcrm.ingest import BatchResult, Lookup, Processor, Record
 from streamcrm.learning import checkpoint
@@ -144,7 +145,8 @@ def attach_agents(
             now = time.time()
             # The assignment cannot change inside process() (it never awaits).
             owned = _owned(app, input_topics).__contains__
-            await commit(processor.process(records, store.get, now, owned), now)
+            horizon = intake.reads.taking(messages, now)  # no deadline on a partial view
+            await commit(processor.process(records, store.get, now, owned, horizon=horizon), now)
         intake.done(messages)  # sent: the offsets may be committed
         runtime.stats.processed(
             [(m.topic, m.partition, m.offset, m.timestamp) for m in messages], time.time()
@@ -164,7 +166,7 @@ def attach_agents(
             # the restarted worker resumes from the last committed offsets.
             await _stop_on_bug(app, exc)
 
-    _attach_sweep(app, settings, processor, store.get, commit, deciding)
+    _attach_sweep(app, settings, processor, store.get, commit, deciding, intake.reads)
     attach_recovery(app, settings, processor, customers, learners)
     return processor
 
@@ -192,8 +194,10 @@ def _attach_sweep(
     lookup: Lookup,
     commit: Callable[[BatchResult, float], Awaitable[None]],
     deciding: asyncio.Lock,
+    reads: ReadHorizon,
 ) -> None:
-    """The wall-clock timer sweep: fires what is due between batches."""
+    """The wall-clock timer sweep: fires what is due between batches, up to each
+    partition's read horizon (app/horizon.py)."""
 
     @app.timer(settings.sweep_interval_s)  # type: ignore[untyped-decorator]
     async def sweep_deadlines() -> None:
@@ -207,9 +211,8 @@ def _attach_sweep(
                 # its restored table. Firing here could fire twice.
                 return
             now = time.time()
-            result = processor.sweep(
-                lookup, now, _owned(app, set(settings.topics.inputs())).__contains__
-            )
+            owned = _owned(app, set(settings.topics.inputs())).__contains__
+            result = processor.sweep(lookup, now, owned, horizon=reads.at(now))
             if result.states:
                 await commit(result, now)
         if result.states:

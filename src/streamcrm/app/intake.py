@@ -55,10 +55,13 @@ from collections import deque
 from collections.abc import Iterable, Mapping
 from typing import Any, cast
 
+from aiokafka import TopicPartition
 from aiokafka.errors import IllegalStateError
 from faust.transport.consumer import CONSUMER_FETCHING
 from faust.transport.drivers import aiokafka as faust_aiokafka
 from mode import Service
+
+from streamcrm.app.horizon import ReadHorizon
 
 log = logging.getLogger(__name__)
 _END = 2**63  # past any offset: the end of a gap interval to forget
@@ -80,6 +83,8 @@ class Intake:
         # loop (IntakeConsumer) before its next fetch.
         self.rewinds: dict[Any, int] = {}
         self.rewound = 0  # rewinds that moved a fetch position back
+        # What the ingest loop took, for the wall-clock deadline horizon (app/horizon.py).
+        self.reads = ReadHorizon(self.topics, highwater=lambda topic, partition: None)
 
     def offer(self, message: Any) -> bool:
         """Buffer without waiting; False when full (the caller takes the slow path)."""
@@ -132,6 +137,7 @@ class Intake:
         self._room.set()
         for tp, offset in committed.items():
             self.rewind(tp, offset)
+            self.reads.restart(tp.topic, tp.partition, offset)
 
     async def take(self, max_messages: int) -> list[Any]:
         """Everything buffered (up to ``max_messages``), tracked as pending ack; waits for one."""
@@ -176,6 +182,7 @@ class Intake:
             raise RuntimeError(msg)
         self.app = app
         app.intake = self
+        self.reads.highwater = lambda topic, partition: _highwater(app, topic, partition)
         app.transport.Consumer = IntakeConsumer  # the consumer is created after this
         app.flow_control.manage_queue(self)  # cleared with Faust's own queues
 
@@ -285,6 +292,14 @@ class IntakeConsumer(faust_aiokafka.Consumer):
             raise
         finally:
             unset_flag(flag_consumer_fetching)
+
+
+def _highwater(app: Any, topic: str, partition: int) -> int | None:
+    """The partition's end as the last fetch response gave it (None: not known yet)."""
+    try:
+        return int(app.consumer.highwater(TopicPartition(topic, partition)))
+    except (AssertionError, KeyError, TypeError, ValueError, AttributeError):
+        return None
 
 
 async def _rewind_positions(
