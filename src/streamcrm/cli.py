@@ -123,6 +123,21 @@ def build_parser() -> argparse.ArgumentParser:
         help="log level (env STREAMCRM_LOG_LEVEL, default warning)",
     )
 
+    worker.add_argument(
+        "--group-instance-id",
+        default=_env("STREAMCRM_GROUP_INSTANCE_ID", None),
+        help="static group membership: a stable id per worker, so a restart takes its "
+        "partitions back without a rebalance (env STREAMCRM_GROUP_INSTANCE_ID; default none)",
+    )
+
+    worker.add_argument(
+        "--session-timeout",
+        default=_env("STREAMCRM_SESSION_TIMEOUT", None),
+        help="how long the group waits for a silent worker, the floor of crash recovery; "
+        "shorter recovers sooner but expels a worker stalled that long (env "
+        "STREAMCRM_SESSION_TIMEOUT; default 10s with --fast-rebalance, else 60s)",
+    )
+
     _add_decision_flags(worker)
     worker.add_argument(
         "--checkpoint-every",
@@ -347,8 +362,24 @@ def settings_from(args: argparse.Namespace) -> Settings:
             checkpoint_every_s=_duration(args.checkpoint_every, "--checkpoint-every"),
             log_level=args.log_level,
             drills=_drills(),
+            group_instance_id=args.group_instance_id or None,
+            session_timeout_s=_session_timeout(args.session_timeout, args.fast_rebalance),
         )
     return settings
+
+
+def _session_timeout(text: str | None, fast_rebalance: bool) -> float | None:
+    if not text:
+        return None
+    value = _duration(text, "--session-timeout")
+    floor = 3.0 if fast_rebalance else 9.0  # three heartbeats (config.Settings)
+    if not floor <= value <= 90.0:
+        msg = (
+            f"--session-timeout {text} must be between {floor:g}s (three heartbeats"
+            f"{' with --fast-rebalance' if fast_rebalance else ''}) and 90s (the request timeout)"
+        )
+        raise UsageError(msg)
+    return value
 
 
 def _drills() -> Drills:

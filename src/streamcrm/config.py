@@ -78,6 +78,20 @@ class Settings:
     fetch_max_wait_ms: int = 50
     # How often the population learners are checkpointed into their changelog table.
     checkpoint_every_s: float = 30.0
+    # Static group membership (Kafka's group.instance.id, KIP-345): a worker restarted with
+    # the same id takes its partitions back without a rebalance. Trade-off: a member with
+    # an id does not leave the group when it stops, so a worker stopped for good keeps
+    # its partitions unread until the session timeout ends. One id per worker, stable
+    # across its restarts (e.g. the pod name); None: dynamic membership.
+    group_instance_id: str | None = None
+    # How long the group waits for a silent member before giving its partitions away:
+    # the floor of recovery after a crash (SIGKILL). None: 10 s with fast_rebalance, else
+    # Faust's 60 s. Shorter cuts recovery (on Tansu it also shortens every join), but a
+    # worker whose heartbeats stall that long (CPU starvation, a paused VM) is expelled
+    # and its partitions move. Apache Kafka refuses less than its
+    # group.min.session.timeout.ms (6 s by default). At least 3 heartbeats (1 s with
+    # fast_rebalance, else 3 s), at most the request timeout (90 s).
+    session_timeout_s: float | None = None
     drills: Drills = field(default_factory=Drills)
 
 

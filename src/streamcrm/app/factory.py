@@ -52,6 +52,8 @@ def create_app(settings: Settings) -> faust.App:
             "broker_session_timeout": 10,
             "broker_heartbeat_interval": 1,
         }
+    if settings.session_timeout_s is not None:
+        timeouts["broker_session_timeout"] = settings.session_timeout_s
     app = faust.App(
         settings.app_id,
         broker=kafka_url(settings.broker),
@@ -68,6 +70,7 @@ def create_app(settings: Settings) -> faust.App:
         # the broker's end can only mean the broker's reported end is short, as Tansu's is
         # (app/catchup.py): the check crashed a worker keeping a partition in a rebalance.
         recovery_consistency_check=False,
+        consumer_group_instance_id=settings.group_instance_id,
         **timeouts,
     )
     runtime = Runtime(
