@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
 
-from streamcrm.config import Settings, Topics, parse_duration, parse_stages
+from streamcrm.config import Drills, Settings, Topics, parse_duration, parse_stages
 from streamcrm.decisions import CrmConfig
 from streamcrm.policies.abandoned_cart import AbandonConfig
 from streamcrm.policies.contact import ContactPolicy
@@ -114,6 +114,21 @@ def _add_worker_flags(worker: argparse.ArgumentParser) -> None:
         default=_env("STREAMCRM_LOG_LEVEL", "warning"),
         choices=["debug", "info", "warning", "error"],
         help="log level (env STREAMCRM_LOG_LEVEL, default warning)",
+    )
+
+    worker.add_argument(
+        "--group-instance-id",
+        default=_env("STREAMCRM_GROUP_INSTANCE_ID", None),
+        help="static group membership: a stable id per worker, so a restart takes its "
+        "partitions back without a rebalance (env STREAMCRM_GROUP_INSTANCE_ID; default none)",
+    )
+
+    worker.add_argument(
+        "--session-timeout",
+        default=_env("STREAMCRM_SESSION_TIMEOUT", None),
+        help="how long the group waits for a silent worker, the floor of crash recovery; "
+        "shorter recovers sooner but expels a worker stalled that long (env "
+        "STREAMCRM_SESSION_TIMEOUT; default 10s with --fast-rebalance, else 60s)",
     )
 
     _add_decision_flags(worker)
@@ -395,11 +410,40 @@ def settings_from(args: argparse.Namespace) -> Settings:
             max_record_bytes=args.max_record_bytes,
             max_future_skew_s=_duration(args.max_future_skew, "--max-future-skew"),
             resync_rate=args.resync_rate,
+            drills=_drills(),
+            group_instance_id=args.group_instance_id or None,
+            session_timeout_s=_session_timeout(args.session_timeout, args.fast_rebalance),
         )
         if not args.resync_rate > 0:
             msg = f"--resync-rate must be above 0 customers/s (got {args.resync_rate:g})"
             raise UsageError(msg)
     return settings
+
+
+def _session_timeout(text: str | None, fast_rebalance: bool) -> float | None:
+    if not text:
+        return None
+    value = _duration(text, "--session-timeout")
+    floor = 3.0 if fast_rebalance else 9.0  # three heartbeats (config.Settings)
+    if not floor <= value <= 90.0:
+        msg = (
+            f"--session-timeout {text} must be between {floor:g}s (three heartbeats"
+            f"{' with --fast-rebalance' if fast_rebalance else ''}) and 90s (the request timeout)"
+        )
+        raise UsageError(msg)
+    return value
+
+
+def _drills() -> Drills:
+    """Fault injection for drills (config.Drills): environment only, no flags."""
+    marker = os.environ.get("STREAMCRM_DRILL_CRASH_MARKER") or None
+    delay = os.environ.get("STREAMCRM_DRILL_SEND_DELAY_S") or "0"
+    try:
+        send_delay_s = float(delay)
+    except ValueError:
+        msg = f"STREAMCRM_DRILL_SEND_DELAY_S={delay!r} is not a number of seconds"
+        raise UsageError(msg) from None
+    return Drills(crash_marker=marker.encode() if marker else None, send_delay_s=send_delay_s)
 
 
 def _check_generator_args(args: argparse.Namespace) -> None:

@@ -33,6 +33,20 @@ class Topics:
 
 
 @dataclass(frozen=True, slots=True)
+class Drills:
+    """Fault injection for drills and tests, off by default; set only through the
+    environment (``STREAMCRM_DRILL_*``, read in cli.py), never in production."""
+
+    # The ingest loop crashes (as on a bug) on any batch holding a record whose bytes
+    # contain this marker: after its writes were sent, before its offsets are acked
+    # (STREAMCRM_DRILL_CRASH_MARKER).
+    crash_marker: bytes | None = None
+    # Every record sent (changelog and outputs) first waits this long: a slow producer
+    # (STREAMCRM_DRILL_SEND_DELAY_S).
+    send_delay_s: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
 class Settings:
     """Everything a worker needs. Defaults suit real Kafka; the demo and tests shorten timeouts."""
 
@@ -80,6 +94,21 @@ class Settings:
     redis_probe_max_s: float = 5.0
     redis_retry_s: float = 1.0
     shutdown_flush_s: float = 5.0
+    # Static group membership (Kafka's group.instance.id, KIP-345): a worker restarted with
+    # the same id takes its partitions back without a rebalance. Trade-off: a member with
+    # an id does not leave the group when it stops, so a worker stopped for good keeps
+    # its partitions unread until the session timeout ends. One id per worker, stable
+    # across its restarts (e.g. the pod name); None: dynamic membership.
+    group_instance_id: str | None = None
+    # How long the group waits for a silent member before giving its partitions away:
+    # the floor of recovery after a crash (SIGKILL). None: 10 s with fast_rebalance, else
+    # Faust's 60 s. Shorter cuts recovery (on Tansu it also shortens every join), but a
+    # worker whose heartbeats stall that long (CPU starvation, a paused VM) is expelled
+    # and its partitions move. Apache Kafka refuses less than its
+    # group.min.session.timeout.ms (6 s by default). At least 3 heartbeats (1 s with
+    # fast_rebalance, else 3 s), at most the request timeout (90 s).
+    session_timeout_s: float | None = None
+    drills: Drills = field(default_factory=Drills)
 
 
 _UNITS = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}

@@ -66,6 +66,11 @@ class BatchResult:
 
 Lookup = Callable[[str], CustomerState | None]
 Owned = Callable[[int], bool]
+Horizon = Callable[[int], float]  # partition -> time up to which all its inputs were read
+
+
+def _until(now: float, horizon: Horizon | None, partition: int) -> float:
+    return now if horizon is None else min(now, horizon(partition))
 
 
 class Processor:
@@ -129,9 +134,19 @@ class Processor:
         )
 
     def process(
-        self, records: Iterable[Record], lookup: Lookup, now: float, owned: Owned | None = None
+        self,
+        records: Iterable[Record],
+        lookup: Lookup,
+        now: float,
+        owned: Owned | None = None,
+        *,
+        horizon: Horizon | None = None,
     ) -> BatchResult:
-        """Decode, validate and apply every record; invalid ones become dead-letter events."""
+        """Decode, validate and apply every record; invalid ones become dead-letter events.
+
+        ``horizon`` (wall clock): how far every input topic has been read on a partition;
+        its deadlines fire at ``min(now, horizon(partition))``, never on a partial view.
+        """
         result = BatchResult()
         touched: set[int] = set()
         for record in records:
@@ -159,7 +174,7 @@ class Processor:
             self._release(self.buffer, touched, result, lookup, now, owned)
         if self.clock == "wall":
             for partition in list(self.timers):
-                self._fire(result, lookup, partition, now, owned)
+                self._fire(result, lookup, partition, _until(now, horizon, partition), owned)
         return result
 
     def _release(
@@ -182,11 +197,18 @@ class Processor:
     def buffered(self) -> int:
         return len(self.buffer) if self.buffer is not None else 0
 
-    def sweep(self, lookup: Lookup, now: float, owned: Owned | None = None) -> BatchResult:
-        """Wall clock: fire what is due at ``now`` on every partition."""
+    def sweep(
+        self,
+        lookup: Lookup,
+        now: float,
+        owned: Owned | None = None,
+        *,
+        horizon: Horizon | None = None,
+    ) -> BatchResult:
+        """Wall clock: fire what is due at ``now`` (or the partition's horizon, if earlier)."""
         result = BatchResult()
         for partition in list(self.timers):
-            self._fire(result, lookup, partition, now, owned)
+            self._fire(result, lookup, partition, _until(now, horizon, partition), owned)
         return result
 
     def rebuild(self, customers: Iterable[tuple[str, int, CustomerState]]) -> None:

@@ -197,6 +197,7 @@ class Deployment:
         redis: bool = True,
         wait: bool = True,
         extra: tuple[str, ...] = (),
+        env: dict[str, str] | None = None,
     ) -> WorkerHandle:
         port = free_port()
         t = self.topics
@@ -239,7 +240,9 @@ class Deployment:
         ]
         cmd += ["--redis-url", self.redis_url] if redis else ["--no-redis"]
         with open(log_path, "ab") as log:
-            proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
+            proc = subprocess.Popen(
+                cmd, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})}
+            )
         handle = WorkerHandle(proc, port, log_path)
         self.workers.append(handle)
         if wait:

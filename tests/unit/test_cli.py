@@ -29,6 +29,9 @@ def streamcrm(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[st
         (["worker", "--topic-cart", "storefront.browse"], "three different topics"),
         (["teleport"], "invalid choice"),
         (["worker", "--resync-rate", "0"], "--resync-rate must be above 0"),
+        (["worker", "--fast-rebalance", "--session-timeout", "2s"], "between 3s"),
+        (["worker", "--session-timeout", "5s"], "between 9s"),
+        (["worker", "--session-timeout", "soon"], "is not a duration"),
     ],
 )
 def test_bad_flags_say_what_is_wrong(args: list[str], needle: str) -> None:
@@ -52,3 +55,23 @@ def test_unreachable_broker_is_one_clear_line(command: str) -> None:
     assert len(lines) == 1, result.stderr
     assert f"cannot reach the Kafka broker at {dead}" in lines[0]
     assert "KAFKA_BOOTSTRAP_SERVERS" in lines[0]
+
+
+def test_worker_settings_carry_membership_session_and_drills(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from streamcrm.cli import build_parser, settings_from
+
+    monkeypatch.setenv("STREAMCRM_DRILL_CRASH_MARKER", "boom")
+    monkeypatch.setenv("STREAMCRM_DRILL_SEND_DELAY_S", "0.5")
+    args = build_parser().parse_args(
+        ["worker", "--fast-rebalance", "--session-timeout", "6s", "--group-instance-id", "w-1"]
+    )
+    settings = settings_from(args)
+    assert (settings.session_timeout_s, settings.group_instance_id) == (6.0, "w-1")
+    assert (settings.drills.crash_marker, settings.drills.send_delay_s) == (b"boom", 0.5)
+    monkeypatch.delenv("STREAMCRM_DRILL_CRASH_MARKER")
+    monkeypatch.delenv("STREAMCRM_DRILL_SEND_DELAY_S")
+    plain = settings_from(build_parser().parse_args(["worker"]))
+    assert (plain.session_timeout_s, plain.group_instance_id) == (None, None)
+    assert plain.drills.crash_marker is None and plain.drills.send_delay_s == 0.0

@@ -9,6 +9,8 @@ import asyncio
 from types import SimpleNamespace
 from typing import Any
 
+from aiokafka import TopicPartition
+
 from streamcrm.app.intake import Intake
 
 
@@ -18,7 +20,6 @@ class FakeApp:
         self.active = True
         self.tracked: list[int] = []
         self.acked: list[int] = []
-        self.routed: list[Any] = []
         self.consumer = SimpleNamespace(
             track_message=lambda m: self.tracked.append(m.offset),
             ack=lambda m: self.acked.append(m.offset),
@@ -26,15 +27,14 @@ class FakeApp:
         self.flow_control = SimpleNamespace(is_active=lambda: self.active)
         self.sensors = SimpleNamespace(on_message_out=lambda tp, offset, m: None)
 
-        async def route(message: Any) -> None:
-            self.routed.append(message)
-
-        self.topics = SimpleNamespace(on_message=route)
-
 
 def msg(offset: int, topic: str = "in", generation: int = 1) -> Any:
     return SimpleNamespace(
-        topic=topic, tp=(topic, 0), offset=offset, generation_id=generation, tracked=False
+        topic=topic,
+        tp=TopicPartition(topic, 0),
+        offset=offset,
+        generation_id=generation,
+        tracked=False,
     )
 
 
@@ -85,20 +85,54 @@ async def test_a_full_buffer_refuses_offers_and_put_waits_for_room() -> None:
     box, _ = intake(limit=2)
     assert box.offer(msg(0)) and box.offer(msg(1))
     assert not box.offer(msg(2))
-    put = asyncio.ensure_future(box.put(msg(2)))
+    suspended = asyncio.Event()
+    put = asyncio.ensure_future(box.put(msg(2), suspended))
     await asyncio.sleep(0.01)
     assert not put.done()
     assert [m.offset for m in await box.take(1)] == [0]
-    await asyncio.wait_for(put, 1)
+    assert await asyncio.wait_for(put, 1) is True
     assert [m.offset for m in await box.take(10)] == [1, 2]
+    assert box.rewinds == {}
 
 
-async def test_other_topics_go_to_faust_and_clear_forgets_the_buffer() -> None:
+async def test_a_put_given_up_on_suspension_is_rewound() -> None:
+    box, _ = intake(limit=1)
+    box.offer(msg(0))
+    suspended = asyncio.Event()
+    put = asyncio.ensure_future(box.put(msg(1), suspended))
+    await asyncio.sleep(0.01)
+    suspended.set()
+    assert await asyncio.wait_for(put, 1) is False
+    assert box.rewinds == {("in", 0): 1} and box.dropped == 1
+
+
+async def test_every_drop_leaves_the_earliest_offset_to_read_again() -> None:
     box, app = intake()
-    changelog = msg(0, topic="app-customers-v1-changelog")
-    await box.on_message(changelog)
-    await box.on_message(msg(7))
-    assert app.routed == [changelog]
+    for offset in (5, 6, 7):
+        box.offer(msg(offset))
+    box.offer(msg(3, topic="other"))
+    box.clear()  # as Faust's flow_control.resume() does after its seek
+    assert box.rewinds == {("in", 0): 5, ("other", 0): 3} and box.dropped == 4
+    box.rewinds.clear()
+    box.offer(msg(9, generation=1))
+    app.consumer_generation_id = 2
+    box.offer(msg(10, generation=2))
+    assert [m.offset for m in await box.take(10)] == [10]
+    assert box.rewinds == {("in", 0): 9}  # the stale one is read again, not skipped
+
+
+async def test_a_seek_to_committed_drops_what_is_buffered_of_those_partitions() -> None:
+    box, _ = intake()
+    box.offer(msg(20))
+    box.offer(msg(4, topic="other"))
+    box.restart_from({TopicPartition("in", 0): 18})
+    assert box.rewinds == {("in", 0): 18}
+    assert [m.offset for m in await box.take(10)] == [4]
+
+
+async def test_clear_forgets_the_buffer() -> None:
+    box, _ = intake()
+    box.offer(msg(7))
     box.clear()
     box.offer(msg(8))
     assert [m.offset for m in await box.take(10)] == [8]

@@ -59,6 +59,8 @@ def create_app(settings: Settings) -> faust.App:
             # catchup.py reads the true tail instead.
             "recovery_consistency_check": False,
         }
+    if settings.session_timeout_s is not None:
+        timeouts["broker_session_timeout"] = settings.session_timeout_s
     app = faust.App(
         settings.app_id,
         broker=kafka_url(settings.broker),
@@ -71,13 +73,18 @@ def create_app(settings: Settings) -> faust.App:
         web_port=settings.web_port,
         datadir=settings.data_dir,
         autodiscover=False,
+        # Tables live in memory and are restored from the changelog, so a local offset past
+        # the broker's end can only mean the broker's reported end is short, as Tansu's is
+        # (app/catchup.py): the check crashed a worker keeping a partition in a rebalance.
+        recovery_consistency_check=False,
+        consumer_group_instance_id=settings.group_instance_id,
         **timeouts,
     )
     runtime = Runtime(
         settings=settings,
         stats=WorkerStats(),
         snapshots=SnapshotWriter(settings.redis_url) if settings.redis_url else None,
-        outbox=Outbox(lambda: _kafka_producer(app)),
+        outbox=Outbox(lambda: _kafka_producer(app), delay_s=settings.drills.send_delay_s),
     )
     inputs = app.topic(
         *settings.topics.inputs(),

@@ -14,37 +14,77 @@ Faust's streams follow (``faust/streams.py``, ``Stream._c_aiter``):
   its batch is committed: offsets are committed only for decisions that were sent, and a
   rebalance waits (``wait_empty``) for the batch in hand;
 - a message fetched before a rebalance (older generation), or taken while flow control
-  is suspended, is dropped untracked: whoever owns its partition next reads it again from
-  the committed offset;
-- the buffer is bounded: when full, the fetch loop falls back to Faust's own path, which
-  waits for room and gives up if a rebalance suspends the flow.
+  is suspended, is dropped untracked;
+- the buffer is bounded: when full, the fetch loop waits for room and gives up on the
+  message if a rebalance suspends the flow.
+
+**A dropped message is always read again** (issue 12, point 5). Faust assumes a seek to
+the committed offsets follows every drop, which is not so: its recovery
+(``faust/tables/recovery.py``, ``on_recovery_completed``) resumes the input partitions,
+then ``perform_seek()`` seeks them one by one (one OffsetFetch round trip each, 40 for
+8 partitions of 3 inputs and 2 changelogs), and only at the end resets every
+``_read_offset`` to the committed offset; then ``flow_control.resume()`` clears every
+queue registered with ``manage_queue``, this buffer included. Records fetched from a
+partition already sought (with live traffic the fetch returns at once) are offered,
+then wiped, while the fetch position is past them; the next record is taken for a
+*gap* (``_add_gap``: the offsets between the reset read offset and it), gaps count as
+acked in ``_new_offset``, and the next commit passes records never applied. Reproduced
+(tests/integration/test_delivery.py): a batch that crashes the ingest loop was skipped
+on the 4th of 4 restarts under live traffic. So here:
+
+- every dropped message leaves a *rewind* (the earliest dropped offset per partition);
+- after any ``perform_seek()`` every input partition rewinds to its committed offset,
+  and what the buffer holds of it is dropped (it will be read again);
+- the fetch loop applies rewinds before its next fetch: in the consumer's thread it
+  moves the position back to the rewind (never forward), resets the read offset to it
+  and forgets the gaps from there on; until then it skips the partition's records at or
+  past the rewind (the rest of a fetch already in hand).
+
+So the committed offset of a partition never passes a record that was not applied: the
+offsets below it were acked (applied) or read again from an earlier position.
 
 Written against faust-streaming 0.15.3 (pinned in pyproject.toml); ``_drain_messages`` is
-that version's loop with one branch added.
+that version's loop with the intake's branches added.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections import deque
+from collections.abc import Iterable, Mapping
 from typing import Any, cast
 
+from aiokafka import TopicPartition
+from aiokafka.errors import IllegalStateError
 from faust.transport.consumer import CONSUMER_FETCHING
 from faust.transport.drivers import aiokafka as faust_aiokafka
 from mode import Service
+
+from streamcrm.app.horizon import ReadHorizon
+
+log = logging.getLogger(__name__)
+_END = 2**63  # past any offset: the end of a gap interval to forget
 
 
 class Intake:
     """A bounded buffer of input messages between Faust's fetch loop and the ingest loop."""
 
-    def __init__(self, topics: set[str], limit: int) -> None:
+    def __init__(self, topics: set[str], limit: int, crash_marker: bytes | None = None) -> None:
         self.topics = frozenset(topics)
         self.limit = limit
+        self.crash_marker = crash_marker  # config.Drills.crash_marker
         self.app: Any = None  # bound by install(): the app whose consumer feeds us
         self._buffer: deque[Any] = deque()
         self._ready = asyncio.Event()
         self._room = asyncio.Event()
-        self.dropped = 0  # stale messages left for the partition's next owner
+        self.dropped = 0  # messages dropped untracked (each read again: see rewinds)
+        # Partition -> earliest offset dropped or to be read again; applied by the fetch
+        # loop (IntakeConsumer) before its next fetch.
+        self.rewinds: dict[Any, int] = {}
+        self.rewound = 0  # rewinds that moved a fetch position back
+        # What the ingest loop took, for the wall-clock deadline horizon (app/horizon.py).
+        self.reads = ReadHorizon(self.topics, highwater=lambda topic, partition: None)
 
     def offer(self, message: Any) -> bool:
         """Buffer without waiting; False when full (the caller takes the slow path)."""
@@ -54,16 +94,50 @@ class Intake:
         self._ready.set()
         return True
 
-    async def put(self, message: Any) -> None:
-        """Wait for room (Faust's fetch loop abandons this if a rebalance starts)."""
+    async def put(self, message: Any, suspended: Any) -> bool:
+        """Wait for room; False (dropped, to be read again) if ``suspended`` is set first."""
         while not self.offer(message):
+            if suspended.is_set():
+                self.drop([message])
+                return False
             self._room.clear()
-            await self._room.wait()
+            waiters = {
+                asyncio.ensure_future(self._room.wait()),
+                asyncio.ensure_future(suspended.wait()),
+            }
+            try:
+                await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                for waiter in waiters:
+                    waiter.cancel()
+        return True
+
+    def rewind(self, tp: Any, offset: int) -> None:
+        """Read ``tp`` again from ``offset`` (or earlier)."""
+        if offset < self.rewinds.get(tp, _END):
+            self.rewinds[tp] = offset
+
+    def drop(self, messages: Iterable[Any]) -> None:
+        """Let go of untracked messages: each partition is read again from the earliest."""
+        for message in messages:
+            self.dropped += 1
+            self.rewind(message.tp, message.offset)
 
     def clear(self) -> None:
-        """Forget what is buffered (called by Faust's flow control when partitions are revoked)."""
+        """Forget what is buffered (called by Faust's flow control on revoke and resume)."""
+        self.drop(self._buffer)
         self._buffer.clear()
         self._room.set()
+
+    def restart_from(self, committed: Mapping[Any, int]) -> None:
+        """After a seek to committed offsets: read these partitions again from them."""
+        kept = [m for m in self._buffer if m.tp not in committed]
+        self.drop(m for m in self._buffer if m.tp in committed)
+        self._buffer = deque(kept)
+        self._room.set()
+        for tp, offset in committed.items():
+            self.rewind(tp, offset)
+            self.reads.restart(tp.topic, tp.partition, offset)
 
     async def take(self, max_messages: int) -> list[Any]:
         """Everything buffered (up to ``max_messages``), tracked as pending ack; waits for one."""
@@ -77,10 +151,11 @@ class Intake:
             self._room.set()
             generation = app.consumer_generation_id
             if not app.flow_control.is_active():
-                kept: list[Any] = []
+                kept, stale = [], batch
             else:
                 kept = [m for m in batch if m.generation_id == generation]
-            self.dropped += len(batch) - len(kept)
+                stale = [m for m in batch if m.generation_id != generation]
+            self.drop(stale)
             if kept:
                 track = app.consumer.track_message
                 for message in kept:
@@ -90,18 +165,15 @@ class Intake:
 
     def done(self, messages: list[Any]) -> None:
         """Ack a committed batch: Faust may now commit these offsets."""
+        marker = self.crash_marker
+        if marker is not None and any(marker in (m.value or b"") for m in messages):
+            msg = "drill: STREAMCRM_DRILL_CRASH_MARKER seen, crashing before the offsets are acked"
+            raise RuntimeError(msg)
         ack = self.app.consumer.ack
         message_out = self.app.sensors.on_message_out
         for message in messages:
             ack(message)
             message_out(message.tp, message.offset, message)
-
-    async def on_message(self, message: Any) -> None:
-        """The consumer callback: inputs here, everything else (changelogs) to Faust."""
-        if message.topic in self.topics:
-            await self.put(message)
-        else:
-            await self.app.topics.on_message(message)
 
     def install(self, app: Any) -> None:
         """Feed this intake from ``app``'s consumer (call before the app starts)."""
@@ -110,22 +182,53 @@ class Intake:
             raise RuntimeError(msg)
         self.app = app
         app.intake = self
+        self.reads.highwater = lambda topic, partition: _highwater(app, topic, partition)
         app.transport.Consumer = IntakeConsumer  # the consumer is created after this
-        app.flow_control.manage_queue(self)  # cleared with Faust's own queues on revoke
+        app.flow_control.manage_queue(self)  # cleared with Faust's own queues
 
 
 class IntakeConsumer(faust_aiokafka.Consumer):
     """Faust's aiokafka consumer whose fetch loop hands input messages to the intake."""
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.callback = cast(Any, self.app).intake.on_message
+    async def perform_seek(self) -> None:
+        # faust-streaming 0.15.3 Consumer.perform_seek, then every input partition is
+        # read again from its committed offset (see the module docstring).
+        committed = await self.seek_to_committed()
+        self._read_offset.update(
+            {tp: o if o is not None and o >= 0 else None for tp, o in committed.items()}
+        )
+        self._committed_offset.update(
+            {tp: o if o else None for tp, o in committed.items() if o is not None}
+        )
+        intake: Intake = cast(Any, self.app).intake
+        intake.restart_from(
+            {tp: o for tp, o in committed.items() if tp.topic in intake.topics and o is not None}
+        )
+
+    async def _apply_rewinds(self, intake: Intake) -> None:
+        """Move each rewound partition's fetch position back (never forward)."""
+        pending, intake.rewinds = intake.rewinds, {}
+        assigned = self.assignment()
+        targets = {tp: offset for tp, offset in pending.items() if tp in assigned}
+        if not targets:
+            return
+        thread = self._thread
+        resumed: dict[Any, tuple[int | None, bool]] = await thread.call_thread(
+            _rewind_positions, thread._ensure_consumer(), targets
+        )
+        for tp, (resume_at, moved) in resumed.items():
+            # The next record read is at resume_at: no gap before it, none remembered after.
+            self._read_offset[tp] = resume_at or None
+            gaps = self._gap.get(tp)
+            if gaps and resume_at is not None:
+                gaps.chop(resume_at, _END)
+            intake.rewound += moved
 
     async def _drain_messages(self, fetcher: Any) -> None:  # noqa: PLR0912, PLR0915 - Faust's loop
-        # faust-streaming 0.15.3 Consumer._drain_messages, plus the `offer` branch.
+        # faust-streaming 0.15.3 Consumer._drain_messages, plus the intake's branches.
         intake: Intake = cast(Any, self.app).intake
-        offer, inputs = intake.offer, intake.topics
-        callback = self.callback
+        offer, inputs, rewinds = intake.offer, intake.topics, intake.rewinds
+        callback = self.app.topics.on_message
         getmany = self.getmany
         consumer_should_stop = cast(Service, self)._stopped.is_set
         fetcher_should_stop = cast(Service, fetcher)._stopped.is_set
@@ -141,6 +244,9 @@ class IntakeConsumer(faust_aiokafka.Consumer):
         sleep = asyncio.sleep
         try:
             while not (consumer_should_stop() or fetcher_should_stop()):
+                if intake.rewinds:
+                    await self._apply_rewinds(intake)
+                rewinds = intake.rewinds  # a fresh dict after each apply
                 set_flag(flag_consumer_fetching)
                 ait = getmany(timeout=1.0)
                 await self.sleep(0)
@@ -151,6 +257,9 @@ class IntakeConsumer(faust_aiokafka.Consumer):
                             await sleep(0)
                             num_since_yield = 0
                         offset = message.offset
+                        is_input = message.topic in inputs
+                        if is_input and rewinds and offset >= rewinds.get(tp, _END):
+                            continue  # fetched before its rewind: read again after it
                         r_offset = get_read_offset(tp)
                         if r_offset is None or offset >= r_offset:
                             gap = offset - (r_offset or 0)
@@ -159,7 +268,12 @@ class IntakeConsumer(faust_aiokafka.Consumer):
                             if commit_every is not None and self._n_acked >= commit_every:
                                 self._n_acked = 0
                                 await self.commit()
-                            if not (message.topic in inputs and offer(message)):
+                            if is_input:
+                                if not (
+                                    offer(message) or await intake.put(message, self.suspend_flow)
+                                ):
+                                    continue  # dropped and rewound: its offset was not read
+                            else:
                                 await self.wait_first(callback(message), self.suspend_flow.wait())
                             set_read_offset(tp, offset)
                     unset_flag(flag_consumer_fetching)
@@ -178,3 +292,36 @@ class IntakeConsumer(faust_aiokafka.Consumer):
             raise
         finally:
             unset_flag(flag_consumer_fetching)
+
+
+def _highwater(app: Any, topic: str, partition: int) -> int | None:
+    """The partition's end as the last fetch response gave it (None: not known yet)."""
+    try:
+        return int(app.consumer.highwater(TopicPartition(topic, partition)))
+    except (AssertionError, KeyError, TypeError, ValueError, AttributeError):
+        return None
+
+
+async def _rewind_positions(
+    consumer: Any, targets: Mapping[Any, int]
+) -> dict[Any, tuple[int | None, bool]]:
+    """In the consumer's thread: (where each partition is read from next, whether it was
+    moved back), after moving its position back to the target if it is past it. None: the
+    position is being reset (to the committed or earliest offset, never past an unacked
+    record), so it is left alone."""
+    resumed: dict[Any, tuple[int | None, bool]] = {}
+    assigned = consumer.assignment()
+    for tp, target in targets.items():
+        if tp not in assigned:
+            continue
+        try:
+            position = await asyncio.wait_for(consumer.position(tp), timeout=1.0)
+        except (TimeoutError, IllegalStateError):
+            resumed[tp] = (None, False)
+            continue
+        if position > target:
+            consumer.seek(tp, target)
+            resumed[tp] = (target, True)
+        else:
+            resumed[tp] = (position, False)
+    return resumed

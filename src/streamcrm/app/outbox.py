@@ -20,8 +20,9 @@ log = logging.getLogger(__name__)
 
 
 class Outbox:
-    def __init__(self, producer: Callable[[], Any]) -> None:
+    def __init__(self, producer: Callable[[], Any], *, delay_s: float = 0.0) -> None:
         self._producer = producer
+        self.delay_s = delay_s  # a drill's slow producer (config.Drills.send_delay_s)
         self.sent = 0
         self.failed = 0
         self.last_error = ""
@@ -29,6 +30,8 @@ class Outbox:
     async def send(
         self, topic: str, key: bytes | None, value: bytes | None, partition: int | None = None
     ) -> None:
+        if self.delay_s:
+            await asyncio.sleep(self.delay_s)
         delivery = await self._producer().send(topic, value, key=key, partition=partition)
         delivery.add_done_callback(self._delivered)
         self.sent += 1

@@ -1,0 +1,55 @@
+"""The read horizon: how far every input topic's partition has been processed."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+from typing import Any
+
+import orjson
+
+from streamcrm.app.horizon import NEVER, ReadHorizon
+from streamcrm.events import format_ts
+
+NOW = 1_796_000_000.0
+TOPICS = ("browse", "cart", "order")
+
+
+def record(topic: str, offset: int, ts: float, partition: int = 0) -> Any:
+    value = orjson.dumps({"ts": format_ts(ts)})
+    return SimpleNamespace(
+        topic=topic, partition=partition, offset=offset, value=value, timestamp=NOW
+    )
+
+
+def tracker(ends: dict[tuple[str, int], int]) -> ReadHorizon:
+    return ReadHorizon(TOPICS, highwater=lambda topic, partition: ends.get((topic, partition)))
+
+
+def test_a_lagging_topic_holds_its_partition_back_to_the_event_time_read() -> None:
+    ends = {("browse", 0): 0, ("cart", 0): 2, ("order", 0): 5}
+    reads = tracker(ends)
+    horizon = reads.taking([record("cart", 0, NOW - 50), record("cart", 1, NOW - 40)], NOW)
+    assert horizon(0) == NEVER  # nothing of the order partition processed yet
+    horizon = reads.taking([record("order", 2, NOW - 300)], NOW)
+    assert horizon(0) == NOW - 300  # cart caught up (now), browse empty (now), order behind
+    horizon = reads.taking([record("order", 4, NOW - 10)], NOW)
+    assert horizon(0) == NOW  # every topic read to its end
+
+
+def test_an_unknown_end_is_not_caught_up_and_other_partitions_are_separate() -> None:
+    reads = tracker({("browse", 1): 0, ("cart", 1): 0, ("order", 1): 0})
+    assert reads.at(NOW)(1) == NOW
+    assert reads.at(NOW)(0) == NEVER  # no fetch has told the ends of partition 0 yet
+
+
+def test_a_future_stamped_record_reads_no_further_than_its_kafka_timestamp() -> None:
+    reads = tracker({("browse", 0): 0, ("cart", 0): 0, ("order", 0): 9})
+    assert reads.taking([record("order", 3, NOW + 86_400)], NOW + 5)(0) == NOW
+
+
+def test_a_seek_back_forgets_what_was_read_after_it() -> None:
+    reads = tracker({("browse", 0): 0, ("cart", 0): 0, ("order", 0): 9})
+    reads.taking([record("order", 8, NOW - 1)], NOW)
+    assert reads.at(NOW)(0) == NOW
+    reads.restart("order", 0, 3)
+    assert reads.at(NOW)(0) == NEVER
