@@ -53,11 +53,6 @@ def create_app(settings: Settings) -> faust.App:
             "broker_rebalance_timeout": 4,
             "broker_session_timeout": 10,
             "broker_heartbeat_interval": 1,
-            # Tansu answers ListOffsets "latest" with the last batch's base offset + 1, so a
-            # standby's persisted offset can pass what Faust takes for the highwater and
-            # this check crashes the worker (ConsistencyError, 2 crashes in one verify run);
-            # catchup.py reads the true tail instead.
-            "recovery_consistency_check": False,
         }
     if settings.session_timeout_s is not None:
         timeouts["broker_session_timeout"] = settings.session_timeout_s
@@ -75,7 +70,8 @@ def create_app(settings: Settings) -> faust.App:
         autodiscover=False,
         # Tables live in memory and are restored from the changelog, so a local offset past
         # the broker's end can only mean the broker's reported end is short, as Tansu's is
-        # (app/catchup.py): the check crashed a worker keeping a partition in a rebalance.
+        # (app/catchup.py: ListOffsets "latest" is the last batch's base offset + 1): the
+        # check crashed workers in rebalances (ConsistencyError; 2 in one verify run).
         recovery_consistency_check=False,
         consumer_group_instance_id=settings.group_instance_id,
         **timeouts,
