@@ -7,7 +7,7 @@ from typing import Any
 
 import orjson
 
-from streamcrm.app.horizon import NEVER, ReadHorizon
+from streamcrm.app.horizon import IDLE_S, NEVER, ReadHorizon
 from streamcrm.events import format_ts
 
 NOW = 1_796_000_000.0
@@ -31,9 +31,21 @@ def test_a_lagging_topic_holds_its_partition_back_to_the_event_time_read() -> No
     horizon = reads.taking([record("cart", 0, NOW - 50), record("cart", 1, NOW - 40)], NOW)
     assert horizon(0) == NEVER  # nothing of the order partition processed yet
     horizon = reads.taking([record("order", 2, NOW - 300)], NOW)
-    assert horizon(0) == NOW - 300  # cart caught up (now), browse empty (now), order behind
+    assert horizon(0) == NOW - 300  # order behind; cart at its end but busy; browse empty
     horizon = reads.taking([record("order", 4, NOW - 10)], NOW)
-    assert horizon(0) == NOW  # every topic read to its end
+    assert horizon(0) == NOW - 40  # every topic at its end, records still arriving
+    assert reads.at(NOW + IDLE_S)(0) == NOW + IDLE_S  # ... and then quiet
+
+
+def test_a_late_producer_holds_deadlines_back_while_it_keeps_sending() -> None:
+    """The order producer is 13 s behind: its partition is at its end, but busy."""
+    ends = {("browse", 0): 0, ("cart", 0): 1, ("order", 0): 1}
+    reads = tracker(ends)
+    reads.taking([record("cart", 0, NOW - 0.5)], NOW)
+    for second in range(5):
+        ends[("order", 0)] = second + 1
+        horizon = reads.taking([record("order", second, NOW + second - 13)], NOW + second)
+        assert horizon(0) == NOW + second - 13
 
 
 def test_an_unknown_end_is_not_caught_up_and_other_partitions_are_separate() -> None:
@@ -50,6 +62,6 @@ def test_a_future_stamped_record_reads_no_further_than_its_kafka_timestamp() -> 
 def test_a_seek_back_forgets_what_was_read_after_it() -> None:
     reads = tracker({("browse", 0): 0, ("cart", 0): 0, ("order", 0): 9})
     reads.taking([record("order", 8, NOW - 1)], NOW)
-    assert reads.at(NOW)(0) == NOW
+    assert reads.at(NOW + IDLE_S)(0) == NOW + IDLE_S
     reads.restart("order", 0, 3)
     assert reads.at(NOW)(0) == NEVER

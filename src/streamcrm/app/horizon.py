@@ -7,16 +7,23 @@ before it is still unread on a lagging topic. So a partition's deadlines fire at
 *horizon*: the earliest, over the three input topics, of how far that topic's partition
 has been read, where
 
-- a partition read up to its high watermark (nothing more is in the log) counts as read
-  up to ``now``;
-- otherwise it counts as read up to the latest *read time* among the records processed:
+- a partition read up to its high watermark (nothing more is in the log) and quiet for
+  ``IDLE_S`` (no record taken from it meanwhile) counts as read up to ``now``;
+- otherwise (behind, or caught up but still receiving) it counts as read up to the latest *read time* among the records processed:
   a record's event time (its ``ts``), capped by its Kafka timestamp (create or append
   time), so a backlog stamped in the past holds deadlines back as it should, and a record
   stamped in the future cannot make a lagging partition look read; nothing processed
   yet: not at all.
 
-A producer that is itself behind (events appended late) cannot be seen from here:
-nothing unappended can be waited for.
+Why "caught up" alone is not enough: a producer that is itself behind (an order producer
+13 s late) keeps its partition at its end most of the time, and traffic stamped in the
+past (a backlog being re-published, ``streamcrm verify``'s workload) does too. Counting
+them as read up to ``now`` fired coupons for carts whose order was already appended
+behind (verify, default run: 104 wrong coupons). While records keep arriving, their own
+times say how far the topic has been read. A producer that stops sending for longer than
+``IDLE_S`` cannot be seen from here: nothing unappended can be waited for. The cost in
+steady state: a deadline waits for the slowest topic of its partition to show a later
+time, or to be quiet for ``IDLE_S``.
 
 The horizon is computed from what the ingest loop processes (the batch in hand included,
 counted under the same lock as its processing, so a sweep never counts a batch not yet
@@ -36,6 +43,7 @@ from streamcrm.events import parse_ts
 Key = tuple[str, int]  # (topic, partition)
 Highwater = Callable[[str, int], int | None]
 NEVER = float("-inf")
+IDLE_S = 1.0  # a caught-up partition quiet this long counts as read up to now
 
 
 def read_time(value: bytes | None, timestamp: float | None) -> float | None:
@@ -61,12 +69,21 @@ def read_time(value: bytes | None, timestamp: float | None) -> float | None:
 
 
 def topic_horizon(
-    now: float, *, latest: float | None, position: int | None, highwater: int | None
+    now: float,
+    *,
+    latest: float | None,
+    position: int | None,
+    highwater: int | None,
+    quiet_s: float = float("inf"),
 ) -> float:
     """How far one topic's partition has been read. Pure.
 
-    >>> topic_horizon(100.0, latest=90.0, position=7, highwater=7)  # at the end
+    ``quiet_s``: how long since a record of this partition was last taken.
+
+    >>> topic_horizon(100.0, latest=90.0, position=7, highwater=7)  # at the end, quiet
     100.0
+    >>> topic_horizon(100.0, latest=90.0, position=7, highwater=7, quiet_s=0.2)  # still busy
+    90.0
     >>> topic_horizon(100.0, latest=90.0, position=5, highwater=7)  # two records behind
     90.0
     >>> topic_horizon(100.0, latest=None, position=None, highwater=3)  # nothing read yet
@@ -75,7 +92,7 @@ def topic_horizon(
     100.0
     """
     caught_up = highwater is not None and (position or 0) >= highwater
-    if caught_up:
+    if caught_up and (quiet_s >= IDLE_S or latest is None):
         return now
     return NEVER if latest is None else min(latest, now)
 
@@ -87,8 +104,10 @@ def partition_horizon(
     latest: Mapping[Key, float],
     positions: Mapping[Key, int],
     highwater: Highwater,
+    taken_at: Mapping[Key, float] | None = None,
 ) -> float:
     """The earliest of the topics' horizons on one partition. Pure (given ``highwater``)."""
+    taken = taken_at or {}
     return min(
         (
             topic_horizon(
@@ -96,6 +115,7 @@ def partition_horizon(
                 latest=latest.get((topic, partition)),
                 position=positions.get((topic, partition)),
                 highwater=highwater(topic, partition),
+                quiet_s=now - taken.get((topic, partition), NEVER),
             )
             for topic in topics
         ),
@@ -112,6 +132,7 @@ class ReadHorizon:
         self.highwater = highwater
         self.latest: dict[Key, float] = {}
         self.positions: dict[Key, int] = {}
+        self.taken_at: dict[Key, float] = {}  # processing time a record was last taken
 
     def taking(self, messages: Iterable[Any], now: float) -> Callable[[int], float]:
         """Count a batch about to be processed as read; the horizon at ``now`` with it.
@@ -125,6 +146,7 @@ class ReadHorizon:
             last[(m.topic, m.partition)] = m
         for key, m in last.items():
             self.took(key, m.offset, read_time(m.value, m.timestamp))
+            self.taken_at[key] = now
         return self.at(now)
 
     def took(self, key: Key, offset: int, read: float | None) -> None:
@@ -144,7 +166,13 @@ class ReadHorizon:
 
         def horizon(partition: int) -> float:
             return partition_horizon(
-                now, partition, self.topics, self.latest, self.positions, self.highwater
+                now,
+                partition,
+                self.topics,
+                self.latest,
+                self.positions,
+                self.highwater,
+                self.taken_at,
             )
 
         return horizon
