@@ -65,3 +65,7 @@ def test_a_seek_back_forgets_what_was_read_after_it() -> None:
     assert reads.at(NOW + IDLE_S)(0) == NOW + IDLE_S
     reads.restart("order", 0, 3)
     assert reads.at(NOW)(0) == NEVER
+    reads.restart("order", 0, 9)  # sought to its end: busy until quiet for IDLE_S
+    later = NOW + IDLE_S  # the latest time the tracker saw
+    assert reads.at(later + 0.5)(0) == NEVER
+    assert reads.at(later + IDLE_S)(0) == later + IDLE_S

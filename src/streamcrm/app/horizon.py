@@ -92,7 +92,7 @@ def topic_horizon(
     100.0
     """
     caught_up = highwater is not None and (position or 0) >= highwater
-    if caught_up and (quiet_s >= IDLE_S or latest is None):
+    if caught_up and quiet_s >= IDLE_S:
         return now
     return NEVER if latest is None else min(latest, now)
 
@@ -133,6 +133,7 @@ class ReadHorizon:
         self.latest: dict[Key, float] = {}
         self.positions: dict[Key, int] = {}
         self.taken_at: dict[Key, float] = {}  # processing time a record was last taken
+        self.clock = NEVER  # the latest processing time seen (restart() has none of its own)
 
     def taking(self, messages: Iterable[Any], now: float) -> Callable[[int], float]:
         """Count a batch about to be processed as read; the horizon at ``now`` with it.
@@ -144,6 +145,7 @@ class ReadHorizon:
         last: dict[Key, Any] = {}
         for m in messages:
             last[(m.topic, m.partition)] = m
+        self.clock = max(self.clock, now)
         for key, m in last.items():
             self.took(key, m.offset, read_time(m.value, m.timestamp))
             self.taken_at[key] = now
@@ -156,13 +158,21 @@ class ReadHorizon:
             self.latest[key] = read
 
     def restart(self, topic: str, partition: int, offset: int) -> None:
-        """The partition is read again from ``offset``: what was read after it is forgotten."""
+        """The partition is read again from ``offset``: what was read after it is forgotten.
+
+        It counts as busy from here: at its end right after a restart says nothing about
+        records in flight (a restarted worker fired coupons for carts whose order was
+        being appended: verify, one SIGKILL).
+        """
         key = (topic, partition)
         self.positions[key] = offset
         self.latest.pop(key, None)
+        self.taken_at[key] = self.clock
 
     def at(self, now: float) -> Callable[[int], float]:
         """The horizon of each partition at ``now`` (for ``Processor.process``/``sweep``)."""
+
+        self.clock = max(self.clock, now)
 
         def horizon(partition: int) -> float:
             return partition_horizon(
