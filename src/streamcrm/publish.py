@@ -20,6 +20,21 @@ UNBOUNDED = 10**12  # "--events 0": a stream that outlives any run
 END_OF_STREAM_HEADER = "streamcrm-end-of-stream"
 
 
+def end_of_stream(headers: Any) -> float | None:
+    """The final event time an end-of-stream control record carries in its header, if any.
+
+    >>> end_of_stream([(END_OF_STREAM_HEADER, b"1796000000.5")]), end_of_stream(None)
+    (1796000000.5, None)
+    """
+    if not headers:
+        return None
+    pairs = headers.items() if hasattr(headers, "items") else headers
+    for name, value in pairs:
+        if name == END_OF_STREAM_HEADER:
+            return float(value.decode() if isinstance(value, bytes) else value)
+    return None
+
+
 async def publish(
     settings: Settings,
     records: Iterable[tuple[str, bytes, bytes]],

@@ -9,6 +9,7 @@ import orjson
 
 from streamcrm.app.horizon import IDLE_S, NEVER, ReadHorizon
 from streamcrm.events import format_ts
+from streamcrm.publish import END_OF_STREAM_HEADER
 
 NOW = 1_796_000_000.0
 TOPICS = ("browse", "cart", "order")
@@ -17,7 +18,7 @@ TOPICS = ("browse", "cart", "order")
 def record(topic: str, offset: int, ts: float, partition: int = 0) -> Any:
     value = orjson.dumps({"ts": format_ts(ts)})
     return SimpleNamespace(
-        topic=topic, partition=partition, offset=offset, value=value, timestamp=NOW
+        topic=topic, partition=partition, offset=offset, value=value, timestamp=NOW, headers=None
     )
 
 
@@ -69,3 +70,17 @@ def test_a_seek_back_forgets_what_was_read_after_it() -> None:
     later = NOW + IDLE_S  # the latest time the tracker saw
     assert reads.at(later + 0.5)(0) == NEVER
     assert reads.at(later + IDLE_S)(0) == later + IDLE_S
+
+
+def test_control_records_read_to_their_event_time_and_bad_records_to_none() -> None:
+    """verify's ticks carry an event time in a header; their append time is not one."""
+    reads = tracker({("browse", 0): 0, ("cart", 0): 0, ("order", 0): 9})
+    tick = SimpleNamespace(
+        topic="order", partition=0, offset=4, value=b"", timestamp=NOW,
+        headers=[(END_OF_STREAM_HEADER, repr(NOW - 600).encode())],
+    )  # fmt: skip
+    assert reads.taking([record("order", 3, NOW - 900), tick], NOW)(0) == NOW - 600
+    bad = SimpleNamespace(
+        topic="order", partition=0, offset=5, value=b"{", timestamp=NOW, headers=None
+    )
+    assert reads.taking([record("order", 5, NOW - 300), bad], NOW)(0) == NOW - 300

@@ -26,7 +26,7 @@ from streamcrm.app.horizon import ReadHorizon
 from streamcrm.app.intake import Intake
 from streamcrm.events import PROCESSING_ERROR
 from streamcrm.ingest import BatchResult, Lookup, Processor, Record
-from streamcrm.publish import END_OF_STREAM_HEADER
+from streamcrm.publish import end_of_stream
 from streamcrm.snapshot import snapshot_fields, snapshot_key
 from streamcrm.state import CustomerState, Limits
 
@@ -41,17 +41,6 @@ def partition_of(customer_id: str, partitions: int) -> int:
     """The partition Kafka's default (murmur2) partitioner gives this key."""
     hashed: int = murmur2(customer_id.encode())
     return (hashed & 0x7FFFFFFF) % partitions
-
-
-def end_of_stream(headers: Any) -> float | None:
-    """The final event time an end-of-stream control record carries in its header, if any."""
-    if not headers:
-        return None
-    pairs = headers.items() if hasattr(headers, "items") else headers
-    for name, value in pairs:
-        if name == END_OF_STREAM_HEADER:
-            return float(value.decode() if isinstance(value, bytes) else value)
-    return None
 
 
 log = logging.getLogger(__name__)

@@ -39,6 +39,7 @@ from typing import Any
 import orjson
 
 from streamcrm.events import parse_ts
+from streamcrm.publish import end_of_stream
 
 Key = tuple[str, int]  # (topic, partition)
 Highwater = Callable[[str, int], int | None]
@@ -53,7 +54,7 @@ def read_time(value: bytes | None, timestamp: float | None) -> float | None:
     1793491200.0
     >>> read_time(b'{"ts": "9999-01-01T00:00:00Z"}', 1796000000.0)  # capped by its timestamp
     1796000000.0
-    >>> read_time(b"not json", None) is None
+    >>> read_time(b"not json", 1796000000.0) is None  # no event time: says nothing
     True
     """
     event: float | None = None
@@ -64,7 +65,9 @@ def read_time(value: bytes | None, timestamp: float | None) -> float | None:
     except (orjson.JSONDecodeError, ValueError, OverflowError):
         event = None
     if event is None:
-        return timestamp or None
+        # Not the append time: on a backlog (or verify's ticks) it is far past the event
+        # times, and would count the topic read up to now.
+        return None
     return min(event, timestamp) if timestamp else event
 
 
@@ -142,12 +145,18 @@ class ReadHorizon:
         every record's ``ts`` a second time cost 4.75 us a record here; one a partition
         a batch costs nothing measurable).
         """
-        last: dict[Key, Any] = {}
+        by_key: dict[Key, list[Any]] = {}
         for m in messages:
-            last[(m.topic, m.partition)] = m
+            by_key.setdefault((m.topic, m.partition), []).append(m)
         self.clock = max(self.clock, now)
-        for key, m in last.items():
-            self.took(key, m.offset, read_time(m.value, m.timestamp))
+        for key, taken in by_key.items():
+            read = None
+            for m in reversed(taken):  # the last record with a time says how far
+                end = end_of_stream(m.headers)  # a control record: its event time, no value
+                read = end if end is not None else read_time(m.value, m.timestamp)
+                if read is not None:
+                    break
+            self.took(key, taken[-1].offset, read)
             self.taken_at[key] = now
         return self.at(now)
 
