@@ -84,3 +84,17 @@ def test_control_records_read_to_their_event_time_and_bad_records_to_none() -> N
         topic="order", partition=0, offset=5, value=b"{", timestamp=NOW, headers=None
     )
     assert reads.taking([record("order", 5, NOW - 300), bad], NOW)(0) == NOW - 300
+
+
+def test_control_records_alone_do_not_keep_a_partition_busy() -> None:
+    ends = {("browse", 0): 0, ("cart", 0): 0, ("order", 0): 2}
+    reads = tracker(ends)
+    reads.taking([record("order", 0, NOW - 900)], NOW)
+    for second in range(1, 4):  # a tick a second after the last event, as verify sends
+        ends[("order", 0)] = second + 1
+        tick = SimpleNamespace(
+            topic="order", partition=0, offset=second, value=b"", timestamp=NOW + second,
+            headers=[(END_OF_STREAM_HEADER, repr(NOW - 900).encode())],
+        )  # fmt: skip
+        horizon = reads.taking([tick], NOW + second)
+    assert horizon(0) == NOW + 3  # quiet since the last event: read up to now

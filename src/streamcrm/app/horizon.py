@@ -157,7 +157,8 @@ class ReadHorizon:
                 if read is not None:
                     break
             self.took(key, taken[-1].offset, read)
-            self.taken_at[key] = now
+            if any(not m.headers or end_of_stream(m.headers) is None for m in taken):
+                self.taken_at[key] = now  # busy: control records alone are not traffic
         return self.at(now)
 
     def took(self, key: Key, offset: int, read: float | None) -> None:
