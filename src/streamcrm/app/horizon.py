@@ -35,6 +35,9 @@ from streamcrm.events import parse_ts
 
 Key = tuple[str, int]  # (topic, partition)
 Highwater = Callable[[str, int], int | None]
+# The consumer's own read position of a partition nothing was processed from yet, when
+# nothing of it is buffered or in hand (None: unknown).
+Position = Callable[[str, int], int | None]
 NEVER = float("-inf")
 
 
@@ -87,6 +90,7 @@ def partition_horizon(
     latest: Mapping[Key, float],
     positions: Mapping[Key, int],
     highwater: Highwater,
+    fallback: Position | None = None,
 ) -> float:
     """The earliest of the topics' horizons on one partition. Pure (given ``highwater``)."""
     return min(
@@ -94,7 +98,9 @@ def partition_horizon(
             topic_horizon(
                 now,
                 latest=latest.get((topic, partition)),
-                position=positions.get((topic, partition)),
+                position=positions.get((topic, partition))
+                if (topic, partition) in positions or fallback is None
+                else fallback(topic, partition),
                 highwater=highwater(topic, partition),
             )
             for topic in topics
@@ -107,9 +113,12 @@ class ReadHorizon:
     """What the ingest loop has taken, per input partition: the position after it and the
     latest record timestamp."""
 
-    def __init__(self, topics: Iterable[str], highwater: Highwater) -> None:
+    def __init__(
+        self, topics: Iterable[str], highwater: Highwater, fallback: Position | None = None
+    ) -> None:
         self.topics = tuple(sorted(topics))
         self.highwater = highwater
+        self.fallback = fallback
         self.latest: dict[Key, float] = {}
         self.positions: dict[Key, int] = {}
 
@@ -144,7 +153,13 @@ class ReadHorizon:
 
         def horizon(partition: int) -> float:
             return partition_horizon(
-                now, partition, self.topics, self.latest, self.positions, self.highwater
+                now,
+                partition,
+                self.topics,
+                self.latest,
+                self.positions,
+                self.highwater,
+                self.fallback,
             )
 
         return horizon
