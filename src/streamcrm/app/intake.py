@@ -214,9 +214,12 @@ class IntakeConsumer(faust_aiokafka.Consumer):
         self._committed_offset.update(
             {tp: o if o else None for tp, o in committed.items() if o is not None}
         )
+        # Never committed: from the start (consumer_auto_offset_reset is "earliest"). Faust
+        # leaves such a partition where it is, and a record fetched before the recovery
+        # paused the inputs is then never delivered (getmany skips it as inactive).
         intake: Intake = cast(Any, self.app).intake
         intake.restart_from(
-            {tp: o for tp, o in committed.items() if tp.topic in intake.topics and o is not None}
+            {tp: o or 0 for tp, o in committed.items() if tp.topic in intake.topics}
         )
 
     async def _apply_rewinds(self, intake: Intake) -> None:
