@@ -43,6 +43,9 @@ from streamcrm.publish import end_of_stream
 
 Key = tuple[str, int]  # (topic, partition)
 Highwater = Callable[[str, int], int | None]
+# The consumer's own read position of a partition nothing was processed from yet, when
+# nothing of it is buffered or in hand (None: unknown).
+Position = Callable[[str, int], int | None]
 NEVER = float("-inf")
 IDLE_S = 1.0  # a caught-up partition quiet this long counts as read up to now
 
@@ -108,6 +111,7 @@ def partition_horizon(
     positions: Mapping[Key, int],
     highwater: Highwater,
     taken_at: Mapping[Key, float] | None = None,
+    fallback: Position | None = None,
 ) -> float:
     """The earliest of the topics' horizons on one partition. Pure (given ``highwater``)."""
     taken = taken_at or {}
@@ -116,7 +120,9 @@ def partition_horizon(
             topic_horizon(
                 now,
                 latest=latest.get((topic, partition)),
-                position=positions.get((topic, partition)),
+                position=positions.get((topic, partition))
+                if (topic, partition) in positions or fallback is None
+                else fallback(topic, partition),
                 highwater=highwater(topic, partition),
                 quiet_s=now - taken.get((topic, partition), NEVER),
             )
@@ -130,9 +136,12 @@ class ReadHorizon:
     """What the ingest loop has taken, per input partition: the position after it and the
     latest record timestamp."""
 
-    def __init__(self, topics: Iterable[str], highwater: Highwater) -> None:
+    def __init__(
+        self, topics: Iterable[str], highwater: Highwater, fallback: Position | None = None
+    ) -> None:
         self.topics = tuple(sorted(topics))
         self.highwater = highwater
+        self.fallback = fallback
         self.latest: dict[Key, float] = {}
         self.positions: dict[Key, int] = {}
         self.taken_at: dict[Key, float] = {}  # processing time a record was last taken
@@ -193,6 +202,7 @@ class ReadHorizon:
                 self.positions,
                 self.highwater,
                 self.taken_at,
+                self.fallback,
             )
 
         return horizon

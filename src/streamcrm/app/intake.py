@@ -85,6 +85,7 @@ class Intake:
         self.rewound = 0  # rewinds that moved a fetch position back
         # What the ingest loop took, for the wall-clock deadline horizon (app/horizon.py).
         self.reads = ReadHorizon(self.topics, highwater=lambda topic, partition: None)
+        self.in_hand: list[Any] = []  # the batch the ingest loop took and has not acked
 
     def offer(self, message: Any) -> bool:
         """Buffer without waiting; False when full (the caller takes the slow path)."""
@@ -139,6 +140,16 @@ class Intake:
             self.rewind(tp, offset)
             self.reads.restart(tp.topic, tp.partition, offset)
 
+    def _idle_position(self, topic: str, partition: int) -> int | None:
+        """The consumer's fetch position of a partition none of whose records is buffered
+        or in hand (None otherwise, or unknown): for the horizon of a partition nothing
+        was processed from since the worker started."""
+        if any(
+            m.topic == topic and m.partition == partition for m in (*self._buffer, *self.in_hand)
+        ):
+            return None
+        return _fetch_position(self.app, TopicPartition(topic, partition))
+
     async def take(self, max_messages: int) -> list[Any]:
         """Everything buffered (up to ``max_messages``), tracked as pending ack; waits for one."""
         app = self.app
@@ -157,6 +168,7 @@ class Intake:
                 stale = [m for m in batch if m.generation_id != generation]
             self.drop(stale)
             if kept:
+                self.in_hand = kept
                 track = app.consumer.track_message
                 for message in kept:
                     message.tracked = True
@@ -174,6 +186,7 @@ class Intake:
         for message in messages:
             ack(message)
             message_out(message.tp, message.offset, message)
+        self.in_hand = []
 
     def install(self, app: Any) -> None:
         """Feed this intake from ``app``'s consumer (call before the app starts)."""
@@ -183,6 +196,7 @@ class Intake:
         self.app = app
         app.intake = self
         self.reads.highwater = lambda topic, partition: _highwater(app, topic, partition)
+        self.reads.fallback = self._idle_position
         app.transport.Consumer = IntakeConsumer  # the consumer is created after this
         app.flow_control.manage_queue(self)  # cleared with Faust's own queues
 
@@ -200,9 +214,12 @@ class IntakeConsumer(faust_aiokafka.Consumer):
         self._committed_offset.update(
             {tp: o if o else None for tp, o in committed.items() if o is not None}
         )
+        # Never committed: from the start (consumer_auto_offset_reset is "earliest"). Faust
+        # leaves such a partition where it is, and a record fetched before the recovery
+        # paused the inputs is then never delivered (getmany skips it as inactive).
         intake: Intake = cast(Any, self.app).intake
         intake.restart_from(
-            {tp: o for tp, o in committed.items() if tp.topic in intake.topics and o is not None}
+            {tp: o or 0 for tp, o in committed.items() if tp.topic in intake.topics}
         )
 
     async def _apply_rewinds(self, intake: Intake) -> None:
@@ -300,6 +317,16 @@ def _highwater(app: Any, topic: str, partition: int) -> int | None:
         return int(app.consumer.highwater(TopicPartition(topic, partition)))
     except (AssertionError, KeyError, TypeError, ValueError, AttributeError):
         return None
+
+
+def _fetch_position(app: Any, tp: Any) -> int | None:
+    """aiokafka's fetch position of ``tp`` (a plain read, as Faust's own highwater is)."""
+    try:
+        consumer = app.consumer._thread._ensure_consumer()
+        state = consumer._subscription.subscription.assignment.state_value(tp)
+    except (AttributeError, KeyError, AssertionError):
+        return None
+    return int(state.position) if state is not None and state.has_valid_position else None
 
 
 async def _rewind_positions(
