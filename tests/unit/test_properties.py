@@ -80,10 +80,22 @@ def _event_schema(event_type: str) -> dict[str, Any]:
         resolved["required"] = sorted({*part.get("required", ()), *resolved["required"]})
     # Small enough that thirty events fit Hypothesis's budget: the 500-line cart and
     # unknown extra fields are drawn separately (tests/unit/test_hostile_input.py, below).
-    resolved["additionalProperties"] = False
+    _close(resolved)
     if "lines" in resolved["properties"]:
         resolved["properties"]["lines"]["maxItems"] = 8
     return resolved
+
+
+def _close(node: Any) -> None:
+    """No generated extra fields in any object (they are drawn separately, JSON-safe)."""
+    if isinstance(node, dict):
+        if "properties" in node and "additionalProperties" not in node:
+            node["additionalProperties"] = False
+        for value in node.values():
+            _close(value)
+    elif isinstance(node, list):
+        for value in node:
+            _close(value)
 
 
 def _timestamps() -> st.SearchStrategy[str]:
