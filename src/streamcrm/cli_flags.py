@@ -1,0 +1,219 @@
+"""The command line's flags, each with the environment variable it falls back to.
+
+Definitions only (argparse); turning them into :class:`~streamcrm.config.Settings` is
+:mod:`streamcrm.cli`'s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from typing import Any
+
+from streamcrm.config import Topics
+
+
+class UsageError(Exception):
+    """A problem the user can fix; printed as one line."""
+
+
+def _env(name: str, default: Any) -> Any:
+    return os.environ.get(name, default)
+
+
+def _int_env(name: str, default: int) -> int:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        msg = f"{name}={raw!r} is not an integer"
+        raise UsageError(msg) from None
+
+
+def _add_broker_flags(p: argparse.ArgumentParser, *, embedded_default: bool = False) -> None:
+    default = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
+    hint = "default: embedded Tansu broker" if embedded_default else "default 127.0.0.1:9092"
+    p.add_argument(
+        "--broker",
+        default=default,
+        help=f"Kafka bootstrap servers host:port[,host:port] (env KAFKA_BOOTSTRAP_SERVERS; {hint})",
+    )
+    p.add_argument(
+        "--partitions",
+        type=int,
+        default=_int_env("STREAMCRM_PARTITIONS", 8),
+        help="partitions of every topic; the three inputs must match (env STREAMCRM_PARTITIONS, default 8)",
+    )
+    defaults = Topics()
+    for kind in ("browse", "cart", "order", "deadletter", "coupons", "offers", "profiles"):
+        env = f"STREAMCRM_TOPIC_{kind.upper()}"
+        p.add_argument(
+            f"--topic-{kind}",
+            default=_env(env, getattr(defaults, kind)),
+            help=f"topic name (env {env}, default {getattr(defaults, kind)})",
+        )
+
+
+def _add_redis_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--redis-url",
+        default=_env("REDIS_URL", "redis://127.0.0.1:6379/0"),
+        help="Redis for the customer snapshot (env REDIS_URL, default redis://127.0.0.1:6379/0)",
+    )
+    p.add_argument("--no-redis", action="store_true", help="run without the Redis snapshot")
+
+
+def _add_worker_flags(worker: argparse.ArgumentParser) -> None:
+    _add_broker_flags(worker)
+    _add_redis_flags(worker)
+    worker.add_argument(
+        "--app-id",
+        default=_env("STREAMCRM_APP_ID", "streamcrm"),
+        help="Faust app id = consumer group and changelog prefix (env STREAMCRM_APP_ID)",
+    )
+    worker.add_argument(
+        "--web-host",
+        default=_env("STREAMCRM_WEB_HOST", "127.0.0.1"),
+        help="bind address of /stats (env STREAMCRM_WEB_HOST, default 127.0.0.1)",
+    )
+    worker.add_argument(
+        "--web-port",
+        type=int,
+        default=_int_env("STREAMCRM_WEB_PORT", 6066),
+        help="port of /stats (env STREAMCRM_WEB_PORT, default 6066)",
+    )
+    worker.add_argument(
+        "--data-dir",
+        default=_env("STREAMCRM_DATA_DIR", "./streamcrm-data"),
+        help="Faust data dir, one per worker (env STREAMCRM_DATA_DIR)",
+    )
+    worker.add_argument(
+        "--batch-size",
+        type=int,
+        default=_int_env("STREAMCRM_BATCH_SIZE", 1000),
+        help="max events per processing batch (env STREAMCRM_BATCH_SIZE)",
+    )
+    worker.add_argument(
+        "--fast-rebalance",
+        action="store_true",
+        default=_env("STREAMCRM_FAST_REBALANCE", "") == "1",
+        help="short group timeouts, for Tansu and tests (env STREAMCRM_FAST_REBALANCE=1)",
+    )
+    worker.add_argument(
+        "--log-level",
+        default=_env("STREAMCRM_LOG_LEVEL", "warning"),
+        choices=["debug", "info", "warning", "error"],
+        help="log level (env STREAMCRM_LOG_LEVEL, default warning)",
+    )
+
+    worker.add_argument(
+        "--group-instance-id",
+        default=_env("STREAMCRM_GROUP_INSTANCE_ID", None),
+        help="static group membership: a stable id per worker, so a restart takes its "
+        "partitions back without a rebalance (env STREAMCRM_GROUP_INSTANCE_ID; default none)",
+    )
+
+    worker.add_argument(
+        "--session-timeout",
+        default=_env("STREAMCRM_SESSION_TIMEOUT", None),
+        help="how long the group waits for a silent worker, the floor of crash recovery; "
+        "shorter recovers sooner but expels a worker stalled that long (env "
+        "STREAMCRM_SESSION_TIMEOUT; default 10s with --fast-rebalance, else 60s)",
+    )
+
+    _add_decision_flags(worker)
+    worker.add_argument(
+        "--max-record-bytes",
+        type=int,
+        default=_int_env("STREAMCRM_MAX_RECORD_BYTES", 256 * 1024),
+        help="larger input records are dead-lettered as too_large (env STREAMCRM_MAX_RECORD_BYTES, default 262144)",
+    )
+    worker.add_argument(
+        "--max-future-skew",
+        default=_env("STREAMCRM_MAX_FUTURE_SKEW", "1d"),
+        help="wall clock: events stamped further ahead of now are dead-lettered as ts_out_of_range (env STREAMCRM_MAX_FUTURE_SKEW, default 1d)",
+    )
+    worker.add_argument(
+        "--checkpoint-every",
+        default=_env("STREAMCRM_CHECKPOINT_EVERY", "30s"),
+        help="how often learners are checkpointed to their changelog (env STREAMCRM_CHECKPOINT_EVERY, default 30s)",
+    )
+    worker.add_argument(
+        "--resync-rate",
+        type=float,
+        default=_env("STREAMCRM_RESYNC_RATE", "2000"),  # a string: argparse applies type
+        help="customers/s rewritten to Redis from the table after a start, a rebalance or "
+        "Redis coming back (env STREAMCRM_RESYNC_RATE, default 2000)",
+    )
+
+
+def _add_decision_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--clock",
+        choices=["wall", "event"],
+        default=_env("STREAMCRM_CLOCK", "wall"),
+        help="deadlines fire on the wall clock (live) or on event time (replays, simulated "
+        "traffic) (env STREAMCRM_CLOCK, default wall)",
+    )
+    p.add_argument(
+        "--abandon-after",
+        default=_env("STREAMCRM_ABANDON_AFTER", "30m"),
+        help="cart inactivity before it counts as abandoned (env STREAMCRM_ABANDON_AFTER, default 30m)",
+    )
+    p.add_argument(
+        "--stages",
+        default=_env("STREAMCRM_STAGES", "reminder:1h,coupon:24h:incentive"),
+        help="abandoned-cart stages name:after[:incentive], comma-separated "
+        "(env STREAMCRM_STAGES, default reminder:1h,coupon:24h:incentive)",
+    )
+    p.add_argument(
+        "--holdout",
+        type=float,
+        default=float(_env("STREAMCRM_HOLDOUT", "0.10")),
+        help="share of customers in the control group, never messaged (env STREAMCRM_HOLDOUT, default 0.10)",
+    )
+    p.add_argument(
+        "--consent-default",
+        choices=["yes", "no"],
+        default=_env("STREAMCRM_CONSENT_DEFAULT", "yes"),
+        help="marketing consent of customers who never sent consent_updated "
+        "(env STREAMCRM_CONSENT_DEFAULT, default yes; use no where opt-in is required)",
+    )
+    p.add_argument(
+        "--churn-horizon",
+        default=_env("STREAMCRM_CHURN_HORIZON", "30d"),
+        help="churn model: will the customer order again within this? (env STREAMCRM_CHURN_HORIZON, default 30d)",
+    )
+
+
+def _add_generator_flags(p: argparse.ArgumentParser, *, events_default: int) -> None:
+    p.add_argument(
+        "--events",
+        type=int,
+        default=events_default,
+        help=f"how many events (default {events_default}; generate: 0 = run until stopped)",
+    )
+    p.add_argument(
+        "--seed", type=int, default=7, help="random seed: same seed, same traffic (default 7)"
+    )
+    _add_shop_flags(p, customers=500, skus=400)
+    p.add_argument(
+        "--bad",
+        type=int,
+        default=0,
+        help="how many of the events are malformed in assorted ways (default 0)",
+    )
+
+
+def _add_shop_flags(p: argparse.ArgumentParser, *, customers: int, skus: int) -> None:
+    p.add_argument(
+        "--customers", type=int, default=customers, help=f"distinct customers (default {customers})"
+    )
+    p.add_argument(
+        "--skus",
+        type=int,
+        default=skus,
+        help=f"catalogue size; long-tailed popularity over up to 400 categories (default {skus})",
+    )
