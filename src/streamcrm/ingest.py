@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import base64
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -62,6 +62,17 @@ class BatchResult:
     # Deadlines whose firing raised: (customer_id, "Type: message"); the customer's
     # deadline is dropped until its next event, so one bad state cannot spin the sweep.
     timer_errors: list[tuple[str, str]] = field(default_factory=list)
+
+    def outputs(self) -> Iterator[tuple[str, bytes | None, dict[str, Any]]]:
+        """Every output event as (its schema's type, key, body), e.g. to validate them all."""
+        for event_type, records in (
+            ("dead_letter", self.dead_letters),
+            ("coupon_issued", self.coupons),
+            ("next_best_offer", self.offers),
+            ("customer_profile_updated", self.profile_events),
+        ):
+            for key, body in records:
+                yield event_type, key, body
 
 
 Lookup = Callable[[str], CustomerState | None]

@@ -44,14 +44,8 @@ def run(processor: Processor, records: list[Record], table: dict[str, CustomerSt
 
 
 def check_outputs(result: BatchResult) -> None:
-    for name, records in (
-        ("dead_letter", result.dead_letters),
-        ("coupon_issued", result.coupons),
-        ("next_best_offer", result.offers),
-        ("customer_profile_updated", result.profile_events),
-    ):
-        for _, body in records:
-            validator(name).validate(body)
+    for event_type, _, body in result.outputs():
+        validator(event_type).validate(body)
 
 
 @pytest.mark.parametrize("clock", ["wall", "event"])
