@@ -64,10 +64,10 @@ def test_a_seek_back_forgets_what_was_read_after_it() -> None:
     reads = tracker({("browse", 0): 0, ("cart", 0): 0, ("order", 0): 9})
     reads.taking([record("order", 8, NOW - 1)], NOW)
     assert reads.at(NOW + IDLE_S)(0) == NOW + IDLE_S
-    reads.restart("order", 0, 3)
+    later = NOW + IDLE_S
+    reads.restart("order", 0, 3, later)
     assert reads.at(NOW)(0) == NEVER
-    reads.restart("order", 0, 9)  # sought to its end: busy until quiet for IDLE_S
-    later = NOW + IDLE_S  # the latest time the tracker saw
+    reads.restart("order", 0, 9, later)  # sought to its end: busy until quiet for IDLE_S
     assert reads.at(later + 0.5)(0) == NEVER
     assert reads.at(later + IDLE_S)(0) == later + IDLE_S
 

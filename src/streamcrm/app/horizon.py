@@ -145,7 +145,6 @@ class ReadHorizon:
         self.latest: dict[Key, float] = {}
         self.positions: dict[Key, int] = {}
         self.taken_at: dict[Key, float] = {}  # processing time a record was last taken
-        self.clock = NEVER  # the latest processing time seen (restart() has none of its own)
 
     def taking(self, messages: Iterable[Any], now: float) -> Callable[[int], float]:
         """Count a batch about to be processed as read; the horizon at ``now`` with it.
@@ -157,7 +156,6 @@ class ReadHorizon:
         by_key: dict[Key, list[Any]] = {}
         for m in messages:
             by_key.setdefault((m.topic, m.partition), []).append(m)
-        self.clock = max(self.clock, now)
         for key, taken in by_key.items():
             read = None
             for m in reversed(taken):  # the last record with a time says how far
@@ -176,7 +174,7 @@ class ReadHorizon:
         if read is not None and read > self.latest.get(key, NEVER):
             self.latest[key] = read
 
-    def restart(self, topic: str, partition: int, offset: int) -> None:
+    def restart(self, topic: str, partition: int, offset: int, now: float) -> None:
         """The partition is read again from ``offset``: what was read after it is forgotten.
 
         It counts as busy from here: at its end right after a restart says nothing about
@@ -186,12 +184,10 @@ class ReadHorizon:
         key = (topic, partition)
         self.positions[key] = offset
         self.latest.pop(key, None)
-        self.taken_at[key] = self.clock
+        self.taken_at[key] = now
 
     def at(self, now: float) -> Callable[[int], float]:
         """The horizon of each partition at ``now`` (for ``Processor.process``/``sweep``)."""
-
-        self.clock = max(self.clock, now)
 
         def horizon(partition: int) -> float:
             return partition_horizon(

@@ -51,6 +51,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections import deque
 from collections.abc import Iterable, Mapping
 from typing import Any, cast
@@ -136,9 +137,10 @@ class Intake:
         self.drop(m for m in self._buffer if m.tp in committed)
         self._buffer = deque(kept)
         self._room.set()
+        now = time.time()
         for tp, offset in committed.items():
             self.rewind(tp, offset)
-            self.reads.restart(tp.topic, tp.partition, offset)
+            self.reads.restart(tp.topic, tp.partition, offset, now)
 
     def _idle_position(self, topic: str, partition: int) -> int | None:
         """The consumer's fetch position of a partition none of whose records is buffered
