@@ -250,12 +250,18 @@ def _inject(
 
 
 def _wait_snapshots(workers: Workers, settle_s: float) -> int:
-    """Give the workers up to ``settle_s`` to write their pending snapshots."""
+    """Give the workers up to ``settle_s`` to converge Redis: nothing pending, no resync
+    under way or left, Redis up (after an outage, nothing may be pending while the
+    resync from the table has not run yet). Returns what is still pending."""
     deadline = time.monotonic() + settle_s
     while True:
-        stats = workers.stats()
-        pending = sum((s.get("snapshot") or {}).get("pending", 0) for s in stats)
-        if pending == 0 or time.monotonic() > deadline:
+        snaps = [s.get("snapshot") or {} for s in workers.stats()]
+        pending = sum(s.get("pending", 0) for s in snaps)
+        converged = all(
+            s.get("redis_up", True) and not s.get("resync_running") and not s.get("resync_remaining")
+            for s in snaps
+        )
+        if (pending == 0 and converged) or time.monotonic() > deadline:
             return int(pending)
         time.sleep(0.5)
 
