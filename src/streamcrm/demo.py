@@ -80,8 +80,11 @@ def usable_redis(url: str | None) -> str | None:
     try:
         asyncio.run(ping())
     except Exception as exc:  # noqa: BLE001 - any failure: run without it, and say so
+        from streamcrm.redaction import scrub, url_password
+
         where = redis_address(url)
-        _say(f"Redis at {where} is not reachable ({exc}); running without the snapshot")
+        reason = scrub(str(exc), [url_password(url)])
+        _say(f"Redis at {where} is not reachable ({reason}); running without the snapshot")
         return None
     _say(f"writing customer snapshots to {redis_address(url)}")
     return url
