@@ -121,3 +121,23 @@ def test_bad_security_settings_say_what_is_wrong_in_one_line(
     assert result.returncode == 2
     assert needle in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_a_child_worker_gets_its_secrets_through_the_environment_not_its_command_line(
+    tmp_path: Path,
+) -> None:
+    from streamcrm.config import Settings
+    from streamcrm.worker_process import child_environment, worker_command
+
+    secure = Settings(
+        redis_url="rediss://crm:redis-pw-1@cache:6380/0",
+        kafka_security=settings("SASL_SSL", "SCRAM-SHA-256"),
+        web_token="web-token-2",  # noqa: S106
+    )
+    command = " ".join(worker_command(secure, tmp_path))
+    for secret in ("redis-pw-1", "s3cret-pw", "web-token-2"):
+        assert secret not in command
+    env = child_environment(secure)
+    assert env["REDIS_URL"] == secure.redis_url
+    assert env["STREAMCRM_WEB_TOKEN"] == "web-token-2"  # noqa: S105
+    assert from_env(env) == secure.kafka_security
