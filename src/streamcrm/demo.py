@@ -67,8 +67,8 @@ def usable_redis(url: str | None) -> str | None:
     if url is None:
         _say("Redis snapshot disabled (--no-redis)")
         return None
+    from streamcrm.redaction import redis_address, scrub, url_password
     from streamcrm.serving import SnapshotWriter
-    from streamcrm.snapshot_sync import redis_address
 
     async def ping() -> None:
         writer = SnapshotWriter(url, timeout_s=1.0)
@@ -80,8 +80,6 @@ def usable_redis(url: str | None) -> str | None:
     try:
         asyncio.run(ping())
     except Exception as exc:  # noqa: BLE001 - any failure: run without it, and say so
-        from streamcrm.redaction import scrub, url_password
-
         where = redis_address(url)
         reason = scrub(str(exc), [url_password(url)])
         _say(f"Redis at {where} is not reachable ({reason}); running without the snapshot")

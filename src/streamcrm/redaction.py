@@ -1,6 +1,7 @@
 """Secrets out of every log line and error message: the one place that masks them.
 
-:func:`redact_url` masks the password of a URL; :func:`scrub` masks known secrets and any
+:func:`redact_url` masks the password of a URL; :func:`redis_address` is what logs say
+of a Redis (host, port, database: never the user or password); :func:`scrub` masks known secrets and any
 URL's password in free text; :func:`install_log_scrubber` applies ``scrub`` to every log
 record the process makes (Faust's, aiokafka's and ours), whatever handler prints it.
 """
@@ -32,6 +33,28 @@ def redact_url(url: str) -> str:
     'redis://127.0.0.1:6379/0'
     """
     return _URL_PASSWORD.sub(lambda m: f"{m['head']}{MASK}{m['at']}", url)
+
+
+def redis_address(url: str) -> str:
+    """Host, port and database of a Redis URL, for logs: never the user or password.
+
+    >>> redis_address("redis://user:s3cret@cache.internal:6380/2")
+    'cache.internal:6380/2'
+    >>> redis_address("rediss://:pw@10.0.0.5")
+    '10.0.0.5:6379/0'
+    >>> redis_address("unix:///run/redis.sock?db=1")
+    'unix:/run/redis.sock'
+    """
+    parts = urlsplit(url)
+    if parts.scheme == "unix":
+        return f"unix:{parts.path}"
+    host = parts.hostname or "localhost"
+    try:
+        port = parts.port or 6379
+    except ValueError:
+        port = 6379
+    db = parts.path.strip("/") or "0"
+    return f"{host}:{port}/{db}"
 
 
 def url_password(url: str | None) -> str | None:

@@ -17,8 +17,8 @@ import pytest
 import redis
 from aiokafka import AIOKafkaProducer
 
+from streamcrm.redaction import redis_address
 from streamcrm.snapshot import snapshot_key
-from streamcrm.snapshot_sync import redis_address
 from streamcrm.synthetic import generate
 from streamcrm.tansu import free_port, wait_for_port
 
