@@ -198,7 +198,7 @@ async def diagnose(servers: str, security: KafkaSecurity, exc: BaseException) ->
     """One line on why clients cannot use the broker at ``servers``, found by connecting
     to the first one ourselves (aiokafka only says it could not bootstrap)."""
     host, _, port_text = servers.split(",", maxsplit=1)[0].strip().rpartition(":")
-    where = f"{host}:{port_text}"
+    where, host = f"{host}:{port_text}", host.strip("[]")
     fix = "point --broker / KAFKA_BOOTSTRAP_SERVERS at a running broker"
     try:
         port = int(port_text)
@@ -256,7 +256,7 @@ async def _tls_problem(
             asyncio.open_connection(host, port, ssl=context, server_hostname=host), 5
         )
     except ssl.SSLCertVerificationError as error:
-        return f"{error.verify_message}: the broker's certificate is not signed by the CA in --ssl-ca-file / {ENV_CA_FILE}"
+        return _verify_words(error, host)
     except (ssl.SSLError, OSError, TimeoutError) as error:
         return f"handshake failed ({_ssl_words(error)})"
     if not ask_kafka:
@@ -280,6 +280,15 @@ async def _tls_problem(
     finally:
         writer.close()
     return None
+
+
+def _verify_words(error: ssl.SSLCertVerificationError, host: str) -> str:
+    if "hostname" in str(error.verify_message).lower():
+        return f"{error.verify_message}: the broker's certificate is not for {host}"
+    return (
+        f"{error.verify_message}: the broker's certificate is not signed by the CA in "
+        f"--ssl-ca-file / {ENV_CA_FILE}"
+    )
 
 
 def _ssl_words(error: BaseException) -> str:
