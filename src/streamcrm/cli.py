@@ -27,8 +27,11 @@ from streamcrm.cli_flags import (
 )
 from streamcrm.config import Drills, Settings, Topics, parse_duration, parse_stages
 from streamcrm.decisions import CrmConfig
+from streamcrm.kafka_security import ENV_PASSWORD, KafkaSecurity, read_password_file, ssl_context
 from streamcrm.policies.abandoned_cart import AbandonConfig
 from streamcrm.policies.contact import ContactPolicy
+from streamcrm.redaction import install_log_scrubber, scrub, secrets_of
+from streamcrm.web_access import TOKEN_ENV
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -188,7 +191,11 @@ def settings_from(args: argparse.Namespace) -> Settings:
         msg = "the browse, cart and order topics must be three different topics"
         raise UsageError(msg)
     settings = Settings(
-        broker=args.broker or "127.0.0.1:9092", partitions=args.partitions, topics=topics
+        broker=args.broker or "127.0.0.1:9092",
+        partitions=args.partitions,
+        topics=topics,
+        kafka_security=_kafka_security(args),
+        web_token=os.environ.get(TOKEN_ENV) or None,
     )
     if hasattr(args, "clock"):
         settings = replace(settings, clock=args.clock, crm=_crm_config(args))
@@ -216,12 +223,47 @@ def settings_from(args: argparse.Namespace) -> Settings:
             resync_rate=args.resync_rate,
             drills=_drills(),
             group_instance_id=args.group_instance_id or None,
+            deadletter_retention_s=_duration(args.deadletter_retention, "--deadletter-retention")
+            if args.deadletter_retention
+            else None,
             session_timeout_s=_session_timeout(args.session_timeout, args.fast_rebalance),
         )
         if not args.resync_rate > 0:
             msg = f"--resync-rate must be above 0 customers/s (got {args.resync_rate:g})"
             raise UsageError(msg)
     return settings
+
+
+def _kafka_security(args: argparse.Namespace) -> KafkaSecurity:
+    try:
+        password = os.environ.get(ENV_PASSWORD) or None
+        if password is None and args.sasl_password_file:
+            password = read_password_file(args.sasl_password_file)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    security = KafkaSecurity(
+        protocol=args.security_protocol,
+        sasl_mechanism=args.sasl_mechanism,
+        username=args.sasl_username or None,
+        password=password,
+        ca_file=args.ssl_ca_file or None,
+        cert_file=args.ssl_cert_file or None,
+        key_file=args.ssl_key_file or None,
+    )
+    problem = security.problem()
+    for flag, path in (("--ssl-ca-file", security.ca_file), ("--ssl-cert-file", security.cert_file),
+                       ("--ssl-key-file", security.key_file)):  # fmt: skip
+        if path and not os.path.isfile(path):
+            problem = problem or f"{flag} {path}: no such file"
+    if problem:
+        raise UsageError(problem)
+    if security.tls:
+        try:
+            ssl_context(security)  # a bad certificate or key fails here, not mid-run
+        except (OSError, ValueError) as exc:
+            msg = f"cannot load the TLS files ({exc}): check --ssl-ca-file, --ssl-cert-file and --ssl-key-file"
+            raise UsageError(msg) from None
+    return security
 
 
 def _session_timeout(text: str | None, fast_rebalance: bool) -> float | None:
@@ -306,8 +348,11 @@ def main(argv: Sequence[str] | None = None) -> int:  # noqa: PLR0911 - one retur
     logging.basicConfig(
         level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    secrets: list[str] = []
     try:
         settings = settings_from(args)
+        secrets = secrets_of(settings)
+        install_log_scrubber(secrets)
         if args.command == "worker":
             return run_worker(settings)
         if args.command == "bench":
@@ -342,7 +387,7 @@ def main(argv: Sequence[str] | None = None) -> int:  # noqa: PLR0911 - one retur
         print("streamcrm: interrupted", file=sys.stderr)
         return 130
     except (UsageError, RuntimeError, OSError, TimeoutError) as exc:
-        print(f"streamcrm {args.command}: error: {exc}", file=sys.stderr)
+        print(f"streamcrm {args.command}: error: {scrub(str(exc), secrets)}", file=sys.stderr)
         return 2 if isinstance(exc, UsageError) else 1
 
 

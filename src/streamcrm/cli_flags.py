@@ -10,6 +10,7 @@ import argparse
 import os
 from typing import Any
 
+from streamcrm import kafka_security as ks
 from streamcrm.config import Topics
 
 
@@ -46,6 +47,7 @@ def _add_broker_flags(p: argparse.ArgumentParser, *, embedded_default: bool = Fa
         default=_int_env("STREAMCRM_PARTITIONS", 8),
         help="partitions of every topic; the three inputs must match (env STREAMCRM_PARTITIONS, default 8)",
     )
+    _add_kafka_security_flags(p)
     defaults = Topics()
     for kind in ("browse", "cart", "order", "deadletter", "coupons", "offers", "profiles"):
         env = f"STREAMCRM_TOPIC_{kind.upper()}"
@@ -54,6 +56,51 @@ def _add_broker_flags(p: argparse.ArgumentParser, *, embedded_default: bool = Fa
             default=_env(env, getattr(defaults, kind)),
             help=f"topic name (env {env}, default {getattr(defaults, kind)})",
         )
+
+
+def _add_kafka_security_flags(p: argparse.ArgumentParser) -> None:
+    """TLS and SASL of every Kafka client (kafka_security.py). The password has no flag,
+    so it never shows in ``ps``: KAFKA_SASL_PASSWORD or a file."""
+    p.add_argument(
+        "--security-protocol",
+        type=str.upper,
+        choices=ks.PROTOCOLS,
+        default=_env(ks.ENV_PROTOCOL, "PLAINTEXT").upper(),
+        help=f"Kafka security protocol (env {ks.ENV_PROTOCOL}, default PLAINTEXT)",
+    )
+    p.add_argument(
+        "--sasl-mechanism",
+        type=str.upper,
+        choices=ks.MECHANISMS,
+        default=_env(ks.ENV_MECHANISM, "PLAIN").upper(),
+        help=f"SASL mechanism for SASL_PLAINTEXT / SASL_SSL (env {ks.ENV_MECHANISM}, default PLAIN)",
+    )
+    p.add_argument(
+        "--sasl-username",
+        default=_env(ks.ENV_USERNAME, None),
+        help=f"SASL user (env {ks.ENV_USERNAME}); the password comes from env "
+        f"{ks.ENV_PASSWORD} or --sasl-password-file, never a flag",
+    )
+    p.add_argument(
+        "--sasl-password-file",
+        metavar="PATH",
+        default=_env(ks.ENV_PASSWORD_FILE, None),
+        help=f"file whose first line is the SASL password (env {ks.ENV_PASSWORD_FILE})",
+    )
+    for flag, env, what in (
+        (
+            "--ssl-ca-file",
+            ks.ENV_CA_FILE,
+            "CA certificate(s) that signed the brokers' (PEM); default: the system's CAs",
+        ),
+        (
+            "--ssl-cert-file",
+            ks.ENV_CERT_FILE,
+            "client certificate (PEM), for brokers that require one",
+        ),
+        ("--ssl-key-file", ks.ENV_KEY_FILE, "the client certificate's private key (PEM)"),
+    ):
+        p.add_argument(flag, metavar="PATH", default=_env(env, None), help=f"{what} (env {env})")
 
 
 def _add_redis_flags(p: argparse.ArgumentParser) -> None:
@@ -134,6 +181,13 @@ def _add_worker_flags(worker: argparse.ArgumentParser) -> None:
         "--max-future-skew",
         default=_env("STREAMCRM_MAX_FUTURE_SKEW", "1d"),
         help="wall clock: events stamped further ahead of now are dead-lettered as ts_out_of_range (env STREAMCRM_MAX_FUTURE_SKEW, default 1d)",
+    )
+    worker.add_argument(
+        "--deadletter-retention",
+        default=_env("STREAMCRM_DEADLETTER_RETENTION", None),
+        help="how long the dead-letter topic keeps records (they hold the original bytes of "
+        "bad input), set as retention.ms when streamcrm creates the topic, e.g. 7d (env "
+        "STREAMCRM_DEADLETTER_RETENTION; default: the broker's retention)",
     )
     worker.add_argument(
         "--checkpoint-every",

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 
 from streamcrm.decisions import CrmConfig
 from streamcrm.events import DEFAULT_MAX_RECORD_BYTES
+from streamcrm.kafka_security import KafkaSecurity
 from streamcrm.policies.abandoned_cart import Stage
 
 
@@ -51,7 +52,10 @@ class Settings:
     """Everything a worker needs. Defaults suit real Kafka; the demo and tests shorten timeouts."""
 
     broker: str = "kafka://127.0.0.1:9092"
-    redis_url: str | None = "redis://127.0.0.1:6379/0"
+    # TLS / SASL of every Kafka client (kafka_security.py); PLAINTEXT by default.
+    kafka_security: KafkaSecurity = field(default_factory=KafkaSecurity)
+    # May hold a password (redis://user:pw@host): never logged whole (redaction.py).
+    redis_url: str | None = field(default="redis://127.0.0.1:6379/0", repr=False)
     app_id: str = "streamcrm"
     partitions: int = 8
     replication_factor: int = 1
@@ -109,6 +113,10 @@ class Settings:
     # fast_rebalance, else 3 s), at most the request timeout (90 s).
     session_timeout_s: float | None = None
     drills: Drills = field(default_factory=Drills)
+    # Bearer token of /customers/<id> (STREAMCRM_WEB_TOKEN); None: that endpoint is off.
+    web_token: str | None = field(default=None, repr=False)
+    # retention.ms of the dead-letter topic when streamcrm creates it; None: the broker's.
+    deadletter_retention_s: float | None = None
 
 
 _UNITS = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}

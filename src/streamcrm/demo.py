@@ -67,8 +67,8 @@ def usable_redis(url: str | None) -> str | None:
     if url is None:
         _say("Redis snapshot disabled (--no-redis)")
         return None
+    from streamcrm.redaction import redis_address, scrub, url_password
     from streamcrm.serving import SnapshotWriter
-    from streamcrm.snapshot_sync import redis_address
 
     async def ping() -> None:
         writer = SnapshotWriter(url, timeout_s=1.0)
@@ -81,7 +81,8 @@ def usable_redis(url: str | None) -> str | None:
         asyncio.run(ping())
     except Exception as exc:  # noqa: BLE001 - any failure: run without it, and say so
         where = redis_address(url)
-        _say(f"Redis at {where} is not reachable ({exc}); running without the snapshot")
+        reason = scrub(str(exc), [url_password(url)])
+        _say(f"Redis at {where} is not reachable ({reason}); running without the snapshot")
         return None
     _say(f"writing customer snapshots to {redis_address(url)}")
     return url

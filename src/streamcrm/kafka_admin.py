@@ -8,15 +8,14 @@ import logging
 from collections.abc import Iterator
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import KafkaError, TopicAlreadyExistsError
+from aiokafka.errors import TopicAlreadyExistsError
 
 from streamcrm.config import Settings, bootstrap_servers
+from streamcrm.kafka_security import BrokerUnavailable, client_kwargs, start_client
 
 log = logging.getLogger(__name__)
 
-
-class BrokerUnavailable(RuntimeError):
-    """The broker could not be reached; the message says where and how to fix it."""
+__all__ = ["BrokerUnavailable", "TopicMismatch", "ensure_topics"]
 
 
 class TopicMismatch(RuntimeError):
@@ -26,31 +25,30 @@ class TopicMismatch(RuntimeError):
 async def ensure_topics(settings: Settings, *, timeout_s: float = 15.0) -> None:
     """Create missing topics; refuse to run if the inputs are not co-partitioned."""
     servers = bootstrap_servers(settings.broker)
-    admin = AIOKafkaAdminClient(bootstrap_servers=servers, request_timeout_ms=int(timeout_s * 1000))
-    try:
-        with client_errors_muted():
-            await asyncio.wait_for(admin.start(), timeout_s)
-    except (TimeoutError, KafkaError, OSError) as exc:
-        await _close(admin)
-        msg = (
-            f"cannot reach the Kafka broker at {servers} ({type(exc).__name__}); "
-            "start it or point --broker / KAFKA_BOOTSTRAP_SERVERS at a running one"
-        )
-        raise BrokerUnavailable(msg) from None
+    admin = AIOKafkaAdminClient(
+        bootstrap_servers=servers,
+        request_timeout_ms=int(timeout_s * 1000),
+        **client_kwargs(settings.kafka_security),
+    )
+    await start_client(admin, servers, settings.kafka_security, timeout_s=timeout_s)
     try:
         wanted = [*settings.topics.inputs(), *settings.topics.outputs()]
         existing = set(await admin.list_topics())
-        missing = [
-            NewTopic(name, settings.partitions, settings.replication_factor)
-            for name in wanted
-            if name not in existing
-        ]
+        missing = [_new_topic(settings, name) for name in wanted if name not in existing]
         if missing:
             with contextlib.suppress(TopicAlreadyExistsError):  # another worker was first
                 await admin.create_topics(missing)
         await _check_copartitioned(admin, list(settings.topics.inputs()), settings.partitions)
     finally:
         await _close(admin)
+
+
+def _new_topic(settings: Settings, name: str) -> NewTopic:
+    configs = None
+    if name == settings.topics.deadletter and settings.deadletter_retention_s is not None:
+        # Dead letters keep the original bytes of bad input: keep them no longer than asked.
+        configs = {"retention.ms": str(int(settings.deadletter_retention_s * 1000))}
+    return NewTopic(name, settings.partitions, settings.replication_factor, topic_configs=configs)
 
 
 async def _check_copartitioned(admin: AIOKafkaAdminClient, names: list[str], want: int) -> None:

@@ -9,11 +9,10 @@ from typing import Any
 
 import orjson
 from aiokafka import AIOKafkaProducer
-from aiokafka.errors import KafkaError
 
 from streamcrm.config import Settings, bootstrap_servers
 from streamcrm.events import parse_ts
-from streamcrm.kafka_admin import client_errors_muted
+from streamcrm.kafka_security import client_kwargs, start_client
 from streamcrm.synthetic import N_SKUS, generate
 
 UNBOUNDED = 10**12  # "--events 0": a stream that outlives any run
@@ -52,20 +51,12 @@ async def publish(
     everything up to it, as an in-memory replay of the same events does.
     """
     topic_of = {kind: name for name, kind in settings.topics.inputs().items()}
+    servers = bootstrap_servers(settings.broker)
     producer = AIOKafkaProducer(
-        bootstrap_servers=bootstrap_servers(settings.broker), linger_ms=5, acks=1,
-        max_batch_size=256 * 1024,
+        bootstrap_servers=servers, linger_ms=5, acks=1, max_batch_size=256 * 1024,
+        **client_kwargs(settings.kafka_security),
     )  # fmt: skip
-    try:
-        with client_errors_muted():
-            await asyncio.wait_for(producer.start(), 15)
-    except (KafkaError, OSError, TimeoutError):
-        await producer.stop()
-        msg = (
-            f"cannot reach the Kafka broker at {bootstrap_servers(settings.broker)}; "
-            "start it or pass --broker / KAFKA_BOOTSTRAP_SERVERS"
-        )
-        raise RuntimeError(msg) from None
+    await start_client(producer, servers, settings.kafka_security, timeout_s=15)
     sent = 0
     last_ts = float("-inf")
     started = time.monotonic()

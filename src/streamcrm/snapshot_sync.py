@@ -25,7 +25,6 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Literal
-from urllib.parse import urlsplit
 
 Change = Literal["down", "back"]
 
@@ -171,25 +170,3 @@ def marker_key(prefix: str, partition: int) -> str:
     'streamcrm:customer:#partition:3'
     """
     return f"{prefix}#partition:{partition}"
-
-
-def redis_address(url: str) -> str:
-    """Host, port and database of a Redis URL, for logs: never the user or password.
-
-    >>> redis_address("redis://user:s3cret@cache.internal:6380/2")
-    'cache.internal:6380/2'
-    >>> redis_address("rediss://:pw@10.0.0.5")
-    '10.0.0.5:6379/0'
-    >>> redis_address("unix:///run/redis.sock?db=1")
-    'unix:/run/redis.sock'
-    """
-    parts = urlsplit(url)
-    if parts.scheme == "unix":
-        return f"unix:{parts.path}"
-    host = parts.hostname or "localhost"
-    try:
-        port = parts.port or 6379
-    except ValueError:
-        port = 6379
-    db = parts.path.strip("/") or "0"
-    return f"{host}:{port}/{db}"

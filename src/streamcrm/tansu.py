@@ -88,9 +88,13 @@ class Tansu:
         storage: str | None = None,
         env: dict[str, str] | None = None,
         port: int | None = None,
+        advertised_port: int | None = None,
     ) -> None:
         self.port = port or free_port()
         self.address = f"127.0.0.1:{self.port}"
+        # Where clients are told to connect (metadata): a TLS terminator in front of this
+        # broker (the test harness's stunnel) advertises its own port. Default: our own.
+        self.advertised = f"127.0.0.1:{advertised_port or self.port}"
         self.storage = storage
         self.env = env or {}
         self.log_path = log_path
@@ -98,8 +102,8 @@ class Tansu:
         self._log: IO[bytes] | None = None
 
     def command(self) -> list[str]:
-        url = f"tcp://{self.address}"
-        cmd = [broker_binary(), "broker", "--listener-url", url, "--advertised-listener-url", url]
+        url, advertised = f"tcp://{self.address}", f"tcp://{self.advertised}"
+        cmd = [broker_binary(), "broker", "--listener-url", url, "--advertised-listener-url", advertised]
         return cmd + (["--storage-engine", self.storage] if self.storage else [])
 
     def start(self, timeout_s: float = 20.0) -> None:

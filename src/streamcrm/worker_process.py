@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import time
@@ -13,10 +14,12 @@ from pathlib import Path
 from typing import Any
 
 from streamcrm.config import Settings
+from streamcrm.kafka_security import child_env
 
 
 def worker_command(settings: Settings, data_dir: Path) -> list[str]:
-    """The command line that runs a worker with exactly these settings."""
+    """The command line that runs a worker with exactly these settings, secrets aside
+    (they go in :func:`child_environment`: ``ps`` shows every process's command line)."""
     t, a = settings.topics, settings.crm.abandon
     stages = ",".join(
         f"{s.name}:{s.after:g}s" + (":incentive" if s.incentive else "") for s in a.stages
@@ -38,8 +41,20 @@ def worker_command(settings: Settings, data_dir: Path) -> list[str]:
         "--max-future-skew", f"{settings.max_future_skew_s:g}s",
         "--topic-profiles", t.profiles, "--topic-offers", t.offers,
     ]  # fmt: skip
-    cmd += ["--redis-url", settings.redis_url] if settings.redis_url else ["--no-redis"]
-    return cmd
+    if settings.deadletter_retention_s is not None:
+        cmd += ["--deadletter-retention", f"{settings.deadletter_retention_s:g}s"]
+    return cmd if settings.redis_url else [*cmd, "--no-redis"]
+
+
+def child_environment(settings: Settings) -> dict[str, str]:
+    """This process's environment plus the secrets a child worker needs: the Kafka login
+    and TLS files, the Redis URL (it may hold a password) and the web token."""
+    env = {**os.environ, **child_env(settings.kafka_security)}
+    if settings.redis_url:
+        env["REDIS_URL"] = settings.redis_url
+    if settings.web_token:
+        env["STREAMCRM_WEB_TOKEN"] = settings.web_token
+    return env
 
 
 class WorkerProcess:
@@ -51,6 +66,7 @@ class WorkerProcess:
                 worker_command(settings, workdir / "worker-data"),
                 stdout=log,
                 stderr=subprocess.STDOUT,
+                env=child_environment(settings),
             )
 
     def stats(

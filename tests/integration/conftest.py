@@ -5,7 +5,9 @@
 - Redis: ``REDIS_URL`` if set, else our own ``redis-server`` on a free port (so tests may
   flush it). Neither available is an error, never a skip.
 - Workers: ``streamcrm worker`` subprocesses with a unique app id and unique topics per
-  test, so tests never see each other's offsets or state.
+  test, so tests never see each other's offsets or state, each with a web token
+  (``STREAMCRM_WEB_TOKEN``) that :meth:`WorkerHandle.get` sends.
+- TLS (``tls_broker``): a Tansu behind stunnel with a throwaway CA (tests/integration/tls.py).
 """
 
 from __future__ import annotations
@@ -29,7 +31,10 @@ import redis
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from streamcrm.config import Topics
+from streamcrm.kafka_security import KafkaSecurity, client_kwargs
 from streamcrm.tansu import embedded_broker, free_port, wait_for_port
+
+from .tls import TlsKafka, tls_kafka
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 
@@ -49,6 +54,12 @@ def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     log = tmp_path_factory.mktemp("tansu") / "broker.log"
     with embedded_broker(log) as address:
         yield address
+
+
+@pytest.fixture(scope="session")
+def tls_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TlsKafka]:
+    with tls_kafka(tmp_path_factory.mktemp("tls")) as broker:
+        yield broker
 
 
 @pytest.fixture(scope="session")
@@ -103,14 +114,17 @@ class WorkerHandle:
     proc: subprocess.Popen[bytes]
     web_port: int
     log_path: Path
+    token: str | None = None  # the worker's STREAMCRM_WEB_TOKEN, sent by get()
 
     @property
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self.web_port}"
 
     def get(self, path: str) -> Any:
+        headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
+        request = urllib.request.Request(self.base_url + path, headers=headers)  # noqa: S310
         try:
-            with urllib.request.urlopen(self.base_url + path, timeout=5) as response:  # noqa: S310
+            with urllib.request.urlopen(request, timeout=5) as response:  # noqa: S310
                 return json.loads(response.read())
         except urllib.error.HTTPError as error:
             if error.code == 404:
@@ -167,6 +181,7 @@ class Deployment:
     partitions: int = 4
     run_id: str = field(default_factory=lambda: uuid.uuid4().hex[:10])
     workers: list[WorkerHandle] = field(default_factory=list)
+    web_token: str = field(default_factory=lambda: uuid.uuid4().hex)
 
     @property
     def topics(self) -> Topics:
@@ -238,12 +253,14 @@ class Deployment:
             t.offers,
             *extra,
         ]
-        cmd += ["--redis-url", self.redis_url] if redis else ["--no-redis"]
+        cmd += [] if redis else ["--no-redis"]
+        # Secrets through the environment, as in production: ps shows command lines.
+        env = {"STREAMCRM_WEB_TOKEN": self.web_token, "REDIS_URL": self.redis_url, **(env or {})}
         with open(log_path, "ab") as log:
             proc = subprocess.Popen(
-                cmd, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})}
+                cmd, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **env}
             )
-        handle = WorkerHandle(proc, port, log_path)
+        handle = WorkerHandle(proc, port, log_path, env["STREAMCRM_WEB_TOKEN"] or None)
         self.workers.append(handle)
         if wait:
             handle.wait_for(lambda s: True, timeout=60, what=f"worker {name} web server")
@@ -288,7 +305,13 @@ async def producer(kafka_bootstrap: str) -> AsyncIterator[AIOKafkaProducer]:
 
 
 async def consume(
-    bootstrap: str, topic: str, *, expected: int, timeout: float = 30.0, settle: float = 1.0
+    bootstrap: str,
+    topic: str,
+    *,
+    expected: int,
+    timeout: float = 30.0,
+    settle: float = 1.0,
+    security: KafkaSecurity | None = None,
 ) -> list[Any]:
     """Read a topic from the start until ``expected`` records arrived, then ``settle`` s more
     (so that an extra, unwanted record would also be seen)."""
@@ -298,6 +321,7 @@ async def consume(
         auto_offset_reset="earliest",
         enable_auto_commit=False,
         group_id=None,
+        **client_kwargs(security or KafkaSecurity()),
     )
     await consumer.start()
     records: list[Any] = []

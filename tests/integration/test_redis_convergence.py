@@ -23,8 +23,8 @@ import redis
 from aiokafka import AIOKafkaProducer
 
 from streamcrm.app.agents import partition_of
+from streamcrm.redaction import redis_address
 from streamcrm.snapshot import snapshot_fields, snapshot_key
-from streamcrm.snapshot_sync import redis_address
 from streamcrm.state import CustomerState
 from streamcrm.synthetic import SyntheticRecord, generate
 from streamcrm.tansu import free_port, wait_for_port

@@ -32,6 +32,7 @@ def streamcrm(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[st
         (["worker", "--fast-rebalance", "--session-timeout", "2s"], "between 3s"),
         (["worker", "--session-timeout", "5s"], "between 9s"),
         (["worker", "--session-timeout", "soon"], "is not a duration"),
+        (["worker", "--deadletter-retention", "soon"], "--deadletter-retention: "),
     ],
 )
 def test_bad_flags_say_what_is_wrong(args: list[str], needle: str) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from streamcrm.redaction import redis_address
 from streamcrm.snapshot import snapshot_key
 from streamcrm.snapshot_sync import (
     ASSIGNED,
@@ -15,7 +16,6 @@ from streamcrm.snapshot_sync import (
     observe,
     plan_resync,
     probe_delay,
-    redis_address,
     resync_quota,
     retry_due,
 )

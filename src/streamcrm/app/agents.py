@@ -253,7 +253,10 @@ def attach_recovery(
         active = _owned(app, input_topics)
         for table, decode in ((customers, _customer), (learners, bytes)):
             tail = await changelog_tail(
-                settings.broker, table.changelog_topic.get_topic_name(), active
+                settings.broker,
+                table.changelog_topic.get_topic_name(),
+                active,
+                security=settings.kafka_security,
             )
             for _, key, value in tail:  # in offset order per partition: the last write wins
                 if value is None:

@@ -17,10 +17,16 @@ from collections.abc import Iterable
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from streamcrm.config import bootstrap_servers
+from streamcrm.kafka_security import KafkaSecurity, client_kwargs
 
 
 async def changelog_tail(
-    broker: str, topic: str, partitions: Iterable[int], *, timeout_s: float = 120.0
+    broker: str,
+    topic: str,
+    partitions: Iterable[int],
+    *,
+    security: KafkaSecurity,
+    timeout_s: float = 120.0,
 ) -> list[tuple[int, bytes, bytes | None]]:
     """(partition, key, value) of every record from one before the reported end to the true end.
 
@@ -33,7 +39,9 @@ async def changelog_tail(
     if not tps:
         return []
     consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap_servers(broker), enable_auto_commit=False
+        bootstrap_servers=bootstrap_servers(broker),
+        enable_auto_commit=False,
+        **client_kwargs(security),
     )
     await consumer.start()
     records: list[tuple[int, bytes, bytes | None]] = []

@@ -21,6 +21,7 @@ from streamcrm.app.resync import SnapshotSync, attach_snapshot_sync
 from streamcrm.app.stats import WorkerStats
 from streamcrm.app.web import attach_pages
 from streamcrm.config import Settings, kafka_url
+from streamcrm.kafka_security import faust_credentials
 from streamcrm.serving import SnapshotWriter
 
 log = logging.getLogger(__name__)
@@ -59,6 +60,7 @@ def create_app(settings: Settings) -> faust.App:
     app = faust.App(
         settings.app_id,
         broker=kafka_url(settings.broker),
+        broker_credentials=faust_credentials(settings.kafka_security),
         store="memory://",
         topic_partitions=settings.partitions,
         topic_replication_factor=settings.replication_factor,

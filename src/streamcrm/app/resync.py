@@ -34,6 +34,7 @@ import faust
 from mode import BaseSignalT
 
 from streamcrm.app.agents import partition_of
+from streamcrm.redaction import redis_address
 from streamcrm.serving import SnapshotWriter
 from streamcrm.snapshot import snapshot_fields, snapshot_key
 from streamcrm.snapshot_sync import (
@@ -44,7 +45,6 @@ from streamcrm.snapshot_sync import (
     observe,
     plan_resync,
     probe_delay,
-    redis_address,
     resync_quota,
     retry_due,
 )

@@ -1,5 +1,6 @@
-"""The worker's web pages: ``/stats`` (JSON), ``/metrics`` (Prometheus), ``/dashboard``
-(a live page fed by server-sent events from ``/events``) and ``/customers/<id>``."""
+"""The worker's web pages: ``/stats`` (JSON), ``/metrics`` (Prometheus), ``/health``,
+``/dashboard`` (a live page fed by server-sent events from ``/events``), all read-only and
+open, and ``/customers/<id>`` (one customer's state: a bearer token, off without one)."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from streamcrm.app.metrics import WorkerCollector, render
 from streamcrm.ingest import Processor
 from streamcrm.learning import checkpoint
 from streamcrm.profiles_summary import profile_distribution
+from streamcrm.web_access import access_refused
 
 if TYPE_CHECKING:
     from streamcrm.app.factory import Runtime
@@ -108,6 +110,13 @@ def attach_pages(app: faust.App, runtime: Runtime, customers: Any, processor: Pr
                 return self.json({"error": "latency_since must be epoch seconds"}, status=400)
             return self.json(stats(request.query.get("fresh") == "1", since))
 
+    @app.page("/health")
+    class HealthView(View):
+        """The web server answers: the process is up (readiness is another question)."""
+
+        async def get(self, request: Request) -> Response:
+            return self.json({"status": "ok"})
+
     @app.page("/metrics")
     class MetricsView(View):
         async def get(self, request: Request) -> Response:
@@ -143,6 +152,13 @@ def attach_pages(app: faust.App, runtime: Runtime, customers: Any, processor: Pr
     @app.page("/customers/{customer_id}")
     class CustomerView(View):
         async def get(self, request: Request, customer_id: str) -> Response:
+            refused = access_refused(
+                runtime.settings.web_token, request.headers.get("Authorization")
+            )
+            if refused is not None:
+                status, reason = refused
+                headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+                return self.json({"error": reason}, status=status, headers=headers)
             state = customers.get(customer_id)
             if state is None:
                 return self.json(

@@ -8,13 +8,15 @@ write per event, and a timer that scans the table for due deadlines. It reuses t
 decision functions, so the two differ only in how data moves in and out. It exists only
 to be measured.
 
-Run: ``python -m streamcrm.bench.naive BROKER PARTITIONS PORT APP_ID REDIS_URL|- BROWSE CART ORDER``
-(outputs go to ``<APP_ID>.<name>`` topics; ``-`` runs without the Redis snapshot).
+Run: ``python -m streamcrm.bench.naive BROKER PARTITIONS PORT APP_ID redis|- BROWSE CART ORDER``
+(outputs go to ``<APP_ID>.<name>`` topics; ``redis``: the snapshot goes to ``REDIS_URL``,
+``-`` runs without it; Kafka security from the ``KAFKA_*`` environment, as the worker's).
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
 import sys
 import time
 from typing import Any
@@ -31,6 +33,7 @@ from streamcrm.config import Settings, kafka_url
 from streamcrm.decisions import CrmConfig, Learners, after_event, fire_due, next_due
 from streamcrm.events import InvalidEvent, decode
 from streamcrm.ingest import Record, dead_letter
+from streamcrm.kafka_security import KafkaSecurity, faust_credentials, from_env
 from streamcrm.learning.churn import ChurnModel
 from streamcrm.snapshot import snapshot_fields, snapshot_key
 from streamcrm.state import apply
@@ -43,6 +46,7 @@ def create_naive_app(  # noqa: PLR0915 - written flat, as in Faust's docs
     app_id: str,
     redis_url: str | None,
     topics: list[str],
+    security: KafkaSecurity,
 ) -> faust.App:
     codecs.register()
     quiet_client_logs()
@@ -50,6 +54,7 @@ def create_naive_app(  # noqa: PLR0915 - written flat, as in Faust's docs
     limit_fetch_wait(Settings().fetch_max_wait_ms)
     app = faust.App(
         app_id, broker=kafka_url(broker), store="memory://", topic_partitions=partitions,
+        broker_credentials=faust_credentials(security),
         web_port=web_port, web_host="127.0.0.1", autodiscover=False,
         broker_rebalance_timeout=4, broker_session_timeout=10, broker_heartbeat_interval=1,
     )  # fmt: skip
@@ -132,8 +137,9 @@ def create_naive_app(  # noqa: PLR0915 - written flat, as in Faust's docs
 def main(argv: list[str]) -> None:
     broker, partitions, port, app_id, redis_url, *topics = argv
     asyncio.set_event_loop(asyncio.new_event_loop())
-    redis = None if redis_url == "-" else redis_url
-    app = create_naive_app(broker, int(partitions), int(port), app_id, redis, topics)
+    redis = None if redis_url == "-" else os.environ["REDIS_URL"]
+    security = from_env(os.environ)
+    app = create_naive_app(broker, int(partitions), int(port), app_id, redis, topics, security)
     faust.Worker(app, loglevel="WARNING", quiet=True).execute_from_commandline()
 
 

@@ -38,9 +38,10 @@ from aiokafka import AIOKafkaConsumer
 from streamcrm.bench import scaling
 from streamcrm.config import Settings, Topics, bootstrap_servers
 from streamcrm.kafka_admin import ensure_topics
+from streamcrm.kafka_security import KafkaSecurity, client_kwargs, start_client
 from streamcrm.publish import publish_synthetic
 from streamcrm.tansu import broker, free_port
-from streamcrm.worker_process import WorkerProcess
+from streamcrm.worker_process import WorkerProcess, child_environment
 
 Say = Callable[[str], None]
 
@@ -51,12 +52,14 @@ def _topics(run_id: str) -> Topics:
     return Topics(*(f"bench-{run_id}.{n}" for n in names))
 
 
-async def _raw(bootstrap: str, topics: Topics, n: int) -> float:
+async def _raw(bootstrap: str, topics: Topics, n: int, security: KafkaSecurity) -> float:
+    servers = bootstrap_servers(bootstrap)
     consumer = AIOKafkaConsumer(
-        *topics.inputs(), bootstrap_servers=bootstrap_servers(bootstrap), group_id=f"raw-{uuid.uuid4().hex}",
+        *topics.inputs(), bootstrap_servers=servers, group_id=f"raw-{uuid.uuid4().hex}",
         auto_offset_reset="earliest", enable_auto_commit=False, max_partition_fetch_bytes=4 << 20,
+        **client_kwargs(security),
     )  # fmt: skip
-    await consumer.start()
+    await start_client(consumer, servers, security)
     seen, first_at = 0, 0.0
     loads = orjson.loads
     try:
@@ -115,9 +118,10 @@ def _naive(
 ) -> tuple[float, dict[str, Any]]:
     port = free_port()
     cmd = [sys.executable, "-m", "streamcrm.bench.naive", settings.broker, str(settings.partitions),
-           str(port), f"naive-{uuid.uuid4().hex[:8]}", settings.redis_url or "-", topics.browse, topics.cart, topics.order]  # fmt: skip
+           str(port), f"naive-{uuid.uuid4().hex[:8]}", "redis" if settings.redis_url else "-", topics.browse, topics.cart, topics.order]  # fmt: skip
     with open(workdir / "naive.log", "ab") as log:
-        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, cwd=workdir)
+        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, cwd=workdir,
+                                env=child_environment(settings))  # fmt: skip
     try:
         return _poll_rate(f"http://127.0.0.1:{port}/stats", n, lambda: proc.poll() is None, 600)
     finally:
@@ -267,7 +271,7 @@ def run_bench(
             stats: dict[str, Any] = {}
             naive_stats: dict[str, Any] = {}
             for round_no in range(1, rounds + 1):
-                raw.append(asyncio.run(_raw(address, topics, events)))
+                raw.append(asyncio.run(_raw(address, topics, events, settings.kafka_security)))
                 say(f"round {round_no}: raw consumer {raw[-1]:.0f} events/s")
                 rate, naive_stats = _naive(settings, topics, events, workdir)
                 naive.append(rate)

@@ -21,6 +21,7 @@ import orjson
 from aiokafka import AIOKafkaConsumer
 
 from streamcrm.config import Settings, Topics, bootstrap_servers
+from streamcrm.kafka_security import client_kwargs, start_client
 from streamcrm.publish import publish
 from streamcrm.replay.adapters import Mapped
 from streamcrm.replay.runner import replay_order
@@ -76,7 +77,7 @@ def run_via_kafka(
                 )  # fmt: skip
                 stats = worker.stats(fresh=True) or stats
                 coupons = asyncio.run(
-                    _read_all(settings.broker, topics.coupons, stats["coupons_issued"])
+                    _read_all(settings, topics.coupons, stats["coupons_issued"])
                 )
             finally:
                 worker.stop()
@@ -106,13 +107,14 @@ def run_via_kafka(
 
 
 async def _read_all(
-    broker: str, topic: str, expected: int, timeout_s: float = 30.0
+    settings: Settings, topic: str, expected: int, timeout_s: float = 30.0
 ) -> list[dict[str, Any]]:
+    servers = bootstrap_servers(settings.broker)
     consumer = AIOKafkaConsumer(
-        topic, bootstrap_servers=bootstrap_servers(broker), auto_offset_reset="earliest",
-        enable_auto_commit=False, group_id=None,
+        topic, bootstrap_servers=servers, auto_offset_reset="earliest",
+        enable_auto_commit=False, group_id=None, **client_kwargs(settings.kafka_security),
     )  # fmt: skip
-    await consumer.start()
+    await start_client(consumer, servers, settings.kafka_security)
     out: list[dict[str, Any]] = []
     try:
         loop = asyncio.get_running_loop()

@@ -28,6 +28,7 @@ import orjson
 from aiokafka import AIOKafkaProducer
 
 from streamcrm.config import Settings, Topics, bootstrap_servers
+from streamcrm.kafka_security import client_kwargs, start_client
 from streamcrm.publish import END_OF_STREAM_HEADER, publish
 from streamcrm.state import Limits
 from streamcrm.tansu import broker
@@ -93,8 +94,9 @@ class Publisher(threading.Thread):
         await ticker
 
     async def _tick(self) -> None:
-        producer = AIOKafkaProducer(bootstrap_servers=bootstrap_servers(self.settings.broker))
-        await producer.start()
+        servers, security = bootstrap_servers(self.settings.broker), self.settings.kafka_security
+        producer = AIOKafkaProducer(bootstrap_servers=servers, **client_kwargs(security))
+        await start_client(producer, servers, security)
         try:
             while not self.stopping.is_set():
                 with self.lock:
@@ -277,7 +279,7 @@ def _figures(
     t = settings.topics
     _say("reading back the output topics and the customers changelog")
     changelog = CHANGELOG.format(app_id=settings.app_id)
-    read = read_topics(settings.broker, [changelog, *t.outputs()])
+    read = read_topics(settings.broker, [changelog, *t.outputs()], settings.kafka_security)
     bodies = {
         name: [orjson.loads(r.value) for r in read[topic] if r.value is not None]
         for name, topic in zip(

@@ -7,6 +7,7 @@ import os
 from collections.abc import Callable
 from typing import Any
 
+from streamcrm.cli_flags import _add_kafka_security_flags
 from streamcrm.config import Topics
 
 
@@ -25,6 +26,7 @@ def add_verify_parser(
         "KAFKA_BOOTSTRAP_SERVERS; default: an embedded Tansu broker). verify creates its "
         "own topics and consumer group, prefixed verify-<run id>",
     )
+    _add_kafka_security_flags(p)
     p.add_argument("--partitions", type=int, default=4, help="partitions per topic (default 4)")
     p.add_argument(
         "--redis-url",

@@ -16,16 +16,21 @@ import redis
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.structs import ConsumerRecord
 
+from streamcrm.kafka_security import KafkaSecurity, client_kwargs, start_client
 from streamcrm.snapshot import snapshot_key
 
 
-async def read_topic(bootstrap: str, topic: str, timeout_s: float = 120.0) -> list[ConsumerRecord]:
+async def read_topic(
+    bootstrap: str, topic: str, security: KafkaSecurity | None = None, timeout_s: float = 120.0
+) -> list[ConsumerRecord]:
     """Every record of ``topic``, per partition in offset order; [] if it does not exist."""
+    security = security or KafkaSecurity()
     consumer = AIOKafkaConsumer(
         bootstrap_servers=bootstrap, enable_auto_commit=False, group_id=None,
         auto_offset_reset="earliest", max_partition_fetch_bytes=4 * 1024 * 1024,
+        **client_kwargs(security),
     )  # fmt: skip
-    await consumer.start()
+    await start_client(consumer, bootstrap, security)
     try:
         if topic not in await consumer.topics():
             return []
@@ -54,9 +59,11 @@ async def _at_end(consumer: AIOKafkaConsumer, tps: list[TopicPartition]) -> bool
     return True
 
 
-def read_topics(bootstrap: str, topics: Iterable[str]) -> dict[str, list[ConsumerRecord]]:
+def read_topics(
+    bootstrap: str, topics: Iterable[str], security: KafkaSecurity
+) -> dict[str, list[ConsumerRecord]]:
     async def all_of() -> dict[str, list[ConsumerRecord]]:
-        return {t: await read_topic(bootstrap, t) for t in topics}
+        return {t: await read_topic(bootstrap, t, security) for t in topics}
 
     return asyncio.run(all_of())
 
