@@ -37,6 +37,7 @@ def worker_command(settings: Settings, data_dir: Path) -> list[str]:
         "--max-record-bytes", str(settings.max_record_bytes),
         "--max-future-skew", f"{settings.max_future_skew_s:g}s",
         "--topic-profiles", t.profiles, "--topic-offers", t.offers,
+        "--topic-erasures", t.erasures, "--erasure-hold", f"{settings.erasure_hold_s:g}s",
     ]  # fmt: skip
     cmd += ["--redis-url", settings.redis_url] if settings.redis_url else ["--no-redis"]
     return cmd

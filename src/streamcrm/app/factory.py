@@ -29,6 +29,7 @@ log = logging.getLogger(__name__)
 # "<app_id>-<table>-changelog". A new state layout gets a new version suffix.
 CUSTOMERS_TABLE = "customers-v1"
 LEARNERS_TABLE = "learners-v2"  # v2: JSON records per partition, one per SKU (no pickle)
+ERASURES_TABLE = "erasures-v1"  # markers of erased customers, kept for the erasure hold
 
 
 @dataclass(slots=True)
@@ -102,7 +103,16 @@ def create_app(settings: Settings) -> faust.App:
         "raw",
         "Checkpoints of the population learners as data, one copy per owned partition.",
     )
-    processor = attach_agents(app, runtime, inputs=inputs, customers=customers, learners=learners)
+    markers = _table(
+        app,
+        settings,
+        ERASURES_TABLE,
+        "raw",
+        "Erased customers' markers (streamcrm.erasure): id, request time, input offsets.",
+    )
+    processor = attach_agents(
+        app, runtime, inputs=inputs, customers=customers, learners=learners, markers=markers
+    )
     runtime.sync = attach_snapshot_sync(app, runtime, customers)
     attach_pages(app, runtime, customers, processor)
     attach_heap_care(app)
