@@ -233,7 +233,9 @@ class SnapshotSync:
                 self.status.resync_errors += 1
                 job.errors += 1
                 if job.errors == 1:  # once per resync; /stats counts them all
-                    log.warning("resync: no snapshot for customer %r: %r", cid, exc)
+                    # The error, not the customer: ids stay out of logs above DEBUG.
+                    log.warning("resync: no snapshot for a customer: %r", exc)
+                    log.debug("resync: the customer without a snapshot: %r", cid)
                 continue
             self.writer.stage(snapshot_key(cid, prefix), fields)
             staged += 1
