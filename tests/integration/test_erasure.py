@@ -74,10 +74,41 @@ async def test_a_forgotten_customer_is_gone_and_stays_gone(
     settled(worker)
     assert redis_client.exists(snapshot_key(GONE)) and worker.get(f"/customers/{GONE}")
 
+    erased = await erase_and_check(dep, worker, redis_client)
+    worker.kill()  # SIGKILL: the restarted worker restores the table from the changelog
+    # As if the Redis delete had been staged but never written before the kill:
+    redis_client.hset(snapshot_key(GONE), mapping={"cart_id": f"k-{GONE}"})
+    restarted = dep.start_worker("w2", extra=LIVE)
+    await still_gone_after_restart(dep, restarted, producer, redis_client, erased)
+
+    # New events for the id make a new, empty customer.
+    await send(producer, dep.topics.browse, GONE, body("product_viewed", GONE, sku="s9",
+                                                     category="garden", price=5.0))  # fmt: skip
+    restarted.wait_for(lambda s: s["customers"] == 2, what="the new customer")
+    fresh = restarted.get(f"/customers/{GONE}")
+    assert fresh["events_applied"] == 1 and fresh["cart"] is None
+    assert [v["sku"] for v in fresh["recent_views"]] == ["s9"]
+    assert fresh["first_seen"] > parse_ts(erased["requested_at"])
+    settled(restarted)
+    snapshot = redis_client.hgetall(snapshot_key(GONE))
+    assert snapshot["cart_id"] == "" and snapshot["order_count"] == "0"
+
+    # Logged at INFO: neither the search text nor the customer ids.
+    logs = "".join(w.log_path.read_text(errors="replace") for w in dep.workers)
+    assert '"coupon_id"' in logs  # the decision log did run at INFO (the coupon of STAYS)
+    for secret in (QUERY, GONE, STAYS):
+        assert secret not in logs, secret
+
+
+async def erase_and_check(
+    dep: Deployment, worker: WorkerHandle, redis_client: redis.Redis
+) -> dict[str, Any]:
+    """``streamcrm forget``: the receipt, and the customer gone from table, Redis, timers
+    and changelog; the erased cart's coupon never fires."""
     assert "erasure of c-gone requested" in forget(dep, GONE)
     worker.wait_for(lambda s: s["erasures"]["erased"] == 1, what="the erasure applied")
     (receipt,) = await consume(dep.bootstrap, dep.topics.erasures, expected=1, timeout=30)
-    erased = orjson.loads(receipt.value)
+    erased: dict[str, Any] = orjson.loads(receipt.value)
     validator("customer_erased").validate(erased)
     assert receipt.key == GONE.encode() and erased["customer_id"] == GONE
     assert erased["request_id"] == "DSR-17" and erased["had_state"] is True
@@ -94,10 +125,22 @@ async def test_a_forgotten_customer_is_gone_and_stays_gone(
     last = {r.key: r.value for r in changelog}  # per partition in offset order: the last wins
     assert last[GONE.encode()] is None  # a tombstone
     assert QUERY.encode() not in b"".join(r.value or b"" for r in changelog)
+    return erased
 
-    worker.kill()  # SIGKILL: the restarted worker restores the table from the changelog
-    restarted = dep.start_worker("w2", extra=LIVE)
+
+async def still_gone_after_restart(
+    dep: Deployment,
+    restarted: WorkerHandle,
+    producer: AIOKafkaProducer,
+    redis_client: redis.Redis,
+    erased: dict[str, Any],
+) -> None:
     restarted.wait_for(lambda s: s["customers"] == 1, what="the table restored")
+    restarted.wait_for(
+        lambda s: s["snapshot"]["resyncs"]["assigned"] >= 1 and not s["snapshot"]["resync_running"]
+        and s["snapshot"]["pending"] == 0, what="the resync after the restart",
+    )  # fmt: skip
+    assert not redis_client.exists(snapshot_key(GONE))  # deleted again by the resync
     assert restarted.get(f"/customers/{GONE}") is None and restarted.get(f"/customers/{STAYS}")
     await shop(dep, producer, STAYS)  # traffic after the restart, so the worker has work
     restarted.wait_for(lambda s: s["applied"] >= 3, what="traffic after the restart")
@@ -108,22 +151,3 @@ async def test_a_forgotten_customer_is_gone_and_stays_gone(
     # A request whose offset was not committed before the SIGKILL is carried out again,
     # with the same receipt id; it never adds another.
     assert {orjson.loads(m.value)["event_id"] for m in receipts} == {erased["event_id"]}
-
-    # New events for the id make a new, empty customer.
-    await send(producer, dep.topics.browse, GONE, body("product_viewed", GONE, sku="s9",
-                                                     category="garden", price=5.0))  # fmt: skip
-    restarted.wait_for(lambda s: s["customers"] == 2, what="the new customer")
-    fresh = restarted.get(f"/customers/{GONE}")
-    assert fresh["events_applied"] == 1 and fresh["cart"] is None
-    assert [v["sku"] for v in fresh["recent_views"]] == ["s9"]
-    assert fresh["first_seen"] > parse_ts(erased["requested_at"])
-    settled(restarted)
-    snapshot = redis_client.hgetall(snapshot_key(GONE))
-    assert snapshot["cart_id"] == "" and snapshot["order_count"] == "0"
-
-    # Logged at INFO: neither the search text nor the customer ids.
-    logs = "".join(w.log_path.read_text(errors="replace") for w in dep.workers)
-    assert "\"coupon_id\"" in logs  # the decision log did run at INFO (the coupon of STAYS)
-    for secret in (QUERY, GONE, STAYS):
-        assert secret not in logs, secret
-

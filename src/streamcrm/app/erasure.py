@@ -65,6 +65,25 @@ async def commit_erasures(
     log.info("erased %d customers", len(result.erasures))  # how many, never who
 
 
+def erased_snapshot_keys(
+    markers: Any, store: Any, runtime: Runtime, partition_of: Callable[[str], int]
+) -> Callable[[frozenset[int]], list[str]]:
+    """For the resync: the Redis keys of customers erased on these partitions (a marker,
+    no state since). A delete staged before a crash, or while Redis was down and the
+    worker then stopped, is lost with the process; the resync after the restart (or
+    after Redis came back, a restart, an emptied Redis) deletes them again."""
+    prefix = runtime.settings.redis_key_prefix
+
+    def keys(partitions: frozenset[int]) -> list[str]:
+        return [
+            snapshot_key(cid, prefix)
+            for cid in list(markers.data.keys())
+            if partition_of(cid) in partitions and cid not in store
+        ]
+
+    return keys
+
+
 def _forget_recent_decisions(runtime: Runtime, customer_id: str) -> None:
     """The dashboard's list of latest decisions must not keep showing an erased id."""
     recent = runtime.stats.recent_decisions

@@ -14,7 +14,8 @@ import faust
 from faust.transport.drivers import aiokafka as faust_aiokafka
 
 from streamcrm.app import codecs
-from streamcrm.app.agents import attach_agents
+from streamcrm.app.agents import attach_agents, partition_of
+from streamcrm.app.erasure import erased_snapshot_keys
 from streamcrm.app.heap import attach_heap_care
 from streamcrm.app.outbox import Outbox
 from streamcrm.app.resync import SnapshotSync, attach_snapshot_sync
@@ -114,6 +115,10 @@ def create_app(settings: Settings) -> faust.App:
         app, runtime, inputs=inputs, customers=customers, learners=learners, markers=markers
     )
     runtime.sync = attach_snapshot_sync(app, runtime, customers)
+    if runtime.sync is not None:
+        runtime.sync.erased = erased_snapshot_keys(
+            markers, customers.data, runtime, lambda cid: partition_of(cid, settings.partitions)
+        )
     attach_pages(app, runtime, customers, processor)
     attach_heap_care(app)
 
