@@ -140,6 +140,9 @@ def build_parser() -> argparse.ArgumentParser:
     from streamcrm.verify.options import add_verify_parser
 
     add_verify_parser(sub, _add_decision_flags)
+    from streamcrm.forget import add_forget_parser
+
+    add_forget_parser(sub)
     return parser
 
 
@@ -186,6 +189,7 @@ def settings_from(args: argparse.Namespace) -> Settings:
         coupons=args.topic_coupons,
         offers=args.topic_offers,
         profiles=args.topic_profiles,
+        erasures=args.topic_erasures,
     )
     if len(set(topics.inputs())) != 3:
         msg = "the browse, cart and order topics must be three different topics"
@@ -227,6 +231,7 @@ def settings_from(args: argparse.Namespace) -> Settings:
             if args.deadletter_retention
             else None,
             session_timeout_s=_session_timeout(args.session_timeout, args.fast_rebalance),
+            erasure_hold_s=_duration(args.erasure_hold, "--erasure-hold"),
         )
         if not args.resync_rate > 0:
             msg = f"--resync-rate must be above 0 customers/s (got {args.resync_rate:g})"
@@ -359,6 +364,10 @@ def main(argv: Sequence[str] | None = None) -> int:  # noqa: PLR0911 - one retur
             return _bench(args, settings)
         if args.command == "verify":
             return _verify(args, settings)
+        if args.command == "forget":
+            from streamcrm.forget import run_forget
+
+            return run_forget(args, settings)
         if args.command == "replay":
             from streamcrm.replay.command import run_replay
 

@@ -49,7 +49,8 @@ def _add_broker_flags(p: argparse.ArgumentParser, *, embedded_default: bool = Fa
     )
     _add_kafka_security_flags(p)
     defaults = Topics()
-    for kind in ("browse", "cart", "order", "deadletter", "coupons", "offers", "profiles"):
+    kinds = ("browse", "cart", "order", "deadletter", "coupons", "offers", "profiles", "erasures")
+    for kind in kinds:
         env = f"STREAMCRM_TOPIC_{kind.upper()}"
         p.add_argument(
             f"--topic-{kind}",
@@ -193,6 +194,12 @@ def _add_worker_flags(worker: argparse.ArgumentParser) -> None:
         "--checkpoint-every",
         default=_env("STREAMCRM_CHECKPOINT_EVERY", "30s"),
         help="how often learners are checkpointed to their changelog (env STREAMCRM_CHECKPOINT_EVERY, default 30s)",
+    )
+    worker.add_argument(
+        "--erasure-hold",
+        default=_env("STREAMCRM_ERASURE_HOLD", "7d"),
+        help="how long an erased customer's id is kept to drop their late or redelivered "
+        "events, then deleted (env STREAMCRM_ERASURE_HOLD, default 7d)",
     )
     worker.add_argument(
         "--resync-rate",

@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from streamcrm.decisions import CrmConfig
+from streamcrm.erasure import DEFAULT_HOLD_S
 from streamcrm.events import DEFAULT_MAX_RECORD_BYTES
 from streamcrm.kafka_security import KafkaSecurity
 from streamcrm.policies.abandoned_cart import Stage
@@ -24,13 +25,23 @@ class Topics:
     coupons: str = "streamcrm.coupons"
     offers: str = "streamcrm.offers"
     profiles: str = "streamcrm.profiles"
+    erasures: str = "streamcrm.erasures"  # customer_erased receipts (the privacy audit)
 
     def inputs(self) -> dict[str, str]:
         """Topic name -> topic kind, for the three co-partitioned input topics."""
         return {self.browse: "browse", self.cart: "cart", self.order: "order"}
 
     def outputs(self) -> tuple[str, ...]:
-        return (self.deadletter, self.coupons, self.offers, self.profiles)
+        return (self.deadletter, self.coupons, self.offers, self.profiles, self.erasures)
+
+    def prefixed(self, prefix: str) -> Topics:
+        """Every topic renamed ``<prefix><name>``: one run's own topics on a shared broker.
+
+        >>> Topics().prefixed("t1.").erasures
+        't1.streamcrm.erasures'
+        """
+        names = (self.browse, self.cart, self.order, *self.outputs())
+        return Topics(*(prefix + name for name in names))
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,6 +128,9 @@ class Settings:
     web_token: str | None = field(default=None, repr=False)
     # retention.ms of the dead-letter topic when streamcrm creates it; None: the broker's.
     deadletter_retention_s: float | None = None
+    # How long an erased customer's marker (id, request time, input offsets) is kept to
+    # drop their late or redelivered events (streamcrm.erasure), then deleted too.
+    erasure_hold_s: float = DEFAULT_HOLD_S
 
 
 _UNITS = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}

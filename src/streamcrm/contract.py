@@ -19,13 +19,14 @@ SCHEMA_BASE = "https://streamcrm.dev/schemas/v1/"
 INPUT_TYPES: dict[str, tuple[str, ...]] = {
     "browse": ("product_viewed", "search_performed"),
     "cart": ("cart_item_added", "cart_item_removed", "cart_cleared", "checkout_started"),
-    "order": ("order_placed", "order_cancelled", "consent_updated"),
+    "order": ("order_placed", "order_cancelled", "consent_updated", "customer_erasure_requested"),
 }
 OUTPUT_TYPES: tuple[str, ...] = (
     "dead_letter",
     "coupon_issued",
     "next_best_offer",
     "customer_profile_updated",
+    "customer_erased",
 )
 TOPIC_KIND_OF_TYPE: dict[str, str] = {t: kind for kind, types in INPUT_TYPES.items() for t in types}
 

@@ -223,10 +223,7 @@ def _winback(state: CustomerState, at: float, config: CrmConfig, out: Outputs) -
     if not items:
         out.outcomes.append("winback_no_candidates")
         return state
-    offer_id = (
-        "wb-"
-        + hashlib.sha256(f"{state.customer_id}|{state.last_order_at}".encode()).hexdigest()[:24]
-    )
+    offer_id = winback_offer_id(state)
     out.offers.append(
         {
             "event_id": offer_id,
@@ -241,6 +238,12 @@ def _winback(state: CustomerState, at: float, config: CrmConfig, out: Outputs) -
     )
     out.outcomes.append("winback_sent")
     return replace(state, profile=replace(p, winback_sent_at=at))
+
+
+def winback_offer_id(state: CustomerState) -> str:
+    """The win-back offer of the customer's current at-risk episode (one per episode)."""
+    digest = hashlib.sha256(f"{state.customer_id}|{state.last_order_at}".encode()).hexdigest()
+    return "wb-" + digest[:24]
 
 
 def _affinity_items(state: CustomerState, n: int) -> list[dict[str, Any]]:

@@ -18,7 +18,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from streamcrm.config import Settings, Topics
+from streamcrm.config import Settings
 from streamcrm.publish import publish_synthetic
 from streamcrm.tansu import broker, free_port
 from streamcrm.worker_process import WorkerProcess
@@ -34,20 +34,7 @@ def run_demo(args: argparse.Namespace, settings: Settings, *, explicit_broker: b
         t = settings.topics
         settings = replace(
             settings,
-            topics=Topics(
-                *(
-                    f"demo-{run_id}.{n}"
-                    for n in (
-                        t.browse,
-                        t.cart,
-                        t.order,
-                        t.deadletter,
-                        t.coupons,
-                        t.offers,
-                        t.profiles,
-                    )
-                )
-            ),
+            topics=t.prefixed(f"demo-{run_id}."),
         )
     settings = replace(settings, redis_url=usable_redis(settings.redis_url))
     try:

@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from streamcrm import erasure
 from streamcrm.decisions import CrmConfig, Learners, Outputs, after_event, fire_due, next_due
 from streamcrm.events import (
     DEFAULT_MAX_RECORD_BYTES,
@@ -62,6 +63,10 @@ class BatchResult:
     # Deadlines whose firing raised: (customer_id, "Type: message"); the customer's
     # deadline is dropped until its next event, so one bad state cannot spin the sweep.
     timer_errors: list[tuple[str, str]] = field(default_factory=list)
+    # Customers forgotten in this batch (written before ``states``: a later event of the
+    # same id in the batch is a new customer) and the receipts of their erasure.
+    erasures: dict[str, tuple[int, erasure.Marker]] = field(default_factory=dict)
+    receipts: list[tuple[bytes, dict[str, Any]]] = field(default_factory=list)
 
     def outputs(self) -> Iterator[tuple[str, bytes | None, dict[str, Any]]]:
         """Every output event as (its schema's type, key, body), e.g. to validate them all."""
@@ -70,6 +75,7 @@ class BatchResult:
             ("coupon_issued", self.coupons),
             ("next_best_offer", self.offers),
             ("customer_profile_updated", self.profile_events),
+            ("customer_erased", self.receipts),
         ):
             for key, body in records:
                 yield event_type, key, body
@@ -78,6 +84,7 @@ class BatchResult:
 Lookup = Callable[[str], CustomerState | None]
 Owned = Callable[[int], bool]
 Horizon = Callable[[int], float]  # partition -> time up to which all its inputs were read
+Erased = Callable[[str], erasure.Marker | None]  # the erasure marker of a forgotten customer
 
 
 def _until(now: float, horizon: Horizon | None, partition: int) -> float:
@@ -116,6 +123,7 @@ class Processor:
         reorder: bool = False,
         max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES,
         max_future_skew_s: float = 86_400.0,
+        erasure_hold_s: float = erasure.DEFAULT_HOLD_S,
     ) -> None:
         if clock not in {"wall", "event"}:
             msg = f"clock must be 'wall' or 'event', not {clock!r}"
@@ -127,6 +135,8 @@ class Processor:
         self.clock = clock
         self.max_record_bytes = max_record_bytes
         self.max_future_skew_s = max_future_skew_s
+        self.erasure_hold_s = erasure_hold_s
+        self._erased: Erased | None = None  # the current process() call's marker lookup
         self.timers: dict[int, DueIndex] = {}
         self.watermarks: dict[int, float] = {}
         order = sorted(self.topic_kinds, key=lambda t: _KIND_RANK[self.topic_kinds[t]])
@@ -152,12 +162,16 @@ class Processor:
         owned: Owned | None = None,
         *,
         horizon: Horizon | None = None,
+        erased: Erased | None = None,
     ) -> BatchResult:
         """Decode, validate and apply every record; invalid ones become dead-letter events.
 
         ``horizon`` (wall clock): how far every input topic has been read on a partition;
         its deadlines fire at ``min(now, horizon(partition))``, never on a partial view.
+        ``erased``: the markers of forgotten customers (:mod:`streamcrm.erasure`); their
+        events from before the erasure are dropped.
         """
+        self._erased = erased
         result = BatchResult()
         touched: set[int] = set()
         for record in records:
@@ -259,10 +273,26 @@ class Processor:
         states = result.states
         cid = event.customer_id
         partition = record.partition
-        current = states[cid][1] if cid in states else lookup(cid)
         # Wall clock: records are applied in offset order, so a position already passed is
         # a redelivery (the event clock's reorder buffer may apply a topic out of order).
         by_offset = self.clock == "wall"
+        forgotten_now = cid in result.erasures  # the table still holds the old state
+        current = states[cid][1] if cid in states else None if forgotten_now else lookup(cid)
+        marker = result.erasures[cid][1] if forgotten_now else None
+        if marker is None and self._erased is not None:
+            marker = self._erased(cid)
+        position = (record.topic, partition, record.offset) if by_offset else None
+        if event.type == erasure.ERASURE_REQUESTED and erasure.needed(
+            marker, current, event.ts, position
+        ):
+            self._erase(result, current, event, record, now)
+            return
+        if erasure.predates(marker, event.ts, position):
+            # The erased customer's past (late on another topic, or redelivered): not
+            # applied, so counted with the duplicates; the outcome tells them apart.
+            result.duplicates += 1
+            result.outcomes["erased_event_dropped"] += 1
+            return
         if by_offset and replayed(current, record.topic, partition, record.offset):
             result.duplicates += 1
             return
@@ -287,6 +317,23 @@ class Processor:
         _collect(result, cid, out)
         if result.max_event_ts is None or event.ts > result.max_event_ts:
             result.max_event_ts = event.ts
+
+    def _erase(
+        self, result: BatchResult, state: CustomerState | None, event: Event, record: Record,
+        now: float,
+    ) -> None:  # fmt: skip
+        cid, partition = event.customer_id, record.partition
+        marker, receipt = erasure.erase(
+            state, event, (record.topic, partition, record.offset), now, hold_s=self.erasure_hold_s,
+            deadline_pending=state is not None and next_due(state, self.crm) is not None,
+            offer_window_s=self.crm.offers.buy_window_s,
+        )  # fmt: skip
+        result.states.pop(cid, None)
+        result.erasures[cid] = (partition, marker)
+        result.receipts.append((cid.encode(), receipt))
+        self._timers(partition).set(cid, partition=partition, due=None)
+        result.applied[event.type] += 1
+        result.outcomes["customer_erased"] += 1
 
     def _advance(
         self, result: BatchResult, lookup: Lookup, partition: int, ts: float, owned: Owned | None

@@ -70,6 +70,7 @@ class SnapshotWriter:
         base = pool.connection_class
         pool.connection_class = type(f"OneJoin{base.__name__}", (OneJoinPacking, base), {})
         self._pending: dict[str, dict[str, str]] = {}
+        self._deletes: set[str] = set()  # keys to delete (erased customers), before any write
         # Since when (monotonic) each staged key has been behind the table, oldest first:
         # a key keeps its first time until a write of it succeeds.
         self._since: dict[str, float] = {}
@@ -85,10 +86,18 @@ class SnapshotWriter:
         if key not in self._since:
             self._since[key] = time.monotonic()
 
+    def stage_delete(self, key: str) -> None:
+        """Delete the key (an erased customer), dropping any snapshot staged for it; a
+        snapshot staged afterwards (a new customer of the same id) is written after it."""
+        self._pending.pop(key, None)
+        self._deletes.add(key)
+        if key not in self._since:
+            self._since[key] = time.monotonic()
+
     @property
     def pending(self) -> int:
-        """Snapshots not in Redis yet: staged, or in a write still under way."""
-        return len(self._pending) + self._writing
+        """Snapshots not in Redis yet: staged (writes and deletes), or in a write under way."""
+        return len(self._pending) + len(self._deletes.difference(self._pending)) + self._writing
 
     @property
     def writing(self) -> bool:
@@ -176,12 +185,12 @@ class SnapshotWriter:
         means fewer, larger pipelines, not a slower stream. After a failed write it stops
         and the next call retries (no tight loop against a Redis that is down).
         """
-        if self._pending and (self._writer is None or self._writer.done()):
+        if (self._pending or self._deletes) and (self._writer is None or self._writer.done()):
             self._writer = asyncio.ensure_future(self._write_all())
 
     async def _write_all(self) -> None:
         try:
-            while self._pending:
+            while self._pending or self._deletes:
                 ok = await self._flush()
                 if self.on_result is not None:
                     self.on_result(ok)
@@ -197,20 +206,26 @@ class SnapshotWriter:
         when it is back (:mod:`streamcrm.app.resync`); ``stats`` counts each one.
         """
         batch, self._pending = self._pending, {}
+        deletes, self._deletes = self._deletes, set()
         since, self._since = self._since, {}
         started = time.perf_counter()
         self.last_flush_at = time.monotonic()
-        self._writing = len(batch)
+        self._writing = len(batch) + len(deletes.difference(batch))
         self._writing_since = next(iter(since.values()), None)
         try:
             async with self._client.pipeline(transaction=False) as pipe:
+                if deletes:
+                    pipe.delete(*deletes)
                 for key, fields in batch.items():
                     pipe.hset(key, mapping=fields)  # type: ignore[arg-type]
                 await pipe.execute()
         except (RedisError, OSError) as exc:
             # Keep what failed unless a newer snapshot was staged meanwhile; a kept key
             # stays unsynced since its first time (all older than what came meanwhile).
-            self._pending = batch | self._pending
+            # A delete staged meanwhile (an erasure) wins over the failed write of that key.
+            kept = {k: v for k, v in batch.items() if k not in self._deletes}
+            self._pending = kept | self._pending
+            self._deletes |= deletes
             self._since = since | {k: t for k, t in self._since.items() if k not in since}
             self.stats.errors += 1
             self.stats.last_error = str(exc) or type(exc).__name__
@@ -220,7 +235,7 @@ class SnapshotWriter:
             self._writing = 0
             self._writing_since = None
         self.stats.last_error = ""
-        self.stats.writes += len(batch)
+        self.stats.writes += len(batch) + len(deletes)
         self.stats.flushes += 1
         elapsed = time.perf_counter() - started
         self.stats.last_flush_ms = elapsed * 1000

@@ -192,7 +192,9 @@ class CustomerState:
     last_seen: float
     cart: Cart | None = None
     recent_views: tuple[View, ...] = ()
-    recent_searches: tuple[str, ...] = ()
+    # The categories of recent searches, never their text (what someone types can be a
+    # name, an address, a health term); a search without a category leaves nothing.
+    search_categories: tuple[str, ...] = ()
     order_count: int = 0  # placed minus cancelled
     total_spend: float = 0.0  # net of cancellations
     last_order_at: float | None = None
@@ -237,7 +239,8 @@ class CustomerState:
                 checkout_started_at=cart.get("checkout_started_at"),
             ),
             recent_views=tuple(View(**v) for v in data.get("recent_views", ())),
-            recent_searches=tuple(data.get("recent_searches", ())),
+            # "recent_searches" (raw text, before issue 17) is dropped on read.
+            search_categories=tuple(data.get("search_categories", ())),
             order_count=data.get("order_count", 0),
             total_spend=data.get("total_spend", 0.0),
             last_order_at=data.get("last_order_at"),
@@ -346,8 +349,11 @@ def _product_viewed(state: CustomerState, event: Event) -> CustomerState:
 
 
 def _search_performed(state: CustomerState, event: Event) -> CustomerState:
-    searches = (event.body["query"], *state.recent_searches)[:MAX_RECENT_SEARCHES]
-    return replace(state, recent_searches=searches)
+    category = event.body.get("category")
+    if category is None:
+        return state
+    searches = (category, *state.search_categories)[:MAX_RECENT_SEARCHES]
+    return replace(state, search_categories=searches)
 
 
 def _open_cart(state: CustomerState, cart_id: str) -> Cart | None:

@@ -185,21 +185,7 @@ class Deployment:
 
     @property
     def topics(self) -> Topics:
-        d = Topics()
-        return Topics(
-            *(
-                f"t{self.run_id}.{name}"
-                for name in (
-                    d.browse,
-                    d.cart,
-                    d.order,
-                    d.deadletter,
-                    d.coupons,
-                    d.offers,
-                    d.profiles,
-                )
-            )
-        )
+        return Topics().prefixed(f"t{self.run_id}.")
 
     @property
     def app_id(self) -> str:
@@ -251,6 +237,8 @@ class Deployment:
             t.profiles,
             "--topic-offers",
             t.offers,
+            "--topic-erasures",
+            t.erasures,
             *extra,
         ]
         cmd += [] if redis else ["--no-redis"]

@@ -33,6 +33,9 @@ def streamcrm(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[st
         (["worker", "--session-timeout", "5s"], "between 9s"),
         (["worker", "--session-timeout", "soon"], "is not a duration"),
         (["worker", "--deadletter-retention", "soon"], "--deadletter-retention: "),
+        (["forget", "two words"], "cannot send the request: customer_id"),
+        (["forget", "c1", "--request-id", "x" * 200], "cannot send the request: request_id"),
+        (["worker", "--erasure-hold", "forever"], "is not a duration"),
     ],
 )
 def test_bad_flags_say_what_is_wrong(args: list[str], needle: str) -> None:
@@ -42,14 +45,11 @@ def test_bad_flags_say_what_is_wrong(args: list[str], needle: str) -> None:
     assert "Traceback" not in result.stderr
 
 
-@pytest.mark.parametrize("command", ["generate", "worker"])
+@pytest.mark.parametrize("command", ["generate", "worker", "forget"])
 def test_unreachable_broker_is_one_clear_line(command: str) -> None:
     dead = f"127.0.0.1:{free_port()}"  # nothing listens there
-    result = (
-        streamcrm(command, "--broker", dead, "--events", "5")
-        if command == "generate"
-        else streamcrm(command, "--broker", dead, "--no-redis")
-    )
+    flags = {"generate": ("--events", "5"), "worker": ("--no-redis",), "forget": ("c1",)}
+    result = streamcrm(command, "--broker", dead, *flags[command])
     assert result.returncode == 1
     assert "Traceback" not in result.stderr
     lines = [line for line in result.stderr.splitlines() if line.strip()]

@@ -60,3 +60,20 @@ async def test_a_failed_write_keeps_every_snapshot_and_its_age() -> None:
         assert await writer.set_markers(["m"], "1") is False
     finally:
         await writer.close()
+
+
+async def test_a_staged_delete_wins_over_a_failed_write_of_the_same_key() -> None:
+    """An erasure's delete, staged while the write of that customer fails, is kept; the
+    customer's old snapshot is not retried (it would bring the erased hash back)."""
+    writer = SnapshotWriter(f"redis://127.0.0.1:{free_port()}/0", timeout_s=0.5)
+    try:
+        writer.stage("k1", {"a": "1"})
+        writer.stage("k2", {"a": "2"})
+        writer.flush_soon()
+        writer.stage_delete("k1")  # while the write holding k1 is under way
+        await writer.drain(0.3, retry_s=0.05)
+        assert writer.staged_keys() == ["k2"] and writer.pending == 2  # k2's write, k1's delete
+        writer.stage("k1", {"a": "new customer"})  # written after the delete
+        assert sorted(writer.staged_keys()) == ["k1", "k2"] and writer.pending == 2
+    finally:
+        await writer.close()

@@ -22,6 +22,7 @@ from aiokafka.partitioner import murmur2
 
 from streamcrm.app import learner_store
 from streamcrm.app.catchup import changelog_tail
+from streamcrm.app.erasure import attach_marker_expiry, commit_erasures, marker_lookup
 from streamcrm.app.horizon import ReadHorizon
 from streamcrm.app.intake import Intake
 from streamcrm.events import PROCESSING_ERROR
@@ -63,10 +64,17 @@ def _adopt_learners(processor: Processor, table: Any, partitions: set[int]) -> s
 
 
 def _log(result: BatchResult) -> None:
-    """The decision audit log; bugs (not bad input) loudly, without customer ids."""
-    if decision_log.isEnabledFor(logging.INFO):
+    """The decision audit log; bugs (not bad input) loudly, without customer ids.
+
+    At INFO a decision is logged without its customer id (personal data stays out of logs
+    by default); DEBUG adds it, for tracing one customer by hand."""
+    if decision_log.isEnabledFor(logging.DEBUG):
         for decision in result.decisions:
-            decision_log.info("%s", orjson.dumps(decision).decode())
+            decision_log.debug("%s", orjson.dumps(decision).decode())
+    elif decision_log.isEnabledFor(logging.INFO):
+        for decision in result.decisions:
+            anonymous = {k: v for k, v in decision.items() if k != "customer_id"}
+            decision_log.info("%s", orjson.dumps(anonymous).decode())
     for _, error in result.timer_errors:
         log.error("a deadline raised and was dropped until the customer's next event: %s", error)
     if result.dead_by_reason.get(PROCESSING_ERROR):
@@ -84,11 +92,12 @@ def processor_for(settings: Settings) -> Processor:
         reorder=True,
         max_record_bytes=settings.max_record_bytes,
         max_future_skew_s=settings.max_future_skew_s,
+        erasure_hold_s=settings.erasure_hold_s,
     )
 
 
 def attach_agents(
-    app: faust.App, runtime: Runtime, *, inputs: Any, customers: Any, learners: Any
+    app: faust.App, runtime: Runtime, *, inputs: Any, customers: Any, learners: Any, markers: Any
 ) -> Processor:
     settings = runtime.settings
     processor = processor_for(settings)
@@ -104,7 +113,10 @@ def attach_agents(
     # yet written, fired on them, and was then overwritten (issue 12, point 6).
     deciding = asyncio.Lock()
 
+    erased = marker_lookup(markers)
+
     async def commit(result: BatchResult, now: float) -> None:
+        await commit_erasures(result, runtime, store=store, changelog=changelog, markers=markers)
         for customer_id, (partition, state) in result.states.items():
             store[customer_id] = state  # one changelog record per customer per batch
             await outbox.send(changelog, customer_id.encode(), orjson.dumps(state), partition)
@@ -117,6 +129,7 @@ def attach_agents(
             (topics.coupons, result.coupons),
             (topics.profiles, result.profile_events),
             (topics.offers, result.offers),
+            (topics.erasures, result.receipts),
         ):
             for key, body in records:
                 await outbox.send(topic, key, orjson.dumps(body))
@@ -144,7 +157,10 @@ def attach_agents(
             # The assignment cannot change inside process() (it never awaits).
             owned = _owned(app, input_topics).__contains__
             horizon = intake.reads.taking(messages, now)  # no deadline on a partial view
-            await commit(processor.process(records, store.get, now, owned, horizon=horizon), now)
+            result = processor.process(
+                records, store.get, now, owned, horizon=horizon, erased=erased
+            )
+            await commit(result, now)
         intake.done(messages)  # sent: the offsets may be committed
         runtime.stats.processed(
             [(m.topic, m.partition, m.offset, m.timestamp) for m in messages], time.time()
@@ -165,7 +181,8 @@ def attach_agents(
             await _stop_on_bug(app, exc)
 
     _attach_sweep(app, settings, processor, store.get, commit, deciding, intake.reads)
-    attach_recovery(app, settings, processor, customers, learners)
+    attach_recovery(app, settings, processor, customers, learners, markers)
+    attach_marker_expiry(app, runtime, markers, lambda cid: partition_of(cid, settings.partitions))
     return processor
 
 
@@ -220,7 +237,12 @@ def _attach_sweep(
 
 
 def attach_recovery(
-    app: faust.App, settings: Settings, processor: Processor, customers: Any, learners: Any
+    app: faust.App,
+    settings: Settings,
+    processor: Processor,
+    customers: Any,
+    learners: Any,
+    markers: Any,
 ) -> None:
     """Checkpoint the learners; after a restart or rebalance, bring every table and index back."""
     input_topics = set(settings.topics.inputs())
@@ -251,7 +273,7 @@ def attach_recovery(
     @customers.on_recover  # type: ignore[untyped-decorator]
     async def rebuild_deadlines() -> None:
         active = _owned(app, input_topics)
-        for table, decode in ((customers, _customer), (learners, bytes)):
+        for table, decode in ((customers, _customer), (learners, bytes), (markers, bytes)):
             tail = await changelog_tail(
                 settings.broker,
                 table.changelog_topic.get_topic_name(),

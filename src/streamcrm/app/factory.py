@@ -14,7 +14,8 @@ import faust
 from faust.transport.drivers import aiokafka as faust_aiokafka
 
 from streamcrm.app import codecs
-from streamcrm.app.agents import attach_agents
+from streamcrm.app.agents import attach_agents, partition_of
+from streamcrm.app.erasure import erased_snapshot_keys
 from streamcrm.app.heap import attach_heap_care
 from streamcrm.app.outbox import Outbox
 from streamcrm.app.resync import SnapshotSync, attach_snapshot_sync
@@ -30,6 +31,7 @@ log = logging.getLogger(__name__)
 # "<app_id>-<table>-changelog". A new state layout gets a new version suffix.
 CUSTOMERS_TABLE = "customers-v1"
 LEARNERS_TABLE = "learners-v2"  # v2: JSON records per partition, one per SKU (no pickle)
+ERASURES_TABLE = "erasures-v1"  # markers of erased customers, kept for the erasure hold
 
 
 @dataclass(slots=True)
@@ -104,8 +106,21 @@ def create_app(settings: Settings) -> faust.App:
         "raw",
         "Checkpoints of the population learners as data, one copy per owned partition.",
     )
-    processor = attach_agents(app, runtime, inputs=inputs, customers=customers, learners=learners)
+    markers = _table(
+        app,
+        settings,
+        ERASURES_TABLE,
+        "raw",
+        "Erased customers' markers (streamcrm.erasure): id, request time, input offsets.",
+    )
+    processor = attach_agents(
+        app, runtime, inputs=inputs, customers=customers, learners=learners, markers=markers
+    )
     runtime.sync = attach_snapshot_sync(app, runtime, customers)
+    if runtime.sync is not None:
+        runtime.sync.erased = erased_snapshot_keys(
+            markers, customers.data, runtime, lambda cid: partition_of(cid, settings.partitions)
+        )
     attach_pages(app, runtime, customers, processor)
     attach_heap_care(app)
 

@@ -105,6 +105,9 @@ class SnapshotSync:
         self._io: asyncio.Future[None] | None = None  # a probe or marker write under way
         self._last_tick = time.monotonic()
         self._stopping = False
+        # Snapshot keys of erased customers on these partitions (app/erasure.py): deleted
+        # again by every resync, in case the delete of the erasure never reached Redis.
+        self.erased: Callable[[frozenset[int]], list[str]] = lambda partitions: []
         writer.on_result = self._outcome
 
     def _outcome(self, ok: bool) -> None:
@@ -203,6 +206,8 @@ class SnapshotSync:
             partitions |= self.job.partitions & frozenset(self.owned())
         self.status.resyncs.update(plan.reasons)
         self.job = ResyncJob(partitions, list(self.store.keys()), started_at=now)
+        for key in self.erased(partitions):
+            self.writer.stage_delete(key)
         # Marked first: keys lost while this runs take the marker with them and plan again.
         self._markers_due = partitions
         log.info(
@@ -233,7 +238,9 @@ class SnapshotSync:
                 self.status.resync_errors += 1
                 job.errors += 1
                 if job.errors == 1:  # once per resync; /stats counts them all
-                    log.warning("resync: no snapshot for customer %r: %r", cid, exc)
+                    # The error, not the customer: ids stay out of logs above DEBUG.
+                    log.warning("resync: no snapshot for a customer: %r", exc)
+                    log.debug("resync: the customer without a snapshot: %r", cid)
                 continue
             self.writer.stage(snapshot_key(cid, prefix), fields)
             staged += 1

@@ -131,5 +131,8 @@ class WorkerStats:
                 "recovered_uncontacted": o["recovered_uncontacted"],
                 "redeemed": o["redeemed"],
             },
+            # Right to erasure: customers forgotten, and their events dropped afterwards
+            # (stamped before the request: late on another topic, or redelivered).
+            "erasures": {"erased": o["customer_erased"], "events_dropped": o["erased_event_dropped"]},
             "uptime_s": round(time.time() - self.started_at, 3),
         }

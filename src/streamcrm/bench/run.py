@@ -47,9 +47,7 @@ Say = Callable[[str], None]
 
 
 def _topics(run_id: str) -> Topics:
-    d = Topics()
-    names = (d.browse, d.cart, d.order, d.deadletter, d.coupons, d.offers, d.profiles)
-    return Topics(*(f"bench-{run_id}.{n}" for n in names))
+    return Topics().prefixed(f"bench-{run_id}.")
 
 
 async def _raw(bootstrap: str, topics: Topics, n: int, security: KafkaSecurity) -> float:

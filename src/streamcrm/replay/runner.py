@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from streamcrm.decisions import CrmConfig
+from streamcrm.erasure import Marker
 from streamcrm.ingest import Processor, Record
 from streamcrm.profiles_summary import hit_rates, profile_distribution
 from streamcrm.replay.adapters import Mapped
@@ -90,6 +91,7 @@ def replay(
 ) -> ReplayOutcome:
     processor = Processor(KINDS, crm=crm, clock="event")
     table: dict[str, CustomerState] = {}
+    markers: dict[str, Marker] = {}  # erased customers (a jsonl log may erase some)
     result = ReplayOutcome()
     mapped = replay_order(mapped)
     if mapped and mapped[-1].ts - mapped[0].ts < 6 * 3600:
@@ -99,7 +101,10 @@ def replay(
         chunk = mapped[start : start + batch_size]
         records = [Record(m.topic_kind, 0, start + i, m.key, m.value) for i, m in enumerate(chunk)]
         now = max(m.ts for m in chunk)
-        batch = processor.process(records, table.get, now)
+        batch = processor.process(records, table.get, now, erased=markers.get)
+        for customer_id, (_, marker) in batch.erasures.items():  # before states: see BatchResult
+            table.pop(customer_id, None)
+            markers[customer_id] = marker
         for customer_id, (_, state) in batch.states.items():
             table[customer_id] = state
         result.events += len(chunk)

@@ -41,13 +41,7 @@ def run_via_kafka(
 ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """Replay through Kafka; return the worker's summary and the coupons it published."""
     run_id = uuid.uuid4().hex[:8]
-    d = Topics()
-    topics = Topics(
-        *(
-            f"replay-{run_id}.{n}"
-            for n in (d.browse, d.cart, d.order, d.deadletter, d.coupons, d.offers, d.profiles)
-        )
-    )
+    topics = Topics().prefixed(f"replay-{run_id}.")
     settings = replace(
         settings, app_id=f"streamcrm-replay-{run_id}", topics=topics, web_port=free_port(),
         clock="event", redis_url=None,

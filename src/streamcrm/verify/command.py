@@ -117,11 +117,9 @@ class Publisher(threading.Thread):
 
 def verify_settings(settings: Settings, partitions: int) -> Settings:
     run_id = uuid.uuid4().hex[:8]
-    d = Topics()
-    names = (d.browse, d.cart, d.order, d.deadletter, d.coupons, d.offers, d.profiles)
     return replace(
         settings, app_id=f"streamcrm-verify-{run_id}", partitions=partitions, clock="wall",
-        topics=Topics(*(f"verify-{run_id}.{n}" for n in names)), fast_rebalance=True,
+        topics=Topics().prefixed(f"verify-{run_id}."), fast_rebalance=True,
     )  # fmt: skip
 
 

@@ -70,7 +70,8 @@ def add_verify_parser(
     p.set_defaults(
         clock="wall", no_redis=False,
         **{f"topic_{k}": getattr(d, k) for k in ("browse", "cart", "order", "deadletter",
-                                                 "coupons", "offers", "profiles")},
+                                                 "coupons", "offers", "profiles",
+                                                 "erasures")},
     )  # fmt: skip
 
 
