@@ -137,6 +137,9 @@ def build_parser() -> argparse.ArgumentParser:
     from streamcrm.verify.options import add_verify_parser
 
     add_verify_parser(sub, _add_decision_flags)
+    from streamcrm.experiments.uplift_command import add_uplift_parser
+
+    add_uplift_parser(sub)
     return parser
 
 
@@ -300,6 +303,15 @@ def _verify(args: argparse.Namespace, settings: Settings) -> int:
     return run_verify(args, settings)
 
 
+def _uplift(args: argparse.Namespace) -> int:
+    from streamcrm.experiments.uplift_command import UpliftUsageError, run_uplift
+
+    try:
+        return run_uplift(args)
+    except UpliftUsageError as exc:
+        raise UsageError(str(exc)) from None
+
+
 def main(argv: Sequence[str] | None = None) -> int:  # noqa: PLR0911 - one return per command
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -307,6 +319,8 @@ def main(argv: Sequence[str] | None = None) -> int:  # noqa: PLR0911 - one retur
         level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     try:
+        if args.command == "uplift":  # offline analysis: no broker, no Settings
+            return _uplift(args)
         settings = settings_from(args)
         if args.command == "worker":
             return run_worker(settings)
