@@ -6,8 +6,10 @@ their own arm, so under randomisation each is an unbiased model of its arm's out
 The learning rate is the lever measured on the Hillstrom e-mail experiment: with River's
 default SGD step (0.01) the last few thousand customers dominate each arm's weights, and
 the difference of two noisy models is noisier still; a step of 0.005 averages over more
-customers (``streamcrm uplift`` prints both; figures in README). An online X-learner and
-transformed-outcome and Hoeffding-tree variants were measured and did no better there.
+customers (``streamcrm uplift`` prints both; figures in README). An online X-learner,
+an S-learner, transformed-outcome and Hoeffding-tree variants were measured and did no
+better there. One-hot features must be dense (every level present as 0 or 1): River's
+StandardScaler scales a key that only ever appears as 1 to 0.
 
 >>> learner = TwoModelUplift(seed=1)
 >>> for i in range(4000):

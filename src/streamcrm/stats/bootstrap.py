@@ -59,30 +59,54 @@ def bootstrap_ci(
     column totals to the figure. The estimate is the statistic of the full sample. Replicates
     where the statistic is undefined (NaN, e.g. an arm with no units drawn) are dropped.
     """
+    cis = bootstrap_cis(sums, {"x": statistic}, resamples=resamples, seed=seed, level=level)
+    return cis["x"]
+
+
+def bootstrap_cis(
+    sums: np.ndarray,
+    statistics: dict[str, Statistic],
+    *,
+    resamples: int = 2000,
+    seed: int = 0,
+    level: float = 0.95,
+) -> dict[str, Interval]:
+    """Several statistics over the same replicates (as estimators of one log should be)."""
+    if not 0.0 < level < 1.0:
+        msg = f"confidence level must be between 0 and 1 (got {level})"
+        raise ValueError(msg)
+    replicates = bootstrap_totals(sums, resamples=resamples, seed=seed)
+    full = sums.sum(axis=0)
+    tail = (1.0 - level) / 2
+    out = {}
+    for name, statistic in statistics.items():
+        with np.errstate(divide="ignore", invalid="ignore"):
+            values = np.array([statistic(t) for t in replicates])
+        kept = values[np.isfinite(values)]
+        if len(kept) == 0:
+            msg = f"{name}: the statistic was undefined in every bootstrap replicate"
+            raise ValueError(msg)
+        low, high = np.quantile(kept, [tail, 1.0 - tail])
+        out[name] = Interval(float(statistic(full)), float(low), float(high))
+    return out
+
+
+def bootstrap_totals(sums: np.ndarray, *, resamples: int, seed: int) -> np.ndarray:
+    """``resamples`` x columns: the column totals of units drawn with replacement."""
     units = len(sums)
     if units < 2 or resamples < 1:
         msg = f"a bootstrap needs at least 2 units and 1 resample (got {units}, {resamples})"
         raise ValueError(msg)
-    if not 0.0 < level < 1.0:
-        msg = f"confidence level must be between 0 and 1 (got {level})"
-        raise ValueError(msg)
     rng = np.random.default_rng(seed)
-    estimate = float(statistic(sums.sum(axis=0)))
-    replicates = np.empty(resamples)
-    # Chunks bound the memory of the count matrix (chunk x units) for large samples.
+    out = np.empty((resamples, sums.shape[1]))
+    # Chunks bound the memory of the draw and count matrices (chunk x units).
     chunk = max(1, min(resamples, 2_000_000 // units))
     done = 0
     while done < resamples:
         size = min(chunk, resamples - done)
-        counts = rng.multinomial(units, np.full(units, 1.0 / units), size=size)
-        totals = counts @ sums
-        with np.errstate(divide="ignore", invalid="ignore"):
-            replicates[done : done + size] = [statistic(t) for t in totals]
+        draws = rng.integers(0, units, size=(size, units))
+        draws += np.arange(size)[:, None] * units  # one bincount for all replicates of the chunk
+        counts = np.bincount(draws.ravel(), minlength=size * units).reshape(size, units)
+        out[done : done + size] = counts @ sums
         done += size
-    kept = replicates[np.isfinite(replicates)]
-    if len(kept) == 0:
-        msg = "the statistic was undefined in every bootstrap replicate"
-        raise ValueError(msg)
-    tail = (1.0 - level) / 2
-    low, high = np.quantile(kept, [tail, 1.0 - tail])
-    return Interval(estimate, float(low), float(high))
+    return out
