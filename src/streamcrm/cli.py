@@ -140,6 +140,9 @@ def build_parser() -> argparse.ArgumentParser:
     from streamcrm.experiments.uplift_command import add_uplift_parser
 
     add_uplift_parser(sub)
+    from streamcrm.ope.command import add_evaluate_policy_parser
+
+    add_evaluate_policy_parser(sub)
     return parser
 
 
@@ -303,12 +306,13 @@ def _verify(args: argparse.Namespace, settings: Settings) -> int:
     return run_verify(args, settings)
 
 
-def _uplift(args: argparse.Namespace) -> int:
+def _offline(args: argparse.Namespace) -> int:
     from streamcrm.experiments.uplift_command import UpliftUsageError, run_uplift
+    from streamcrm.ope.command import EvaluateUsageError, run_evaluate_policy
 
     try:
-        return run_uplift(args)
-    except UpliftUsageError as exc:
+        return run_uplift(args) if args.command == "uplift" else run_evaluate_policy(args)
+    except (UpliftUsageError, EvaluateUsageError) as exc:
         raise UsageError(str(exc)) from None
 
 
@@ -319,8 +323,8 @@ def main(argv: Sequence[str] | None = None) -> int:  # noqa: PLR0911 - one retur
         level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     try:
-        if args.command == "uplift":  # offline analysis: no broker, no Settings
-            return _uplift(args)
+        if args.command in ("uplift", "evaluate-policy"):  # offline: no broker, no Settings
+            return _offline(args)
         settings = settings_from(args)
         if args.command == "worker":
             return run_worker(settings)

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from streamcrm.stats.bootstrap import bootstrap_ci, cluster_sums
+from streamcrm.stats.bootstrap import bootstrap_cis, cluster_sums
 from streamcrm.stats.intervals import Interval
 
 # Columns of the contributions table.
@@ -80,10 +80,7 @@ def estimate_all(
 ) -> dict[str, Interval]:
     """Each estimator with its percentile bootstrap CI, resampling units (rows by default)."""
     sums = table if units is None else cluster_sums(units, table)
-    return {
-        name: bootstrap_ci(sums, fn, resamples=resamples, seed=seed, level=level)
-        for name, fn in ESTIMATORS.items()
-    }
+    return bootstrap_cis(sums, dict(ESTIMATORS), resamples=resamples, seed=seed, level=level)
 
 
 def _totals(table: np.ndarray) -> np.ndarray:
