@@ -171,6 +171,7 @@ def _abandon_config(args: argparse.Namespace) -> AbandonConfig:
             abandon_after=parse_duration(args.abandon_after),
             stages=parse_stages(args.stages),
             consent_default=args.consent_default == "yes",
+            incentive_window=parse_duration(args.incentive_window),
             contact=ContactPolicy(holdout_share=args.holdout),
         )
     except ValueError as exc:

@@ -165,8 +165,9 @@ def test_stages_fire_in_order_once_each_and_re_arm_on_a_new_version() -> None:
 
 
 def test_frequency_caps_per_day_and_week() -> None:
+    # Plain reminders: an incentive would be given once per cart anyway (see below).
     config = AbandonConfig(
-        stages=(Stage("coupon", HOUR, True),),
+        stages=(Stage("nudge", HOUR, False),),
         contact=ContactPolicy(holdout_share=0.0, max_per_day=1, max_per_week=3),
     )
     shop = Shop(config)
@@ -273,3 +274,64 @@ def test_holdout_assignment_is_stable(share: float) -> None:
     assert [in_holdout(f"c{i}", share) for i in range(100)] == [
         in_holdout(f"c{i}", share) for i in range(100)
     ]
+
+
+LOOSE_CAPS = ContactPolicy(holdout_share=0.0, max_per_day=5, max_per_week=20)
+
+
+def _codes(shop: Shop) -> list[str]:
+    return [c["code"] for c in shop.coupons if c["code"]]
+
+
+def test_an_edited_cart_gets_its_incentive_once_and_reminders_again() -> None:
+    shop = Shop(AbandonConfig(contact=LOOSE_CAPS))
+    shop.add(T0)
+    shop.tick(T0 + 2 * DAY)
+    shop.add(T0 + 2 * DAY + 1, sku="s2")  # a new version re-arms the stages
+    shop.tick(T0 + 4 * DAY)
+    assert shop.stages() == ["reminder", "coupon", "reminder", "coupon"]
+    assert len(_codes(shop)) == 1
+    assert shop.coupons[3]["discount"] == {"kind": "none", "percent": None}
+    assert shop.coupons[3]["reason"]["rule"] == "reminder_stage"
+    assert shop.outcomes.count("incentive_withheld_once_per_cart") == 1
+    assert shop.outcomes.count("couponed") == 1 and shop.outcomes.count("reminded") == 3
+
+
+def test_one_incentive_per_customer_in_the_window_then_again_after_it() -> None:
+    shop = Shop(AbandonConfig(contact=LOOSE_CAPS, incentive_window=30 * DAY))
+    shop.add(T0)
+    shop.tick(T0 + 2 * DAY)
+    shop.order(T0 + 2 * DAY + 10)
+    shop.add(T0 + 10 * DAY, cart="k2")  # a second cart 10 days later: reminder only
+    shop.tick(T0 + 12 * DAY)
+    assert len(_codes(shop)) == 1
+    assert shop.outcomes.count("incentive_withheld_once_per_customer_window") == 1
+    shop.order(T0 + 12 * DAY + 10, cart="k2")
+    shop.add(T0 + 40 * DAY, cart="k3")  # past the 30 days: an incentive again
+    shop.tick(T0 + 42 * DAY)
+    assert len(_codes(shop)) == 2
+    assert shop.outcomes.count("incentive_withheld_once_per_customer_window") == 1
+
+
+def test_the_window_is_configurable() -> None:
+    shop = Shop(AbandonConfig(contact=LOOSE_CAPS, incentive_window=5 * DAY))
+    shop.add(T0)
+    shop.tick(T0 + 2 * DAY)
+    shop.order(T0 + 2 * DAY + 10)
+    shop.add(T0 + 10 * DAY, cart="k2")
+    shop.tick(T0 + 12 * DAY)
+    assert len(_codes(shop)) == 2
+    assert not any(o.startswith("incentive_withheld") for o in shop.outcomes)
+
+
+def test_a_held_out_would_be_incentive_counts_like_a_given_one() -> None:
+    # Both arms must meet the same once-only rule, or the holdout sees more incentive stages.
+    holdout = ContactPolicy(holdout_share=1.0, max_per_day=5, max_per_week=20)
+    shop = Shop(AbandonConfig(contact=holdout))
+    shop.add(T0)
+    shop.tick(T0 + 2 * DAY)
+    shop.add(T0 + 2 * DAY + 1, sku="s2")
+    shop.tick(T0 + 4 * DAY)
+    assert shop.coupons == []
+    assert shop.outcomes.count("incentive_withheld_once_per_cart") == 1
+    assert shop.outcomes.count("holdout") == 4

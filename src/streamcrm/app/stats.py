@@ -123,6 +123,15 @@ class WorkerStats:
                     for k, v in o.items()
                     if k.startswith("suppressed_")
                 },
+                # Incentive stages that sent a plain reminder: given once per cart/window.
+                "incentives_withheld": sum(
+                    v for k, v in o.items() if k.startswith("incentive_withheld_")
+                ),
+                "incentives_withheld_by_reason": {
+                    k.removeprefix("incentive_withheld_"): v
+                    for k, v in o.items()
+                    if k.startswith("incentive_withheld_")
+                },
                 "recovered": o["recovered_treated"]
                 + o["recovered_holdout"]
                 + o["recovered_uncontacted"],

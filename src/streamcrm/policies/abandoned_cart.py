@@ -4,7 +4,12 @@ and what a later order means. Pure: every function takes the state and ``now``.
 A non-empty cart with no cart, checkout or order activity for ``abandon_after`` is
 abandoned (counted once per cart id). Stages fire at ``last_activity + stage.after``,
 each at most once per cart version; any cart change re-arms them, an order or a clear
-closes the cart so nothing more fires. Decision times are the due times, not the moment a
+closes the cart so nothing more fires. An incentive, though, is given at most once per
+cart and once per customer in ``incentive_window`` (30 days by default): a re-armed
+incentive stage sends a plain reminder instead and counts why
+(``incentive_withheld_once_per_cart``, ``incentive_withheld_once_per_customer_window``), so
+editing a cart cannot farm coupons. A holdout decision that would have carried an
+incentive counts as one, so both arms meet the same rule. Decision times are the due times, not the moment a
 sweep happened to run, so a replay decides exactly as live operation would.
 
 >>> from streamcrm.state import Cart, CartLine, CustomerState
@@ -52,6 +57,7 @@ class AbandonConfig:
     stages: tuple[Stage, ...] = (Stage("reminder", 3600.0, False), Stage("coupon", DAY, True))
     attribution_window: float = 7 * DAY
     coupon_ttl: float = 7 * DAY
+    incentive_window: float = 30 * DAY  # at most one incentive per customer in this
     consent_default: bool = True
     contact: ContactPolicy = field(default_factory=ContactPolicy)
     rule: CouponRule = field(default_factory=CouponRule)
@@ -98,11 +104,17 @@ def fire_due(state: CustomerState, now: float, config: AbandonConfig) -> Fired:
         assert cart is not None  # next_due is None without a cart
         ab = state.abandonment
         if ab is None or ab.cart_id != cart.cart_id or ab.abandoned_at is None:
-            state = replace(state, abandonment=Abandonment(cart.cart_id, cart.version, due))
+            last = ab.last_incentive_at if ab is not None else None
+            state = replace(
+                state,
+                abandonment=Abandonment(cart.cart_id, cart.version, due, last_incentive_at=last),
+            )
             outcomes.append("cart_abandoned")
         else:
             stage = _due_stage(state, config)
             state, coupon, outcome, decision = _run_stage(state, stage, due, config)
+            if decision.get("withheld"):
+                outcomes.append(f"incentive_withheld_{decision['withheld']}")
             outcomes.append(outcome)
             decisions.append(decision)
             if coupon is not None:
@@ -133,7 +145,8 @@ def _run_stage(
         coupons_redeemed=state.coupons_redeemed,
         propensity=config.propensity.predict_one(propensity_features(state, at)),
     )
-    decision = config.rule.decide(x, incentive=stage.incentive)
+    withheld = incentive_withheld(ab, at, config.incentive_window) if stage.incentive else None
+    decision = config.rule.decide(x, incentive=stage.incentive and withheld is None)
     # Coupons and plain reminders are capped separately: a 1 h reminder must not use up
     # the day's allowance of the 24 h coupon.
     is_coupon = decision.kind != "none"
@@ -151,11 +164,18 @@ def _run_stage(
         "verdict": verdict.reason,
         "rule": decision.rule,
         "inputs": decision.inputs,
+        "withheld": withheld,
     }
     if not verdict.allowed and not verdict.holdout:
         return state, None, f"suppressed_{verdict.reason}", audit
     if cart.value > MAX_MONEY:  # a coupon could not state it (schema maximum): none is sent
         return state, None, "suppressed_cart_value_out_of_range", audit
+    if is_coupon:  # given (or, held out, would have been): the once-only rules count it
+        marked = state.abandonment
+        assert marked is not None  # set above
+        state = replace(
+            state, abandonment=replace(marked, incentive_given=True, last_incentive_at=at)
+        )
     code = code_for(coupon_id) if is_coupon else None
     expires = at + config.coupon_ttl if code else None
     contact = Contact(coupon_id, cart.cart_id, stage.name, code, at, verdict.holdout, expires)
@@ -192,6 +212,23 @@ def _run_stage(
         "reason": {"rule": decision.rule, "inputs": decision.inputs},
     }
     return state, event, "couponed" if code else "reminded", audit
+
+
+def incentive_withheld(ab: Abandonment, at: float, window: float) -> str | None:
+    """Why an incentive may not be given at ``at``, or None if it may.
+
+    >>> incentive_withheld(Abandonment("k1", 2, 0.0, incentive_given=True), 10.0, 30.0)
+    'once_per_cart'
+    >>> incentive_withheld(Abandonment("k2", 1, 0.0, last_incentive_at=0.0), 10.0, 30.0)
+    'once_per_customer_window'
+    >>> incentive_withheld(Abandonment("k2", 1, 0.0, last_incentive_at=0.0), 40.0, 30.0) is None
+    True
+    """
+    if ab.incentive_given:
+        return "once_per_cart"
+    if ab.last_incentive_at is not None and at - ab.last_incentive_at < window:
+        return "once_per_customer_window"
+    return None
 
 
 def coupon_id_for(customer_id: str, cart_id: str, version: int, stage: str) -> str:
