@@ -335,3 +335,22 @@ def test_a_held_out_would_be_incentive_counts_like_a_given_one() -> None:
     assert shop.coupons == []
     assert shop.outcomes.count("incentive_withheld_once_per_cart") == 1
     assert shop.outcomes.count("holdout") == 4
+
+
+def test_holdout_would_be_sends_count_against_the_caps() -> None:
+    # Same shop and caps for a treated and a held-out customer: the same decisions are
+    # capped, so the arms differ only in whether the message goes out.
+    stages = (Stage("nudge", HOUR, False),)
+    outcomes = {}
+    for share in (0.0, 1.0):
+        config = AbandonConfig(
+            stages=stages, contact=ContactPolicy(holdout_share=share, max_per_day=1)
+        )
+        shop = Shop(config)
+        for i in range(4):  # a new cart version every 12 h
+            shop.add(T0 + i * 12 * HOUR, sku=f"s{i}")
+            shop.tick(T0 + i * 12 * HOUR + 2 * HOUR)
+        outcomes[share] = shop.outcomes
+    assert outcomes[0.0].count("suppressed_cap_24h") == 2
+    assert outcomes[1.0].count("suppressed_cap_24h") == 2
+    assert outcomes[0.0].count("reminded") == outcomes[1.0].count("holdout") == 2

@@ -179,9 +179,8 @@ def _run_stage(
     code = code_for(coupon_id) if is_coupon else None
     expires = at + config.coupon_ttl if code else None
     contact = Contact(coupon_id, cart.cart_id, stage.name, code, at, verdict.holdout, expires)
-    if verdict.holdout:
-        # Recorded, not sent: the control group tells us what happens without a message.
-        return replace(state, last_contact=contact), None, "holdout", audit
+    # A holdout decision is a would-be send: it counts against the caps exactly as a real
+    # send does, so both arms see the same policy except for the message itself.
     sent = (*sent_at, at)
     state = replace(state, last_contact=contact)
     state = (
@@ -189,6 +188,9 @@ def _run_stage(
         if is_coupon
         else replace(state, reminders_sent_at=sent)
     )
+    if verdict.holdout:
+        # Recorded, not sent: the control group tells us what happens without a message.
+        return state, None, "holdout", audit
     event = {
         "event_id": coupon_id,
         "type": "coupon_issued",
