@@ -354,3 +354,33 @@ def test_holdout_would_be_sends_count_against_the_caps() -> None:
     assert outcomes[0.0].count("suppressed_cap_24h") == 2
     assert outcomes[1.0].count("suppressed_cap_24h") == 2
     assert outcomes[0.0].count("reminded") == outcomes[1.0].count("holdout") == 2
+
+
+def test_itt_counts_every_abandoned_cart_by_arm_whether_or_not_it_was_messaged() -> None:
+    from streamcrm.experiments.lift import lift_readout
+
+    policy = ContactPolicy(holdout_share=0.5)
+    customers = [f"c{i}" for i in range(60)]
+    held = {c for c in customers if in_holdout(c, 0.5)}
+    shop = Shop(AbandonConfig(contact=policy))
+    for c in customers:
+        if c.endswith("3"):  # no consent: never messaged, still in its arm
+            shop.send("consent_updated", T0 - 1, customer=c, marketing=False)
+        shop.add(T0, customer=c, cart=f"k-{c}")
+    shop.tick(T0 + 2 * HOUR)
+    # Treated customers recover when their index is even, held-out ones when divisible by 3.
+    recovers = [c for c in customers if int(c[1:]) % (3 if c in held else 2) == 0]
+    for c in recovers:
+        shop.order(T0 + 3 * HOUR, customer=c, cart=f"k-{c}")
+    counts = {o: shop.outcomes.count(o) for o in set(shop.outcomes)}
+    treated_recovered = sum(1 for c in recovers if c not in held)
+    assert counts["itt_abandoned_holdout"] == len(held)
+    assert counts["itt_abandoned_treatment"] == len(customers) - len(held)
+    assert counts["itt_recovered_treatment"] == treated_recovered
+    assert counts.get("itt_recovered_holdout", 0) == len(recovers) - treated_recovered
+    readout = lift_readout(counts)
+    expected = treated_recovered / (len(customers) - len(held)) - (
+        len(recovers) - treated_recovered
+    ) / len(held)
+    assert readout["difference"]["estimate"] == pytest.approx(expected, abs=1e-6)
+    assert readout["difference"]["ci_low"] < expected < readout["difference"]["ci_high"]

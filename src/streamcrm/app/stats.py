@@ -8,6 +8,7 @@ from collections import Counter, deque
 from dataclasses import dataclass, field
 from typing import Any
 
+from streamcrm.experiments.lift import lift_readout
 from streamcrm.ingest import BatchResult
 from streamcrm.profiles_summary import hit_rates
 
@@ -140,5 +141,6 @@ class WorkerStats:
                 "recovered_uncontacted": o["recovered_uncontacted"],
                 "redeemed": o["redeemed"],
             },
+            "lift": lift_readout(o),
             "uptime_s": round(time.time() - self.started_at, 3),
         }

@@ -20,7 +20,7 @@ sweep happened to run, so a replay decides exactly as live operation would.
 1800.0
 >>> fired = fire_due(state, now=90_000.0, config=config)
 >>> fired.outcomes
-['cart_abandoned', 'reminded', 'couponed']
+['cart_abandoned', 'itt_abandoned_treatment', 'reminded', 'couponed']
 >>> [(c["stage"], c["discount"]["kind"]) for c in fired.coupons]
 [('reminder', 'none'), ('coupon', 'percent')]
 """
@@ -33,7 +33,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from streamcrm.events import Event, format_ts
-from streamcrm.policies.contact import DAY, ContactPolicy
+from streamcrm.policies.contact import DAY, ContactPolicy, in_holdout
 from streamcrm.policies.coupon import (
     CouponInputs,
     CouponRule,
@@ -109,7 +109,7 @@ def fire_due(state: CustomerState, now: float, config: AbandonConfig) -> Fired:
                 state,
                 abandonment=Abandonment(cart.cart_id, cart.version, due, last_incentive_at=last),
             )
-            outcomes.append("cart_abandoned")
+            outcomes.extend(("cart_abandoned", f"itt_abandoned_{arm_of(state, config)}"))
         else:
             stage = _due_stage(state, config)
             state, coupon, outcome, decision = _run_stage(state, stage, due, config)
@@ -216,6 +216,16 @@ def _run_stage(
     return state, event, "couponed" if code else "reminded", audit
 
 
+def arm_of(state: CustomerState, config: AbandonConfig) -> str:
+    """The customer's arm of the experiment (``treatment`` or ``holdout``): assigned by a
+    stable hash, so an intent-to-treat readout can count every abandoned cart by arm
+    whether or not a message was decided or sent."""
+    c = config.contact
+    return (
+        "holdout" if in_holdout(state.customer_id, c.holdout_share, c.holdout_salt) else "treatment"
+    )
+
+
 def incentive_withheld(ab: Abandonment, at: float, window: float) -> str | None:
     """Why an incentive may not be given at ``at``, or None if it may.
 
@@ -275,7 +285,7 @@ def _attribute_order(
         return state, []
     if not 0 <= event.ts - ab.abandoned_at <= config.attribution_window:
         return state, []
-    outcomes = []
+    outcomes = [f"itt_recovered_{arm_of(state, config)}"]
     contact = state.last_contact
     if (
         contact is None
