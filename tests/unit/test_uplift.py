@@ -22,7 +22,7 @@ def _outcome(x: dict[str, float], treated: bool, rng: random.Random) -> bool:
 @pytest.mark.parametrize("seed", [1, 2])
 def test_recovers_a_planted_segment_effect(seed: int) -> None:
     rng = random.Random(seed)
-    learner = TwoModelUplift(seed=seed)
+    learner = TwoModelUplift()
     for _ in range(30_000):
         x = _customer(rng)
         treated = rng.random() < 0.5

@@ -11,7 +11,7 @@ an S-learner, transformed-outcome and Hoeffding-tree variants were measured and 
 better there. One-hot features must be dense (every level present as 0 or 1): River's
 StandardScaler scales a key that only ever appears as 1 to 0.
 
->>> learner = TwoModelUplift(seed=1)
+>>> learner = TwoModelUplift()
 >>> for i in range(4000):
 ...     seg = float(i % 2)
 ...     treated = (i // 2) % 2 == 0
@@ -41,16 +41,14 @@ class TwoModelUplift:
     """River-style online uplift learner: ``learn_one(x, treated=, y=)``, ``predict_one(x)``.
 
     ``learning_rate=0.01`` is the plain baseline (River's default SGD step for both the
-    weights and the intercept); ``seed`` is kept for the River convention and for variants
-    that sample (the logistic models themselves are deterministic).
+    weights and the intercept). Deterministic: the same stream gives the same model.
     """
 
-    def __init__(self, learning_rate: float = 0.005, l2: float = 0.0, seed: int = 0) -> None:
+    def __init__(self, learning_rate: float = 0.005, l2: float = 0.0) -> None:
         if not learning_rate > 0:
             msg = f"learning_rate must be above 0 (got {learning_rate})"
             raise ValueError(msg)
         self.learning_rate = learning_rate
-        self.seed = seed
         self.models = {True: _arm_model(learning_rate, l2), False: _arm_model(learning_rate, l2)}
         self._seen = {True: 0, False: 0}
 

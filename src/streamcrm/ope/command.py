@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from streamcrm.ope.evaluate import cross_fitted_q, evaluate_policies, reward_model_calibration
+from streamcrm.ope.evaluate import evaluate_policies
 from streamcrm.ope.obd import (
     Log,
     empirical_policy,
@@ -81,9 +81,9 @@ def obd_figures(
         "bts": wilson(sum(bts_log.clicks), len(bts_log)),
         "uniform": wilson(sum(random_log.clicks), len(random_log)),
     }
-    estimates = evaluate_policies(random_log, policies, items, resamples=resamples, seed=seed)
-    pool = sorted(set(random_log.items) | set(items))
-    fold_of, tables = cross_fitted_q(random_log, items, pool, folds=2, seed=seed)
+    estimates, calibration = evaluate_policies(
+        random_log, policies, items, resamples=resamples, seed=seed
+    )
     out: dict[str, Any] = {}
     for name, by_estimator in estimates.items():
         body: dict[str, Any] = {}
@@ -106,7 +106,7 @@ def obd_figures(
         "reward_model": {
             "kind": "River StandardScaler|LogisticRegression on position and item features, "
             "2-fold cross-fitted, 3 passes",
-            **reward_model_calibration(random_log, tables, fold_of),
+            **calibration,
         },
         "policies": out,
     }

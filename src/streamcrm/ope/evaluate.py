@@ -55,9 +55,11 @@ def evaluate_policies(
     resamples: int = 2000,
     seed: int = 0,
     folds: int = 2,
-) -> dict[str, dict[str, Interval]]:
+) -> tuple[dict[str, dict[str, Interval]], dict[str, float]]:
+    """Per policy, each estimator's CI; and the reward model's held-out calibration."""
     pool = sorted(set(log.items) | set(item_features))
     fold_of, tables = cross_fitted_q(log, item_features, pool, folds=folds, seed=seed)
+    calibration = reward_model_calibration(log, tables, fold_of)
     reward = np.asarray(log.clicks, dtype=float)
     p_log = np.asarray(log.propensities)
     out = {}
@@ -73,7 +75,7 @@ def evaluate_policies(
             reward, p_log, np.asarray(p_target), np.asarray(q_logged), np.asarray(q_target)
         )
         out[name] = estimate_all(table, resamples=resamples, seed=seed)
-    return out
+    return out, calibration
 
 
 def reward_model_calibration(
