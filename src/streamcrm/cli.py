@@ -143,6 +143,12 @@ def build_parser() -> argparse.ArgumentParser:
     from streamcrm.forget import add_forget_parser
 
     add_forget_parser(sub)
+    from streamcrm.experiments.uplift_command import add_uplift_parser
+
+    add_uplift_parser(sub)
+    from streamcrm.ope.command import add_evaluate_policy_parser
+
+    add_evaluate_policy_parser(sub)
     return parser
 
 
@@ -171,6 +177,7 @@ def _abandon_config(args: argparse.Namespace) -> AbandonConfig:
             abandon_after=parse_duration(args.abandon_after),
             stages=parse_stages(args.stages),
             consent_default=args.consent_default == "yes",
+            incentive_window=parse_duration(args.incentive_window),
             contact=ContactPolicy(holdout_share=args.holdout),
         )
     except ValueError as exc:
@@ -347,6 +354,16 @@ def _verify(args: argparse.Namespace, settings: Settings) -> int:
     return run_verify(args, settings)
 
 
+def _offline(args: argparse.Namespace) -> int:
+    from streamcrm.experiments.uplift_command import UpliftUsageError, run_uplift
+    from streamcrm.ope.command import EvaluateUsageError, run_evaluate_policy
+
+    try:
+        return run_uplift(args) if args.command == "uplift" else run_evaluate_policy(args)
+    except (UpliftUsageError, EvaluateUsageError) as exc:
+        raise UsageError(str(exc)) from None
+
+
 def main(argv: Sequence[str] | None = None) -> int:  # noqa: PLR0911 - one return per command
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -355,6 +372,8 @@ def main(argv: Sequence[str] | None = None) -> int:  # noqa: PLR0911 - one retur
     )
     secrets: list[str] = []
     try:
+        if args.command in ("uplift", "evaluate-policy"):  # offline: no broker, no Settings
+            return _offline(args)
         settings = settings_from(args)
         secrets = secrets_of(settings)
         install_log_scrubber(secrets)

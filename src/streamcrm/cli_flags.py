@@ -243,6 +243,12 @@ def _add_decision_flags(p: argparse.ArgumentParser) -> None:
         "(env STREAMCRM_CONSENT_DEFAULT, default yes; use no where opt-in is required)",
     )
     p.add_argument(
+        "--incentive-window",
+        default=_env("STREAMCRM_INCENTIVE_WINDOW", "30d"),
+        help="at most one incentive per customer in this window, and one per cart "
+        "(env STREAMCRM_INCENTIVE_WINDOW, default 30d)",
+    )
+    p.add_argument(
         "--churn-horizon",
         default=_env("STREAMCRM_CHURN_HORIZON", "30d"),
         help="churn model: will the customer order again within this? (env STREAMCRM_CHURN_HORIZON, default 30d)",

@@ -150,6 +150,7 @@ def _summary(stats: dict[str, Any], sent: int, elapsed: float) -> dict[str, Any]
         "snapshot_writes": snapshot["writes"] if snapshot else 0,
         "coupons_issued": stats.get("coupons_issued", 0),
         **{k: v for k, v in carts.items() if k != "suppressed_by_reason"},
+        "lift": stats.get("lift"),
         "offers_emitted": stats.get("offers_emitted", 0),
         "offer_hit_rate_at_5": stats.get("offer_hit_rate_at_5"),
         "popularity_hit_rate_at_5": stats.get("popularity_hit_rate_at_5"),

@@ -163,7 +163,9 @@ def decode(
     except jsonschema_rs.ValidationError as exc:
         raise InvalidEvent(SCHEMA_VIOLATION, f"{event_type}: {describe_error(exc)}", body) from None
     except ValueError as exc:  # e.g. "Recursion limit reached" on a deeply nested value
-        raise InvalidEvent(SCHEMA_VIOLATION, f"{event_type}: cannot validate ({exc})", body) from None
+        raise InvalidEvent(
+            SCHEMA_VIOLATION, f"{event_type}: cannot validate ({exc})", body
+        ) from None
     customer_id: str = body["customer_id"]
     key_text = key.decode("utf-8", "replace") if key is not None else None
     if key_text != customer_id:

@@ -86,6 +86,8 @@ class Abandonment:
 
     ``abandoned_at`` is set once per cart id, when the cart first counts as abandoned;
     ``stages_fired`` refer to ``cart_version`` and re-arm when the cart changes.
+    ``incentive_given``: this cart got (or, held out, would have got) an incentive;
+    ``last_incentive_at``: the customer's last one, carried over to their next cart.
     """
 
     cart_id: str
@@ -93,6 +95,8 @@ class Abandonment:
     abandoned_at: float | None = None
     stages_fired: tuple[str, ...] = ()
     recovered: bool = False
+    incentive_given: bool = False
+    last_incentive_at: float | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -35,6 +35,7 @@ def worker_command(settings: Settings, data_dir: Path) -> list[str]:
         "--clock", settings.clock, "--abandon-after", f"{a.abandon_after:g}s", "--stages", stages,
         "--holdout", str(a.contact.holdout_share),
         "--consent-default", "yes" if a.consent_default else "no",
+        "--incentive-window", f"{a.incentive_window:g}s",
         "--churn-horizon", f"{settings.crm.churn_horizon_s:g}s",
         "--checkpoint-every", f"{settings.checkpoint_every_s:g}s",
         "--max-record-bytes", str(settings.max_record_bytes),

@@ -24,3 +24,10 @@ def test_demo_accounts_for_every_event_and_every_bad_one(redis_url: str) -> None
     for key in ("coupons_issued", "offers_emitted", "elapsed_s", "events_per_s"):
         assert key in summary
     assert "processed" in result.stderr  # progress was shown while it ran
+    # The worker's readouts: every abandoned cart is in one arm of the lift readout, and
+    # the withheld incentives add up by reason.
+    lift = summary["lift"]
+    arms = lift["treatment"]["carts_abandoned"] + lift["holdout"]["carts_abandoned"]
+    assert arms == summary["carts_abandoned"] > 0
+    withheld = summary["incentives_withheld_by_reason"]
+    assert summary["incentives_withheld"] == sum(withheld.values())

@@ -165,8 +165,9 @@ def test_stages_fire_in_order_once_each_and_re_arm_on_a_new_version() -> None:
 
 
 def test_frequency_caps_per_day_and_week() -> None:
+    # Plain reminders: an incentive would be given once per cart anyway (see below).
     config = AbandonConfig(
-        stages=(Stage("coupon", HOUR, True),),
+        stages=(Stage("nudge", HOUR, False),),
         contact=ContactPolicy(holdout_share=0.0, max_per_day=1, max_per_week=3),
     )
     shop = Shop(config)
@@ -273,3 +274,113 @@ def test_holdout_assignment_is_stable(share: float) -> None:
     assert [in_holdout(f"c{i}", share) for i in range(100)] == [
         in_holdout(f"c{i}", share) for i in range(100)
     ]
+
+
+LOOSE_CAPS = ContactPolicy(holdout_share=0.0, max_per_day=5, max_per_week=20)
+
+
+def _codes(shop: Shop) -> list[str]:
+    return [c["code"] for c in shop.coupons if c["code"]]
+
+
+def test_an_edited_cart_gets_its_incentive_once_and_reminders_again() -> None:
+    shop = Shop(AbandonConfig(contact=LOOSE_CAPS))
+    shop.add(T0)
+    shop.tick(T0 + 2 * DAY)
+    shop.add(T0 + 2 * DAY + 1, sku="s2")  # a new version re-arms the stages
+    shop.tick(T0 + 4 * DAY)
+    assert shop.stages() == ["reminder", "coupon", "reminder", "coupon"]
+    assert len(_codes(shop)) == 1
+    assert shop.coupons[3]["discount"] == {"kind": "none", "percent": None}
+    assert shop.coupons[3]["reason"]["rule"] == "reminder_stage"
+    assert shop.outcomes.count("incentive_withheld_once_per_cart") == 1
+    assert shop.outcomes.count("couponed") == 1 and shop.outcomes.count("reminded") == 3
+
+
+def test_one_incentive_per_customer_in_the_window_then_again_after_it() -> None:
+    shop = Shop(AbandonConfig(contact=LOOSE_CAPS, incentive_window=30 * DAY))
+    shop.add(T0)
+    shop.tick(T0 + 2 * DAY)
+    shop.order(T0 + 2 * DAY + 10)
+    shop.add(T0 + 10 * DAY, cart="k2")  # a second cart 10 days later: reminder only
+    shop.tick(T0 + 12 * DAY)
+    assert len(_codes(shop)) == 1
+    assert shop.outcomes.count("incentive_withheld_once_per_customer_window") == 1
+    shop.order(T0 + 12 * DAY + 10, cart="k2")
+    shop.add(T0 + 40 * DAY, cart="k3")  # past the 30 days: an incentive again
+    shop.tick(T0 + 42 * DAY)
+    assert len(_codes(shop)) == 2
+    assert shop.outcomes.count("incentive_withheld_once_per_customer_window") == 1
+
+
+def test_the_window_is_configurable() -> None:
+    shop = Shop(AbandonConfig(contact=LOOSE_CAPS, incentive_window=5 * DAY))
+    shop.add(T0)
+    shop.tick(T0 + 2 * DAY)
+    shop.order(T0 + 2 * DAY + 10)
+    shop.add(T0 + 10 * DAY, cart="k2")
+    shop.tick(T0 + 12 * DAY)
+    assert len(_codes(shop)) == 2
+    assert not any(o.startswith("incentive_withheld") for o in shop.outcomes)
+
+
+def test_a_held_out_would_be_incentive_counts_like_a_given_one() -> None:
+    # Both arms must meet the same once-only rule, or the holdout sees more incentive stages.
+    holdout = ContactPolicy(holdout_share=1.0, max_per_day=5, max_per_week=20)
+    shop = Shop(AbandonConfig(contact=holdout))
+    shop.add(T0)
+    shop.tick(T0 + 2 * DAY)
+    shop.add(T0 + 2 * DAY + 1, sku="s2")
+    shop.tick(T0 + 4 * DAY)
+    assert shop.coupons == []
+    assert shop.outcomes.count("incentive_withheld_once_per_cart") == 1
+    assert shop.outcomes.count("holdout") == 4
+
+
+def test_holdout_would_be_sends_count_against_the_caps() -> None:
+    # Same shop and caps for a treated and a held-out customer: the same decisions are
+    # capped, so the arms differ only in whether the message goes out.
+    stages = (Stage("nudge", HOUR, False),)
+    outcomes = {}
+    for share in (0.0, 1.0):
+        config = AbandonConfig(
+            stages=stages, contact=ContactPolicy(holdout_share=share, max_per_day=1)
+        )
+        shop = Shop(config)
+        for i in range(4):  # a new cart version every 12 h
+            shop.add(T0 + i * 12 * HOUR, sku=f"s{i}")
+            shop.tick(T0 + i * 12 * HOUR + 2 * HOUR)
+        outcomes[share] = shop.outcomes
+    assert outcomes[0.0].count("suppressed_cap_24h") == 2
+    assert outcomes[1.0].count("suppressed_cap_24h") == 2
+    assert outcomes[0.0].count("reminded") == outcomes[1.0].count("holdout") == 2
+
+
+def test_itt_counts_every_abandoned_cart_by_arm_whether_or_not_it_was_messaged() -> None:
+    from streamcrm.experiments.lift import lift_readout
+
+    policy = ContactPolicy(holdout_share=0.5)
+    customers = [f"c{i}" for i in range(60)]
+    held = {c for c in customers if in_holdout(c, 0.5)}
+    shop = Shop(AbandonConfig(contact=policy))
+    for c in customers:
+        if c.endswith("3"):  # no consent: never messaged, still in its arm
+            shop.send("consent_updated", T0 - 1, customer=c, marketing=False)
+        shop.add(T0, customer=c, cart=f"k-{c}")
+    shop.tick(T0 + 2 * HOUR)
+    # Treated customers recover when their index is even, held-out ones when divisible by 3.
+    recovers = [c for c in customers if int(c[1:]) % (3 if c in held else 2) == 0]
+    for c in recovers:
+        shop.order(T0 + 3 * HOUR, customer=c, cart=f"k-{c}")
+    counts = {o: shop.outcomes.count(o) for o in set(shop.outcomes)}
+    treated_recovered = sum(1 for c in recovers if c not in held)
+    assert counts["itt_abandoned_holdout"] == len(held)
+    assert counts["itt_abandoned_treatment"] == len(customers) - len(held)
+    assert counts["itt_recovered_treatment"] == treated_recovered
+    assert counts.get("itt_recovered_holdout", 0) == len(recovers) - treated_recovered
+    readout = lift_readout(counts)
+    expected = treated_recovered / (len(customers) - len(held)) - (
+        len(recovers) - treated_recovered
+    ) / len(held)
+    assert readout["difference"]["estimate"] == pytest.approx(expected, abs=1e-6)
+    assert readout["difference"]["ci_low"] < expected < readout["difference"]["ci_high"]

@@ -8,6 +8,7 @@ from collections import Counter, deque
 from dataclasses import dataclass, field
 from typing import Any
 
+from streamcrm.experiments.lift import lift_readout
 from streamcrm.ingest import BatchResult
 from streamcrm.profiles_summary import hit_rates
 
@@ -123,6 +124,15 @@ class WorkerStats:
                     for k, v in o.items()
                     if k.startswith("suppressed_")
                 },
+                # Incentive stages that sent a plain reminder: given once per cart/window.
+                "incentives_withheld": sum(
+                    v for k, v in o.items() if k.startswith("incentive_withheld_")
+                ),
+                "incentives_withheld_by_reason": {
+                    k.removeprefix("incentive_withheld_"): v
+                    for k, v in o.items()
+                    if k.startswith("incentive_withheld_")
+                },
                 "recovered": o["recovered_treated"]
                 + o["recovered_holdout"]
                 + o["recovered_uncontacted"],
@@ -134,5 +144,6 @@ class WorkerStats:
             # Right to erasure: customers forgotten, and their events dropped afterwards
             # (stamped before the request: late on another topic, or redelivered).
             "erasures": {"erased": o["customer_erased"], "events_dropped": o["erased_event_dropped"]},
+            "lift": lift_readout(o),
             "uptime_s": round(time.time() - self.started_at, 3),
         }

@@ -4,7 +4,12 @@ and what a later order means. Pure: every function takes the state and ``now``.
 A non-empty cart with no cart, checkout or order activity for ``abandon_after`` is
 abandoned (counted once per cart id). Stages fire at ``last_activity + stage.after``,
 each at most once per cart version; any cart change re-arms them, an order or a clear
-closes the cart so nothing more fires. Decision times are the due times, not the moment a
+closes the cart so nothing more fires. An incentive, though, is given at most once per
+cart and once per customer in ``incentive_window`` (30 days by default): a re-armed
+incentive stage sends a plain reminder instead and counts why
+(``incentive_withheld_once_per_cart``, ``incentive_withheld_once_per_customer_window``), so
+editing a cart cannot farm coupons. A holdout decision that would have carried an
+incentive counts as one, so both arms meet the same rule. Decision times are the due times, not the moment a
 sweep happened to run, so a replay decides exactly as live operation would.
 
 >>> from streamcrm.state import Cart, CartLine, CustomerState
@@ -15,7 +20,7 @@ sweep happened to run, so a replay decides exactly as live operation would.
 1800.0
 >>> fired = fire_due(state, now=90_000.0, config=config)
 >>> fired.outcomes
-['cart_abandoned', 'reminded', 'couponed']
+['cart_abandoned', 'itt_abandoned_treatment', 'reminded', 'couponed']
 >>> [(c["stage"], c["discount"]["kind"]) for c in fired.coupons]
 [('reminder', 'none'), ('coupon', 'percent')]
 """
@@ -28,7 +33,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from streamcrm.events import Event, format_ts
-from streamcrm.policies.contact import DAY, ContactPolicy
+from streamcrm.policies.contact import DAY, ContactPolicy, in_holdout
 from streamcrm.policies.coupon import (
     CouponInputs,
     CouponRule,
@@ -52,6 +57,7 @@ class AbandonConfig:
     stages: tuple[Stage, ...] = (Stage("reminder", 3600.0, False), Stage("coupon", DAY, True))
     attribution_window: float = 7 * DAY
     coupon_ttl: float = 7 * DAY
+    incentive_window: float = 30 * DAY  # at most one incentive per customer in this
     consent_default: bool = True
     contact: ContactPolicy = field(default_factory=ContactPolicy)
     rule: CouponRule = field(default_factory=CouponRule)
@@ -98,11 +104,17 @@ def fire_due(state: CustomerState, now: float, config: AbandonConfig) -> Fired:
         assert cart is not None  # next_due is None without a cart
         ab = state.abandonment
         if ab is None or ab.cart_id != cart.cart_id or ab.abandoned_at is None:
-            state = replace(state, abandonment=Abandonment(cart.cart_id, cart.version, due))
-            outcomes.append("cart_abandoned")
+            last = ab.last_incentive_at if ab is not None else None
+            state = replace(
+                state,
+                abandonment=Abandonment(cart.cart_id, cart.version, due, last_incentive_at=last),
+            )
+            outcomes.extend(("cart_abandoned", f"itt_abandoned_{arm_of(state, config)}"))
         else:
             stage = _due_stage(state, config)
             state, coupon, outcome, decision = _run_stage(state, stage, due, config)
+            if decision.get("withheld"):
+                outcomes.append(f"incentive_withheld_{decision['withheld']}")
             outcomes.append(outcome)
             decisions.append(decision)
             if coupon is not None:
@@ -133,7 +145,8 @@ def _run_stage(
         coupons_redeemed=state.coupons_redeemed,
         propensity=config.propensity.predict_one(propensity_features(state, at)),
     )
-    decision = config.rule.decide(x, incentive=stage.incentive)
+    withheld = incentive_withheld(ab, at, config.incentive_window) if stage.incentive else None
+    decision = config.rule.decide(x, incentive=stage.incentive and withheld is None)
     # Coupons and plain reminders are capped separately: a 1 h reminder must not use up
     # the day's allowance of the 24 h coupon.
     is_coupon = decision.kind != "none"
@@ -151,17 +164,23 @@ def _run_stage(
         "verdict": verdict.reason,
         "rule": decision.rule,
         "inputs": decision.inputs,
+        "withheld": withheld,
     }
     if not verdict.allowed and not verdict.holdout:
         return state, None, f"suppressed_{verdict.reason}", audit
     if cart.value > MAX_MONEY:  # a coupon could not state it (schema maximum): none is sent
         return state, None, "suppressed_cart_value_out_of_range", audit
+    if is_coupon:  # given (or, held out, would have been): the once-only rules count it
+        marked = state.abandonment
+        assert marked is not None  # set above
+        state = replace(
+            state, abandonment=replace(marked, incentive_given=True, last_incentive_at=at)
+        )
     code = code_for(coupon_id) if is_coupon else None
     expires = at + config.coupon_ttl if code else None
     contact = Contact(coupon_id, cart.cart_id, stage.name, code, at, verdict.holdout, expires)
-    if verdict.holdout:
-        # Recorded, not sent: the control group tells us what happens without a message.
-        return replace(state, last_contact=contact), None, "holdout", audit
+    # A holdout decision is a would-be send: it counts against the caps exactly as a real
+    # send does, so both arms see the same policy except for the message itself.
     sent = (*sent_at, at)
     state = replace(state, last_contact=contact)
     state = (
@@ -169,6 +188,9 @@ def _run_stage(
         if is_coupon
         else replace(state, reminders_sent_at=sent)
     )
+    if verdict.holdout:
+        # Recorded, not sent: the control group tells us what happens without a message.
+        return state, None, "holdout", audit
     event = {
         "event_id": coupon_id,
         "type": "coupon_issued",
@@ -192,6 +214,33 @@ def _run_stage(
         "reason": {"rule": decision.rule, "inputs": decision.inputs},
     }
     return state, event, "couponed" if code else "reminded", audit
+
+
+def arm_of(state: CustomerState, config: AbandonConfig) -> str:
+    """The customer's arm of the experiment (``treatment`` or ``holdout``): assigned by a
+    stable hash, so an intent-to-treat readout can count every abandoned cart by arm
+    whether or not a message was decided or sent."""
+    c = config.contact
+    return (
+        "holdout" if in_holdout(state.customer_id, c.holdout_share, c.holdout_salt) else "treatment"
+    )
+
+
+def incentive_withheld(ab: Abandonment, at: float, window: float) -> str | None:
+    """Why an incentive may not be given at ``at``, or None if it may.
+
+    >>> incentive_withheld(Abandonment("k1", 2, 0.0, incentive_given=True), 10.0, 30.0)
+    'once_per_cart'
+    >>> incentive_withheld(Abandonment("k2", 1, 0.0, last_incentive_at=0.0), 10.0, 30.0)
+    'once_per_customer_window'
+    >>> incentive_withheld(Abandonment("k2", 1, 0.0, last_incentive_at=0.0), 40.0, 30.0) is None
+    True
+    """
+    if ab.incentive_given:
+        return "once_per_cart"
+    if ab.last_incentive_at is not None and at - ab.last_incentive_at < window:
+        return "once_per_customer_window"
+    return None
 
 
 def coupon_id_for(customer_id: str, cart_id: str, version: int, stage: str) -> str:
@@ -236,7 +285,7 @@ def _attribute_order(
         return state, []
     if not 0 <= event.ts - ab.abandoned_at <= config.attribution_window:
         return state, []
-    outcomes = []
+    outcomes = [f"itt_recovered_{arm_of(state, config)}"]
     contact = state.last_contact
     if (
         contact is None

@@ -51,8 +51,8 @@ class ContactPolicy:
     ) -> Verdict:
         """May we send a marketing message to this customer at ``now``?
 
-        ``sent_at`` holds the times of earlier messages actually sent (holdout decisions
-        are not sends and do not count against caps).
+        ``sent_at`` holds the times of earlier messages sent, holdout would-be sends
+        included (so the caps treat both arms alike).
         """
         if not consent:
             return Verdict(False, "no_consent")

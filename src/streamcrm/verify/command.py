@@ -258,7 +258,9 @@ def _wait_snapshots(workers: Workers, settle_s: float) -> int:
         snaps = [s.get("snapshot") or {} for s in workers.stats()]
         pending = sum(s.get("pending", 0) for s in snaps)
         converged = all(
-            s.get("redis_up", True) and not s.get("resync_running") and not s.get("resync_remaining")
+            s.get("redis_up", True)
+            and not s.get("resync_running")
+            and not s.get("resync_remaining")
             for s in snaps
         )
         if (pending == 0 and converged) or time.monotonic() > deadline:

@@ -1,0 +1,76 @@
+"""Online uplift: how much a treatment (a message, a coupon) changes the chance of an outcome
+for this customer. A two-model (T-learner) estimate from River classifiers, one per arm.
+
+``predict_one(x)`` is ``P(y | x, treated) - P(y | x, control)``; both models learn only from
+their own arm, so under randomisation each is an unbiased model of its arm's outcome.
+The learning rate is the lever measured on the Hillstrom e-mail experiment: with River's
+default SGD step (0.01) the last few thousand customers dominate each arm's weights, and
+the difference of two noisy models is noisier still; a step of 0.005 averages over more
+customers (``streamcrm uplift`` prints both; figures in README). An online X-learner,
+an S-learner, transformed-outcome and Hoeffding-tree variants were measured and did no
+better there. One-hot features must be dense (every level present as 0 or 1): River's
+StandardScaler scales a key that only ever appears as 1 to 0.
+
+>>> learner = TwoModelUplift()
+>>> for i in range(4000):
+...     seg = float(i % 2)
+...     treated = (i // 2) % 2 == 0
+...     # the treatment works only in segment 1 (deterministic toy outcomes)
+...     learner.learn_one({"seg": seg}, treated=treated, y=treated and seg == 1.0)
+>>> learner.predict_one({"seg": 1.0}) > 0.5 > learner.predict_one({"seg": 0.0})
+True
+>>> learner.seen
+{'treated': 2000, 'control': 2000}
+"""
+
+from __future__ import annotations
+
+from river import compose, linear_model, optim, preprocessing
+
+
+def _arm_model(learning_rate: float, l2: float) -> compose.Pipeline:
+    return compose.Pipeline(
+        preprocessing.StandardScaler(),
+        linear_model.LogisticRegression(
+            optimizer=optim.SGD(learning_rate), intercept_lr=learning_rate, l2=l2
+        ),
+    )
+
+
+class TwoModelUplift:
+    """River-style online uplift learner: ``learn_one(x, treated=, y=)``, ``predict_one(x)``.
+
+    ``learning_rate=0.01`` is the plain baseline (River's default SGD step for both the
+    weights and the intercept). Deterministic: the same stream gives the same model.
+    """
+
+    def __init__(self, learning_rate: float = 0.005, l2: float = 0.0) -> None:
+        if not learning_rate > 0:
+            msg = f"learning_rate must be above 0 (got {learning_rate})"
+            raise ValueError(msg)
+        self.learning_rate = learning_rate
+        self.models = {True: _arm_model(learning_rate, l2), False: _arm_model(learning_rate, l2)}
+        self._seen = {True: 0, False: 0}
+
+    def learn_one(self, x: dict[str, float], *, treated: bool, y: bool | float) -> None:
+        self.models[treated].learn_one(x, bool(y))
+        self._seen[treated] += 1
+
+    def predict_arms(self, x: dict[str, float]) -> tuple[float, float]:
+        """(P(y | x, control), P(y | x, treated))."""
+        return self._p(False, x), self._p(True, x)
+
+    def predict_one(self, x: dict[str, float]) -> float:
+        control, treated = self.predict_arms(x)
+        return treated - control
+
+    def ready(self, min_per_arm: int) -> bool:
+        """Has each arm seen ``min_per_arm`` outcomes (the fallback-to-rule threshold)?"""
+        return min(self._seen.values()) >= min_per_arm
+
+    @property
+    def seen(self) -> dict[str, int]:
+        return {"treated": self._seen[True], "control": self._seen[False]}
+
+    def _p(self, arm: bool, x: dict[str, float]) -> float:
+        return float(self.models[arm].predict_proba_one(x).get(True, 0.0))
