@@ -56,6 +56,7 @@ class Outputs:
     offers: list[dict[str, Any]] = field(default_factory=list)
     outcomes: list[str] = field(default_factory=list)
     decisions: list[dict[str, Any]] = field(default_factory=list)
+    evaluations: list[list[str]] = field(default_factory=list)  # per evaluated offer, its hits
 
 
 def next_due(state: CustomerState, config: CrmConfig) -> float | None:
@@ -96,9 +97,12 @@ def _offers(
     learners: Learners,
     out: Outputs,
 ) -> CustomerState:
-    next_best_offer.learn_population(before, event, learners.candidates)
-    state, evaluated = next_best_offer.evaluate(state, event)
+    # Evaluated before this event is learned: was its target seen at all before it?
+    state, evaluated = next_best_offer.evaluate(state, event, learners.candidates)
     out.outcomes += evaluated
+    if evaluated:
+        out.evaluations.append(evaluated)
+    next_best_offer.learn_population(before, event, learners.candidates)
     state = next_best_offer.reward(state, event, config.offers)
     if not next_best_offer.should_offer(state, event, config.offers):
         return state

@@ -62,6 +62,8 @@ class BatchResult:
     # Deadlines whose firing raised: (customer_id, "Type: message"); the customer's
     # deadline is dropped until its next event, so one bad state cannot spin the sweep.
     timer_errors: list[tuple[str, str]] = field(default_factory=list)
+    # Per evaluated offer: (customer_id, its outcomes), for customer-clustered intervals.
+    evaluations: list[tuple[str, list[str]]] = field(default_factory=list)
 
     def outputs(self) -> Iterator[tuple[str, bytes | None, dict[str, Any]]]:
         """Every output event as (its schema's type, key, body), e.g. to validate them all."""
@@ -331,6 +333,7 @@ def _collect(result: BatchResult, customer_id: str, out: Outputs) -> None:
     result.offers.extend((key, event) for event in out.offers)
     result.outcomes.update(out.outcomes)
     result.decisions.extend(out.decisions)
+    result.evaluations.extend((customer_id, hits) for hits in out.evaluations)
 
 
 def process_batch(

@@ -206,10 +206,14 @@ def pairs_of_text(value: Any) -> list[Any]:
     return value
 
 
-def _item(data: Any) -> tuple[float, float, int, str | None, float | None, dict[str, float]]:
-    if not isinstance(data, list) or len(data) != 6:
-        raise BadState("SKU record: expected [score, at, seq, category, price, neighbours]")
-    score, at, seq, category, price, neighbours = data
+def _item(
+    data: Any,
+) -> tuple[float, float, int, str | None, float | None, dict[str, float], float]:
+    # Records written before the exact counts existed have 6 entries (count 0: it restarts).
+    if not isinstance(data, list) or len(data) not in (6, 7):
+        raise BadState("SKU record: expected [score, at, seq, category, price, neighbours, count]")
+    score, at, seq, category, price, neighbours = data[:6]
+    count = number(data[6], "count") if len(data) == 7 else 0.0
     if number(score, "score") <= 0:
         raise BadState("SKU record: score must be positive")
     if category is not None and price is None:
@@ -220,6 +224,7 @@ def _item(data: Any) -> tuple[float, float, int, str | None, float | None, dict[
         None if price is None else number(price, "price"),
         {text(k, "neighbour"): number(w, "weight")
          for k, w in (_two(p) for p in pairs(neighbours, "neighbours", 1000))},
+        count,
     )  # fmt: skip
 
 

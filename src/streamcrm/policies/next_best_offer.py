@@ -22,6 +22,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from streamcrm.events import Event, format_ts
+from streamcrm.learning import baselines
 from streamcrm.learning.candidates import CandidateStats
 from streamcrm.learning.ranking import OfferRanker
 from streamcrm.state import CustomerState, OfferState
@@ -165,6 +166,25 @@ def should_offer(state: CustomerState, event: Event, config: OfferConfig) -> boo
     return changed or event.ts - last.at >= config.throttle_s
 
 
+def excluded(state: CustomerState) -> frozenset[str]:
+    """What no offer shows: the cart, and what was bought lately."""
+    cart = state.cart.lines if state.cart is not None else ()
+    return frozenset(state.recent_purchases).union(line.sku for line in cart)
+
+
+def yardsticks(
+    state: CustomerState, stats: CandidateStats, now: float
+) -> tuple[tuple[str, ...], tuple[tuple[str, tuple[str, ...]], ...]]:
+    """The baselines' top 10 at this moment: (decayed popularity, the other rules)."""
+    out = excluded(state)
+    lists = (
+        ("recent", baselines.recent(state, out)),
+        ("cooc", baselines.cooc(state, stats, out)),
+        ("popular_exact", baselines.popular_exact(stats, out)),
+    )
+    return baselines.popular(stats, now, out), lists
+
+
 def make_offer(
     state: CustomerState,
     event: Event,
@@ -182,7 +202,7 @@ def make_offer(
     scored = ranker.rank(pool)
     shown = ranker.choose(pool, k=config.items, seed=offer_id, ranked=scored)
     ranked = [sku for sku, _ in scored]
-    popular = [sku for sku, _ in stats.top(30, event.ts) if sku not in state.recent_purchases][:10]
+    popular, lists = yardsticks(state, stats, event.ts)
     offer = OfferState(
         offer_id=offer_id,
         at=event.ts,
@@ -190,7 +210,8 @@ def make_offer(
         skus=tuple(sku for sku, _, _ in shown),
         cart_version=state.cart.version if state.cart else -1,
         eval_model=tuple(ranked[:10]),
-        eval_popular=tuple(popular),
+        eval_popular=popular,
+        eval_lists=lists,
     )
     trigger = "cart_changed" if event.type.startswith("cart_") else event.type
     body = {
@@ -247,8 +268,14 @@ def resolve_due(state: CustomerState, config: OfferConfig) -> float | None:
     return offer.at + config.buy_window_s if offer is not None and offer.items else None
 
 
-def evaluate(state: CustomerState, event: Event) -> tuple[CustomerState, list[str]]:
-    """Hit rates @5/@10 of the model and the popularity baseline on the next cart or buy."""
+def evaluate(
+    state: CustomerState, event: Event, stats: CandidateStats | None = None
+) -> tuple[CustomerState, list[str]]:
+    """Hit rates @5/@10 of the offer and of every baseline on the next cart add or buy.
+
+    Each list was taken when the offer was made; ``stats`` (before this event is learned)
+    says whether the system had seen the target at all (the upper bound of any ranker).
+    """
     offer = state.offer
     if (
         offer is None
@@ -259,7 +286,10 @@ def evaluate(state: CustomerState, event: Event) -> tuple[CustomerState, list[st
         return state, []
     skus = {sku for sku, _, _ in interactions(event)}
     outcomes = ["nbo_evaluated"]
-    for name, ranked in (("model", offer.eval_model), ("popular", offer.eval_popular)):
+    if stats is not None and any(sku in stats.popularity for sku in skus):
+        outcomes.append("nbo_target_seen")
+    lists = (("model", offer.eval_model), ("popular", offer.eval_popular), *offer.eval_lists)
+    for name, ranked in lists:
         for k in (5, 10):
             if skus & set(ranked[:k]):
                 outcomes.append(f"{name}_hit_at_{k}")

@@ -13,8 +13,9 @@ from typing import Any
 
 from streamcrm.decisions import CrmConfig
 from streamcrm.ingest import Processor, Record
-from streamcrm.profiles_summary import hit_rates, profile_distribution
+from streamcrm.profiles_summary import BASELINES, hit_rates, profile_distribution
 from streamcrm.replay.adapters import Mapped
+from streamcrm.replay.evaluation import offer_ci, ratio_ci
 from streamcrm.state import CustomerState
 
 KINDS = {"browse": "browse", "cart": "cart", "order": "order"}
@@ -39,6 +40,8 @@ class ReplayOutcome:
     # Per event-time hour: events in, and each outcome, for the report's plots.
     timeline: dict[float, Counter[str]] = field(default_factory=dict)
     bucket_s: float = BUCKET_S
+    # Per customer, each evaluated offer's outcomes (for customer-clustered intervals).
+    evaluations: dict[str, list[list[str]]] = field(default_factory=dict)
 
     def summary(self) -> dict[str, Any]:
         o = self.outcomes
@@ -68,8 +71,21 @@ class ReplayOutcome:
             "churn_labels": self.churn_labels,
             "winbacks_sent": o["winback_sent"],
             "offers_emitted": len(self.offers),
-            **hit_rates(o),
+            **offer_summary(o, self.evaluations),
         }
+
+
+def offer_summary(outcomes: Counter[str], per: dict[str, list[list[str]]]) -> dict[str, Any]:
+    """:func:`hit_rates`, with 95% intervals over customers for the offers and the ratio."""
+    rates = hit_rates(outcomes)
+    for k, suffix in ((5, ""), (10, "_at_10")):
+        rates[f"offer_hit_rate_at_{k}_ci"] = offer_ci(per, f"model_hit_at_{k}")
+        best = rates[f"best_baseline_at_{k}"]
+        prefix = BASELINES.get(best) if best is not None else None
+        rates[f"offer_vs_best_baseline{suffix}_ci"] = (
+            ratio_ci(per, f"model_hit_at_{k}", f"{prefix}_hit_at_{k}") if prefix else None
+        )
+    return rates
 
 
 _RANK = {"browse": 0, "cart": 1, "order": 2}
@@ -110,6 +126,8 @@ def replay(
         result.coupons.extend(coupon for _, coupon in batch.coupons)
         result.offers.extend(offer for _, offer in batch.offers)
         result.profile_events += len(batch.profile_events)
+        for customer_id, hits in batch.evaluations:
+            result.evaluations.setdefault(customer_id, []).append(hits)
         for m in chunk:
             result.timeline.setdefault(m.ts - m.ts % bucket_s, Counter())["events"] += 1
         # Outcomes are counted per batch (small batches keep the hour right).
