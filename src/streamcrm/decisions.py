@@ -21,9 +21,10 @@ from typing import Any
 from streamcrm.events import Event, format_ts
 from streamcrm.learning.candidates import CandidateStats
 from streamcrm.learning.churn import ChurnModel, churn_features
+from streamcrm.learning.offer_gate import OfferGate
 from streamcrm.learning.ranking import OfferRanker
 from streamcrm.learning.rfm import RFMScorer, segment
-from streamcrm.policies import abandoned_cart, next_best_offer, profile
+from streamcrm.policies import abandoned_cart, next_best_offer, offer_learning, profile
 from streamcrm.policies.abandoned_cart import AbandonConfig
 from streamcrm.policies.contact import in_holdout
 from streamcrm.policies.next_best_offer import OfferConfig
@@ -47,6 +48,7 @@ class Learners:
     churn: ChurnModel = field(default_factory=ChurnModel)
     candidates: CandidateStats = field(default_factory=CandidateStats)
     ranker: OfferRanker = field(default_factory=OfferRanker)
+    gate: OfferGate = field(default_factory=OfferGate)
 
 
 @dataclass(slots=True)
@@ -98,10 +100,16 @@ def _offers(
     out: Outputs,
 ) -> CustomerState:
     # Evaluated before this event is learned: was its target seen at all before it?
-    state, evaluated = next_best_offer.evaluate(state, event, learners.candidates)
+    state, evaluated = next_best_offer.evaluate(
+        state, event, learners.candidates, learners.gate
+    )
     out.outcomes += evaluated
     if evaluated:
         out.evaluations.append(evaluated)
+    if config.offers.learn:  # from the choice, against the candidates built before it
+        out.outcomes += offer_learning.learn_choice(
+            before, event, learners.candidates, learners.ranker, config.offers
+        )
     next_best_offer.learn_population(before, event, learners.candidates)
     state = next_best_offer.reward(state, event, config.offers)
     if not next_best_offer.should_offer(state, event, config.offers):
@@ -117,11 +125,13 @@ def _offers(
         out.outcomes.append("offer_holdout")
         return state
     state, offer = next_best_offer.make_offer(
-        state, event, learners.candidates, learners.ranker, config.offers
+        state, event, learners.candidates, learners.ranker, config.offers, learners.gate
     )
     if offer is not None:
         out.offers.append(offer)
         out.outcomes.append("offer_sent")
+        by = "fallback" if offer["model_version"] == next_best_offer.FALLBACK_VERSION else "model"
+        out.outcomes.append(f"offer_by_{by}")
     return state
 
 

@@ -46,7 +46,14 @@ def hit_rates(outcomes: Mapping[str, int]) -> dict[str, Any]:
         rates[f"best_baseline_at_{k}"] = which
         ratio = round(model / best, 4) if model is not None and best else None
         rates["offer_vs_best_baseline" + ("" if k == 5 else f"_at_{k}")] = ratio
+        # What the gate chose between, at the same moments: the model's order, the fallback's.
+        rates[f"ranker_hit_rate_at_{k}"] = {
+            "learned": rate(f"learned_hit_at_{k}"), "fallback": rate(f"fallback_hit_at_{k}"),
+        }  # fmt: skip
     rates["offer_hit_rate_upper_bound"] = rate("nbo_target_seen")
+    rates["offers_served_by"] = {
+        "model": outcomes.get("offer_by_model", 0), "fallback": outcomes.get("offer_by_fallback", 0),
+    }  # fmt: skip
     return rates
 
 

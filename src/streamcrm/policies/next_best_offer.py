@@ -5,29 +5,35 @@
 - **Which**: candidates from what the stream taught (:mod:`streamcrm.learning.candidates`):
   what the customer looked at lately, neighbours of what they just looked at or carted, popular items in their
   favourite categories, what is trending; never what is in their cart or was bought
-  lately. The ranker scores and explores (:mod:`streamcrm.learning.ranking`).
-- **Reward**: an offered item viewed or carted within ``click_window_s``, or bought within
-  ``buy_window_s``, is a positive; when the buy window closes (or a new offer replaces
-  this one) every shown item becomes a label and the ranker learns.
+  lately. The ranker scores and explores (:mod:`streamcrm.learning.ranking`), or, while
+  the gate finds it behind, the candidates' own order is served
+  (:mod:`streamcrm.learning.offer_gate`).
+- **Learning**: from what customers choose next (:mod:`streamcrm.policies.offer_learning`).
+  An offered item viewed or carted within ``click_window_s``, or bought within
+  ``buy_window_s``, is still marked ``rewarded``, but not learned from: nobody is known
+  to have seen the offer.
 - **Evaluation**: on the customer's next cart add or order after an offer, did the item
-  fall in the model's top 5 / top 10, and in the popularity baseline's, taken at the
-  same moment? (Prequential: scored before anything about it was learned.)
+  fall in the offer's top 5 / top 10, and in every baseline's, taken at the same moment
+  (:mod:`streamcrm.learning.baselines`)? (Prequential: scored before anything about it
+  was learned.)
 """
 
 from __future__ import annotations
 
 import hashlib
-import math
 from dataclasses import dataclass, replace
 from typing import Any
 
 from streamcrm.events import Event, format_ts
 from streamcrm.learning import baselines
 from streamcrm.learning.candidates import CandidateStats
+from streamcrm.learning.offer_features import features
+from streamcrm.learning.offer_gate import OfferGate
 from streamcrm.learning.ranking import OfferRanker
 from streamcrm.state import CustomerState, OfferState
 
 WEIGHTS = {"product_viewed": 1.0, "cart_item_added": 3.0, "order_placed": 5.0}
+FALLBACK_VERSION = "rule-recent-cooc-v1"  # offers served in the candidates' own order
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,6 +43,7 @@ class OfferConfig:
     click_window_s: float = 1800.0
     buy_window_s: float = 86_400.0
     max_candidates: int = 60
+    learn: bool = True  # learn the ranker from cart adds and purchases (off: measure without)
 
 
 def interactions(event: Event) -> list[tuple[str, str | None, float | None]]:
@@ -61,55 +68,6 @@ def learn_population(before: CustomerState | None, event: Event, stats: Candidat
     recent = [(v.sku, v.ts) for v in before.recent_views[:5]] if before is not None else []
     for sku, category, price in interactions(event):
         stats.observe(sku, category, price, ts=event.ts, weight=weight, recent=recent)
-
-
-@dataclass(frozen=True, slots=True)
-class Affinities:
-    """What the customer's recent views say, computed once per offer, not per candidate."""
-
-    category_share: dict[str, float]
-    mean_price: float
-    viewed: frozenset[str]
-
-    @classmethod
-    def of(cls, state: CustomerState) -> Affinities:
-        views = state.recent_views
-        counts: dict[str, int] = {}
-        for v in views:
-            counts[v.category] = counts.get(v.category, 0) + 1
-        n = len(views) or 1
-        return cls(
-            {c: k / n for c, k in counts.items()},
-            sum(v.price for v in views) / n if views else 0.0,
-            frozenset(v.sku for v in views),
-        )
-
-
-UNKNOWN = ("unknown", 0.0)  # the catalogue entry of a SKU not seen with a category/price
-
-
-def features(
-    affinities: Affinities,
-    skus: list[str],
-    cooc: dict[str, float],
-    popularity: dict[str, float],
-    stats: CandidateStats,
-) -> dict[str, dict[str, float]]:
-    """What the ranker scores each candidate on (and learns from once it is labelled)."""
-    catalog, share = stats.catalog.get, affinities.category_share.get
-    mean_price, viewed, log1p = affinities.mean_price, affinities.viewed, math.log1p
-    rows = {}
-    for sku in skus:
-        category, price = catalog(sku, UNKNOWN)
-        rows[sku] = {
-            "cooc": log1p(cooc.get(sku, 0.0)),
-            "popularity": log1p(popularity[sku]),
-            "category_affinity": share(category, 0.0),
-            "price_ratio": min(price / mean_price, 5.0) if mean_price > 0 else 1.0,
-            "viewed_before": 1.0 if sku in viewed else 0.0,
-            "bias": 1.0,
-        }
-    return rows
 
 
 def candidates(
@@ -150,7 +108,7 @@ def candidates(
     strength_of = strength.get
     others.sort(key=lambda s: (-strength_of(s, 0.0), -popularity[s], s))
     pool = (viewed + others)[: config.max_candidates]
-    return features(Affinities.of(state), pool, strength, popularity, stats), reason
+    return features(state, pool, stats, now, strength, popularity), reason
 
 
 def should_offer(state: CustomerState, event: Event, config: OfferConfig) -> bool:
@@ -191,18 +149,28 @@ def make_offer(
     stats: CandidateStats,
     ranker: OfferRanker,
     config: OfferConfig,
+    gate: OfferGate | None = None,
 ) -> tuple[CustomerState, dict[str, Any] | None]:
-    """Rank and pick; return the state holding the new offer, and the event (None if no candidates)."""
+    """Rank and pick; return the state holding the new offer, and the event (None if no
+    candidates). The gate says whose order is served: the model's or the fallback's (the
+    candidates' own order, recent views first); both are kept for the evaluation."""
     pool, reasons = candidates(state, stats, event.ts, config)
     if not pool:
         return state, None
     offer_id = (
         "nbo-" + hashlib.sha256(f"{state.customer_id}|{event.event_id}".encode()).hexdigest()[:24]
     )
-    scored = ranker.rank(pool)
+    learned = ranker.rank(pool)
+    fallback = [(sku, 1.0 / (1 + i)) for i, sku in enumerate(pool)]
+    by_model = gate is None or gate.use_model
+    scored = learned if by_model else fallback
     shown = ranker.choose(pool, k=config.items, seed=offer_id, ranked=scored)
     ranked = [sku for sku, _ in scored]
     popular, lists = yardsticks(state, stats, event.ts)
+    lists += (
+        ("learned", tuple(sku for sku, _ in learned[:10])),
+        ("fallback", tuple(sku for sku, _ in fallback[:10])),
+    )
     offer = OfferState(
         offer_id=offer_id,
         at=event.ts,
@@ -221,7 +189,7 @@ def make_offer(
         "ts": format_ts(event.ts),
         "offer_id": offer_id,
         "trigger": trigger,
-        "model_version": ranker.version,
+        "model_version": ranker.version if by_model else FALLBACK_VERSION,
         "items": [
             {
                 "sku": sku,
@@ -254,12 +222,15 @@ def reward(state: CustomerState, event: Event, config: OfferConfig) -> CustomerS
 
 
 def resolve(state: CustomerState, ranker: OfferRanker) -> CustomerState:
-    """Every shown item becomes a label; the ranker learns; the offer stays for serving."""
+    """Close the offer's reward window; the offer stays for serving.
+
+    Reactions to offers nobody is known to have seen (a replay; a storefront that does
+    not report impressions) are coincidences, not labels: the ranker learns from choices
+    (:mod:`streamcrm.policies.offer_learning`) instead, and ``rewarded`` stays as a count.
+    """
     offer = state.offer
     if offer is None or not offer.items:
         return state
-    for sku, x in offer.items:
-        ranker.learn_one(dict(x), sku in offer.rewarded)
     return replace(state, offer=replace(offer, items=()))
 
 
@@ -269,8 +240,9 @@ def resolve_due(state: CustomerState, config: OfferConfig) -> float | None:
 
 
 def evaluate(
-    state: CustomerState, event: Event, stats: CandidateStats | None = None
-) -> tuple[CustomerState, list[str]]:
+    state: CustomerState, event: Event, stats: CandidateStats | None = None,
+    gate: OfferGate | None = None,
+) -> tuple[CustomerState, list[str]]:  # fmt: skip
     """Hit rates @5/@10 of the offer and of every baseline on the next cart add or buy.
 
     Each list was taken when the offer was made; ``stats`` (before this event is learned)
@@ -293,4 +265,10 @@ def evaluate(
         for k in (5, 10):
             if skus & set(ranked[:k]):
                 outcomes.append(f"{name}_hit_at_{k}")
+    orders = dict(offer.eval_lists)
+    if gate is not None and "learned" in orders:  # the gate learns which order hits, here
+        gate.update(
+            model_hit=bool(skus & set(orders["learned"][: gate.k])),
+            fallback_hit=bool(skus & set(orders["fallback"][: gate.k])),
+        )
     return replace(state, offer=replace(offer, evaluated=True)), outcomes

@@ -36,6 +36,7 @@ class ReplayOutcome:
     offers: list[dict[str, Any]] = field(default_factory=list)
     profiles: dict[str, Any] = field(default_factory=dict)
     churn_auc: float | None = None
+    ranker: dict[str, Any] = field(default_factory=dict)  # the offer ranker at the end
     churn_labels: int = 0
     # Per event-time hour: events in, and each outcome, for the report's plots.
     timeline: dict[float, Counter[str]] = field(default_factory=dict)
@@ -72,6 +73,7 @@ class ReplayOutcome:
             "winbacks_sent": o["winback_sent"],
             "offers_emitted": len(self.offers),
             **offer_summary(o, self.evaluations),
+            "offer_ranker": self.ranker,
         }
 
 
@@ -141,4 +143,12 @@ def replay(
     result.profiles = profile_distribution(table.values())
     result.churn_auc = processor.learners.churn.progressive_auc()
     result.churn_labels = processor.learners.churn.labels
+    learners = processor.learners
+    result.ranker = {
+        "version": learners.ranker.version, "weights": learners.ranker.weights(),
+        "intercept": round(float(learners.ranker.lr.intercept), 4),
+        "gate": learners.gate.as_dict(), "serving": "model" if learners.gate.use_model else "fallback",
+        "choices_learned": result.outcomes["choice_learned"],
+        "choices_target_not_candidate": result.outcomes["choice_target_not_candidate"],
+    }  # fmt: skip
     return result
