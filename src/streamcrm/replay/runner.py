@@ -15,7 +15,7 @@ from streamcrm.decisions import CrmConfig
 from streamcrm.ingest import Processor, Record
 from streamcrm.profiles_summary import BASELINES, hit_rates, profile_distribution
 from streamcrm.replay.adapters import Mapped
-from streamcrm.replay.evaluation import offer_ci, ratio_ci
+from streamcrm.replay.evaluation import auc_ci, exact_auc, offer_ci, ratio_ci
 from streamcrm.state import CustomerState
 
 KINDS = {"browse": "browse", "cart": "cart", "order": "order"}
@@ -38,6 +38,7 @@ class ReplayOutcome:
     churn_auc: float | None = None
     ranker: dict[str, Any] = field(default_factory=dict)  # the offer ranker at the end
     churn_labels: int = 0
+    churn: dict[str, Any] = field(default_factory=dict)  # exact AUCs, CIs, baselines
     # Per event-time hour: events in, and each outcome, for the report's plots.
     timeline: dict[float, Counter[str]] = field(default_factory=dict)
     bucket_s: float = BUCKET_S
@@ -70,6 +71,7 @@ class ReplayOutcome:
             **self.profiles,
             "churn_progressive_auc": self.churn_auc,
             "churn_labels": self.churn_labels,
+            **self.churn,
             "winbacks_sent": o["winback_sent"],
             "offers_emitted": len(self.offers),
             **offer_summary(o, self.evaluations),
@@ -90,6 +92,27 @@ def offer_summary(outcomes: Counter[str], per: dict[str, list[list[str]]]) -> di
     return rates
 
 
+def churn_summary(history: list[tuple[str, float, bool, float, float]]) -> dict[str, Any]:
+    """Exact ROC AUC (of ordering again) of the model and of two simple scores on the same
+    labels: the order count, and minus the recency over the customer's mean gap."""
+    groups = [h[0] for h in history]
+    labels = [h[2] for h in history]
+    out: dict[str, Any] = {}
+    columns = {
+        "model": [h[1] for h in history], "order_count": [h[3] for h in history],
+        "recency_over_gap": [h[4] for h in history],
+    }  # fmt: skip
+    for name, scores in columns.items():
+        key = "churn_auc" if name == "model" else f"churn_baseline_auc_{name}"
+        out[key] = exact_auc(scores, labels)
+        out[key + "_ci"] = auc_ci(scores, labels, groups) if out[key] is not None else None
+    model, count = out["churn_auc"], out["churn_baseline_auc_order_count"]
+    out["churn_auc_vs_order_count"] = (
+        round(model - count, 4) if model is not None and count is not None else None
+    )
+    return out
+
+
 _RANK = {"browse": 0, "cart": 1, "order": 2}
 
 
@@ -107,6 +130,7 @@ def replay(
     progress: Callable[[int, int], None] | None = None,
 ) -> ReplayOutcome:
     processor = Processor(KINDS, crm=crm, clock="event")
+    processor.learners.churn.history = []  # every label, for the exact AUC and baselines
     table: dict[str, CustomerState] = {}
     result = ReplayOutcome()
     mapped = replay_order(mapped)
@@ -143,6 +167,7 @@ def replay(
     result.profiles = profile_distribution(table.values())
     result.churn_auc = processor.learners.churn.progressive_auc()
     result.churn_labels = processor.learners.churn.labels
+    result.churn = churn_summary(processor.learners.churn.history or [])
     learners = processor.learners
     result.ranker = {
         "version": learners.ranker.version, "weights": learners.ranker.weights(),
