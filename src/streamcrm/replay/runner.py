@@ -128,7 +128,10 @@ def replay(
     crm: CrmConfig,
     batch_size: int = 50,
     progress: Callable[[int, int], None] | None = None,
+    decisions: Callable[[list[dict[str, Any]]], None] | None = None,
 ) -> ReplayOutcome:
+    """``decisions``: called per batch with every offer, coupon and profile event it
+    emitted, in event-time order (ties: coupons, offers, profile events)."""
     processor = Processor(KINDS, crm=crm, clock="event")
     processor.learners.churn.history = []  # every label, for the exact AUC and baselines
     table: dict[str, CustomerState] = {}
@@ -152,6 +155,9 @@ def replay(
         result.coupons.extend(coupon for _, coupon in batch.coupons)
         result.offers.extend(offer for _, offer in batch.offers)
         result.profile_events += len(batch.profile_events)
+        if decisions is not None:
+            emitted = [e for _, e in (*batch.coupons, *batch.offers, *batch.profile_events)]
+            decisions(sorted(emitted, key=lambda e: e["ts"]))  # ISO UTC text sorts as time
         for customer_id, hits in batch.evaluations:
             result.evaluations.setdefault(customer_id, []).append(hits)
         for m in chunk:
