@@ -70,10 +70,18 @@ def learn_population(before: CustomerState | None, event: Event, stats: Candidat
         stats.observe(sku, category, price, ts=event.ts, weight=weight, recent=recent)
 
 
-def candidates(
+@dataclass(frozen=True, slots=True)
+class Pool:
+    skus: list[str]  # best first in the fallback order
+    strength: dict[str, float]  # summed co-occurrence with the seeds
+    popularity: dict[str, float]
+    reasons: dict[str, str]
+
+
+def candidate_pool(
     state: CustomerState, stats: CandidateStats, now: float, config: OfferConfig
-) -> tuple[dict[str, dict[str, float]], dict[str, str]]:
-    """Candidate features and a short reason for each.
+) -> Pool:
+    """The candidates in the fallback order, with what their features need.
 
     Written for speed (on the benchmark's traffic an offer gathers 79 SKUs on average, up
     to 214, and scores up to 60; this was 30% of the decision core's py-spy samples):
@@ -108,7 +116,15 @@ def candidates(
     strength_of = strength.get
     others.sort(key=lambda s: (-strength_of(s, 0.0), -popularity[s], s))
     pool = (viewed + others)[: config.max_candidates]
-    return features(state, pool, stats, now, strength, popularity), reason
+    return Pool(pool, strength, popularity, reason)
+
+
+def candidates(
+    state: CustomerState, stats: CandidateStats, now: float, config: OfferConfig
+) -> tuple[dict[str, dict[str, float]], dict[str, str]]:
+    """Candidate features (in the pool's order) and a short reason for each."""
+    p = candidate_pool(state, stats, now, config)
+    return features(state, p.skus, stats, now, p.strength, p.popularity), p.reasons
 
 
 def should_offer(state: CustomerState, event: Event, config: OfferConfig) -> bool:

@@ -23,8 +23,9 @@ import random
 
 from streamcrm.events import Event
 from streamcrm.learning.candidates import CandidateStats
+from streamcrm.learning.offer_features import features
 from streamcrm.learning.ranking import OfferRanker
-from streamcrm.policies.next_best_offer import OfferConfig, candidates, interactions
+from streamcrm.policies.next_best_offer import OfferConfig, candidate_pool, interactions
 from streamcrm.state import CustomerState
 
 CHOICES = {"cart_item_added", "order_placed"}
@@ -41,13 +42,18 @@ def learn_choice(
     """Learn from one cart add or order; the outcomes it counts (for the replay's report)."""
     if event.type not in CHOICES or before is None:
         return []
-    pool, _ = candidates(before, stats, event.ts, config)
-    targets = {sku for sku, _, _ in interactions(event)} & pool.keys()
+    pool = candidate_pool(before, stats, event.ts, config)
+    targets = {sku for sku, _, _ in interactions(event)}.intersection(pool.skus)
     if not targets:
-        return ["choice_target_not_candidate"] if pool else []
-    others = sorted(sku for sku in pool if sku not in targets)
+        return ["choice_target_not_candidate"] if pool.skus else []
+    others = sorted(sku for sku in pool.skus if sku not in targets)
     rng = random.Random(int.from_bytes(hashlib.sha256(event.event_id.encode()).digest()[:8], "big"))
-    negatives = [pool[sku] for sku in rng.sample(others, min(NEGATIVES, len(others)))]
+    drawn = rng.sample(others, min(NEGATIVES, len(others)))
+    # Features of the drawn few only (a row does not depend on the other candidates).
+    rows = features(
+        before, [*sorted(targets), *drawn], stats, event.ts, pool.strength, pool.popularity
+    )
+    negatives = [rows[sku] for sku in drawn]
     for sku in sorted(targets):
-        ranker.learn_example(pool[sku], negatives)
+        ranker.learn_example(rows[sku], negatives)
     return ["choice_learned"]
