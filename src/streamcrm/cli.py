@@ -73,6 +73,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--report", metavar="DIR", help="write an HTML report with plots to DIR/index.html"
     )
     rep.add_argument(
+        "--decisions-out",
+        metavar="FILE",
+        help="write every emitted offer, coupon and profile event to FILE as JSON lines",
+    )
+    rep.add_argument(
         "--via-kafka",
         action="store_true",
         help="push the events through a broker and a real worker instead of in memory",

@@ -21,9 +21,10 @@ from typing import Any
 from streamcrm.events import Event, format_ts
 from streamcrm.learning.candidates import CandidateStats
 from streamcrm.learning.churn import ChurnModel, churn_features
+from streamcrm.learning.offer_gate import OfferGate
 from streamcrm.learning.ranking import OfferRanker
 from streamcrm.learning.rfm import RFMScorer, segment
-from streamcrm.policies import abandoned_cart, next_best_offer, profile
+from streamcrm.policies import abandoned_cart, next_best_offer, offer_learning, profile
 from streamcrm.policies.abandoned_cart import AbandonConfig
 from streamcrm.policies.contact import in_holdout
 from streamcrm.policies.next_best_offer import OfferConfig
@@ -47,6 +48,7 @@ class Learners:
     churn: ChurnModel = field(default_factory=ChurnModel)
     candidates: CandidateStats = field(default_factory=CandidateStats)
     ranker: OfferRanker = field(default_factory=OfferRanker)
+    gate: OfferGate = field(default_factory=OfferGate)
 
 
 @dataclass(slots=True)
@@ -56,6 +58,7 @@ class Outputs:
     offers: list[dict[str, Any]] = field(default_factory=list)
     outcomes: list[str] = field(default_factory=list)
     decisions: list[dict[str, Any]] = field(default_factory=list)
+    evaluations: list[list[str]] = field(default_factory=list)  # per evaluated offer, its hits
 
 
 def next_due(state: CustomerState, config: CrmConfig) -> float | None:
@@ -82,8 +85,10 @@ def after_event(
     if event.type in {"order_placed", "order_cancelled"}:
         state = profile.on_order(state, before, event, config.profile)
     if event.type == "order_placed" and state.order_count != (before.order_count if before else 0):
-        state = _churn_example(state, event.ts, config, learners)
-        state = _rescore(state, event.ts, learners)
+        # As of this moment, before this order: what the example and the score both see.
+        x = churn_features(before or CustomerState(state.customer_id, event.ts, event.ts), event.ts)
+        state = _churn_example(state, x, event.ts, config, learners)
+        state = _rescore(state, event.ts, learners, x)
     state = _offers(before, state, event, config, learners, out)
     return _refresh(state, event.ts, config, learners, out)
 
@@ -96,9 +101,16 @@ def _offers(
     learners: Learners,
     out: Outputs,
 ) -> CustomerState:
-    next_best_offer.learn_population(before, event, learners.candidates)
-    state, evaluated = next_best_offer.evaluate(state, event)
+    # Evaluated before this event is learned: was its target seen at all before it?
+    state, evaluated = next_best_offer.evaluate(state, event, learners.candidates, learners.gate)
     out.outcomes += evaluated
+    if evaluated:
+        out.evaluations.append(evaluated)
+    if config.offers.learn:  # from the choice, against the candidates built before it
+        out.outcomes += offer_learning.learn_choice(
+            before, event, learners.candidates, learners.ranker, config.offers
+        )
+    next_best_offer.learn_population(before, event, learners.candidates)
     state = next_best_offer.reward(state, event, config.offers)
     if not next_best_offer.should_offer(state, event, config.offers):
         return state
@@ -113,11 +125,13 @@ def _offers(
         out.outcomes.append("offer_holdout")
         return state
     state, offer = next_best_offer.make_offer(
-        state, event, learners.candidates, learners.ranker, config.offers
+        state, event, learners.candidates, learners.ranker, config.offers, learners.gate
     )
     if offer is not None:
         out.offers.append(offer)
         out.outcomes.append("offer_sent")
+        by = "fallback" if offer["model_version"] == next_best_offer.FALLBACK_VERSION else "model"
+        out.outcomes.append(f"offer_by_{by}")
     return state
 
 
@@ -139,7 +153,7 @@ def fire_due(
             state = next_best_offer.resolve(state, learners.ranker)
             out.outcomes.append("offer_resolved")
         elif pending is not None and pending[0] + config.churn_horizon_s == due:
-            learners.churn.learn_one(dict(pending[1]), ordered_again=False)
+            learners.churn.learn_one(dict(pending[1]), ordered_again=False, group=state.customer_id)
             state = replace(state, profile=replace(state.profile, churn_pending=None))
             out.outcomes.append("churn_label_0")
         else:
@@ -154,20 +168,23 @@ def fire_due(
 
 
 def _churn_example(
-    state: CustomerState, ts: float, config: CrmConfig, learners: Learners
+    state: CustomerState, x: dict[str, float], ts: float, config: CrmConfig, learners: Learners
 ) -> CustomerState:
-    """Close the open example as a positive (they ordered again in time), open a new one."""
+    """Close the open example as a positive (they ordered again in time), open a new one
+    with ``x``, the features as of this order's moment (taken before it was applied)."""
     pending = state.profile.churn_pending
     if pending is not None and ts - pending[0] <= config.churn_horizon_s:
-        learners.churn.learn_one(dict(pending[1]), ordered_again=True)
-    x = churn_features(state, ts)
+        learners.churn.learn_one(dict(pending[1]), ordered_again=True, group=state.customer_id)
     return replace(
         state, profile=replace(state.profile, churn_pending=(ts, tuple(sorted(x.items()))))
     )
 
 
-def _rescore(state: CustomerState, now: float, learners: Learners) -> CustomerState:
-    """RFM against the population and the churn score, as of ``now``."""
+def _rescore(
+    state: CustomerState, now: float, learners: Learners, churn_x: dict[str, float] | None = None
+) -> CustomerState:
+    """RFM against the population and the churn score, as of ``now`` (on ``churn_x``
+    when given: at an order, the features its churn example was opened with)."""
     if state.order_count <= 0 or state.last_order_at is None:
         return state
     values = {
@@ -177,7 +194,7 @@ def _rescore(state: CustomerState, now: float, learners: Learners) -> CustomerSt
     }
     learners.rfm.learn_one(**values)
     rfm = learners.rfm.score_one(**values)
-    score = learners.churn.churn_score(churn_features(state, now))
+    score = learners.churn.churn_score(churn_x or churn_features(state, now))
     return replace(
         state,
         profile=replace(

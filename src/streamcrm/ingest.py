@@ -67,6 +67,8 @@ class BatchResult:
     # same id in the batch is a new customer) and the receipts of their erasure.
     erasures: dict[str, tuple[int, erasure.Marker]] = field(default_factory=dict)
     receipts: list[tuple[bytes, dict[str, Any]]] = field(default_factory=list)
+    # Per evaluated offer: (customer_id, its outcomes), for customer-clustered intervals.
+    evaluations: list[tuple[str, list[str]]] = field(default_factory=list)
 
     def outputs(self) -> Iterator[tuple[str, bytes | None, dict[str, Any]]]:
         """Every output event as (its schema's type, key, body), e.g. to validate them all."""
@@ -378,6 +380,7 @@ def _collect(result: BatchResult, customer_id: str, out: Outputs) -> None:
     result.offers.extend((key, event) for event in out.offers)
     result.outcomes.update(out.outcomes)
     result.decisions.extend(out.decisions)
+    result.evaluations.extend((customer_id, hits) for hits in out.evaluations)
 
 
 def process_batch(

@@ -13,21 +13,47 @@ from typing import Any
 
 from streamcrm.state import CustomerState
 
+# Yardsticks of the offers: summary name -> the outcome prefix of its hits.
+BASELINES = {
+    "popularity": "popular", "popularity_exact": "popular_exact", "recent": "recent",
+    "cooc": "cooc",
+}  # fmt: skip
+
 
 def hit_rates(outcomes: Mapping[str, int]) -> dict[str, Any]:
-    """Prequential hit rates of the offer model and the popularity baseline (None before
-    any offer was evaluated).
+    """Hit rates @5/@10 of the offers and of every baseline, at the same evaluation
+    moments (None before any offer was evaluated); the best baseline and the ratio of the
+    offers to it; the upper bound (share of targets the system had seen at all).
 
-    >>> hit_rates({"nbo_evaluated": 4, "model_hit_at_5": 1, "popular_hit_at_5": 2})["offer_hit_rate_at_5"]
-    0.25
+    >>> r = hit_rates({"nbo_evaluated": 4, "model_hit_at_5": 2, "recent_hit_at_5": 1})
+    >>> r["offer_hit_rate_at_5"], r["baseline_hit_rate_at_5"]["best"], r["offer_vs_best_baseline"]
+    (0.5, 0.25, 2.0)
     """
     n = outcomes.get("nbo_evaluated", 0)
+
+    def rate(key: str) -> float | None:
+        return round(outcomes.get(key, 0) / n, 4) if n else None
+
     rates: dict[str, Any] = {"offers_evaluated": n}
-    for name, key in (("offer", "model"), ("popularity", "popular")):
-        for k in (5, 10):
-            rates[f"{name}_hit_rate_at_{k}"] = (
-                round(outcomes.get(f"{key}_hit_at_{k}", 0) / n, 4) if n else None
-            )
+    for k in (5, 10):
+        model = rates[f"offer_hit_rate_at_{k}"] = rate(f"model_hit_at_{k}")
+        rates[f"popularity_hit_rate_at_{k}"] = rate(f"popular_hit_at_{k}")
+        base: dict[str, Any] = {name: rate(f"{key}_hit_at_{k}") for name, key in BASELINES.items()}
+        named = [(v, name) for name, v in base.items() if v is not None]
+        best, which = max(named) if named else (None, None)
+        base["best"] = best
+        rates[f"baseline_hit_rate_at_{k}"] = base
+        rates[f"best_baseline_at_{k}"] = which
+        ratio = round(model / best, 4) if model is not None and best else None
+        rates["offer_vs_best_baseline" + ("" if k == 5 else f"_at_{k}")] = ratio
+        # What the gate chose between, at the same moments: the model's order, the fallback's.
+        rates[f"ranker_hit_rate_at_{k}"] = {
+            "learned": rate(f"learned_hit_at_{k}"), "fallback": rate(f"fallback_hit_at_{k}"),
+        }  # fmt: skip
+    rates["offer_hit_rate_upper_bound"] = rate("nbo_target_seen")
+    rates["offers_served_by"] = {
+        "model": outcomes.get("offer_by_model", 0), "fallback": outcomes.get("offer_by_fallback", 0),
+    }  # fmt: skip
     return rates
 
 

@@ -70,6 +70,7 @@ class View:
     category: str
     price: float
     ts: float
+    views: int = 1  # how often this SKU was viewed while it stayed in recent_views
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,6 +170,8 @@ class OfferState:
     eval_model: tuple[str, ...] = ()  # the model's top 10 at offer time
     eval_popular: tuple[str, ...] = ()  # the most popular 10 at the same moment
     evaluated: bool = False
+    # The other yardsticks' top 10 at the same moment: (rule name, SKUs), e.g. "recent".
+    eval_lists: tuple[tuple[str, tuple[str, ...]], ...] = ()
 
     @classmethod
     def from_dict(cls, data: dict[str, Any] | None) -> OfferState | None:
@@ -184,6 +187,7 @@ class OfferState:
             eval_model=tuple(data.get("eval_model", ())),
             eval_popular=tuple(data.get("eval_popular", ())),
             evaluated=data.get("evaluated", False),
+            eval_lists=tuple((name, tuple(skus)) for name, skus in data.get("eval_lists", ())),
         )
 
 
@@ -346,8 +350,9 @@ def at_offset(state: CustomerState, topic: str, partition: int, offset: int) -> 
 
 def _product_viewed(state: CustomerState, event: Event) -> CustomerState:
     b = event.body
-    view = View(sku=b["sku"], category=b["category"], price=float(b["price"]), ts=event.ts)
-    # Most recent first, one entry per SKU.
+    # Most recent first, one entry per SKU, counting repeat views (an offer feature).
+    again = sum(v.views for v in state.recent_views if v.sku == b["sku"])
+    view = View(b["sku"], b["category"], float(b["price"]), event.ts, again + 1)
     rest = tuple(v for v in state.recent_views if v.sku != view.sku)
     return replace(state, recent_views=(view, *rest))
 

@@ -110,7 +110,7 @@ def test_offers_are_throttled_unless_the_cart_changes() -> None:
     assert [o["trigger"] for o in mine] == ["product_viewed", "cart_changed", "product_viewed"]
 
 
-def test_rewards_resolve_later_and_the_ranker_learns() -> None:
+def test_rewards_resolve_later_and_the_ranker_learns_from_choices() -> None:
     shop = Shop()
     teach_pairs(shop)
     ranker = shop.processor.learners.ranker
@@ -119,12 +119,13 @@ def test_rewards_resolve_later_and_the_ranker_learns() -> None:
     shown = [i["sku"] for i in shop.offers[-1]["items"]]
     shop.view("c1", shown[0], T0 + 130)  # a reaction within the click window
     assert shop.table["c1"].offer is not None and shop.table["c1"].offer.rewarded == (shown[0],)
-    assert ranker.labels == learned_before  # nothing learned until the window closes
+    assert ranker.labels == learned_before  # a reaction to an offer is no label
     shop.view("zz", "x", T0 + 100 + 86_400 + 1)  # event time passes the buy window
-    assert shop.table["c1"].offer.items == ()  # resolved: its labels went to the ranker
-    assert ranker.labels >= learned_before + len(shown)  # (the teachers' offers resolved too)
-    assert "offer_resolved" in shop.outcomes
-    weights = dict(ranker.model.weights)
+    assert shop.table["c1"].offer.items == ()  # resolved
+    assert "offer_resolved" in shop.outcomes and ranker.labels == learned_before
+    shop.cart("c1", "b", T0 + 86_500)  # a choice among the candidates built before it
+    assert ranker.labels > learned_before and "choice_learned" in shop.outcomes
+    weights = ranker.weights()
     assert weights and any(abs(w) > 0 for w in weights.values())
 
 

@@ -187,13 +187,19 @@ class WorkerCollector(Collector):
             yield family
         rates = GaugeMetricFamily(
             "streamcrm_offer_hit_rate",
-            "Prequential hit rate on the next cart or buy.",
+            "Prequential hit rate on the next cart add or buy: the offers (model) and every "
+            "baseline at the same moments; upper_bound: share of targets seen at all.",
             labels=["ranker", "k"],
         )
-        for key, value in hit_rates(self.stats.outcomes).items():
-            if key != "offers_evaluated" and value is not None:
-                name, k = key.split("_hit_rate_at_")
-                rates.add_metric(["model" if name == "offer" else "popularity", k], value)
+        summary = hit_rates(self.stats.outcomes)
+        for k in ("5", "10"):
+            if summary[f"offer_hit_rate_at_{k}"] is not None:
+                rates.add_metric(["model", k], summary[f"offer_hit_rate_at_{k}"])
+            for name, value in summary[f"baseline_hit_rate_at_{k}"].items():
+                if value is not None:
+                    rates.add_metric([name, k], value)
+        if summary["offer_hit_rate_upper_bound"] is not None:
+            rates.add_metric(["upper_bound", "any"], summary["offer_hit_rate_upper_bound"])
         yield rates
         auc = self.processor.learners.churn.progressive_auc()
         if auc is not None:

@@ -61,6 +61,10 @@ class CandidateStats:
     _updates: int = 0
     _refreshed_at: int = -1
     _changed: set[str] = field(default_factory=set)  # SKUs changed since take_changes()
+    # All-time (undecayed) weighted interaction counts, ordered: the exact-popularity
+    # baseline the offers are measured against (O(log n) per update, O(k) per top list).
+    counts: dict[str, float] = field(default_factory=dict)
+    _by_count: SortedList = field(default_factory=SortedList)  # (-count, sku)
 
     def observe(
         self, sku: str, category: str | None, price: float | None, *, ts: float, weight: float,
@@ -73,6 +77,7 @@ class CandidateStats:
             score += entry[0] * math.pow(0.5, max(ts - entry[1], 0.0) / self.half_life_s)
         self.popularity[sku] = (score, ts)
         self._rerank(sku, score, ts)
+        self._count(sku, self.counts.get(sku, 0.0) + weight)
         self._changed.add(sku)
         if category is not None or price is not None:
             old_category, old_price = self.catalog.get(sku, ("unknown", 0.0))
@@ -89,6 +94,17 @@ class CandidateStats:
         self._updates += 1
         if len(self.popularity) > self.max_skus:
             self._evict()
+
+    def _count(self, sku: str, count: float) -> None:
+        old = self.counts.get(sku)
+        if old is not None:
+            self._by_count.remove((-old, sku))
+        self.counts[sku] = count
+        self._by_count.add((-count, sku))
+
+    def top_counts(self, n: int) -> list[str]:
+        """The ``n`` SKUs with the most interactions ever (weighted, no decay), ties by SKU."""
+        return [sku for _, sku in self._by_count.islice(0, n)]
 
     def _key(self, score: float, at: float) -> float:
         """log2 of the score decayed to the origin: larger key = more popular, at any time."""
@@ -125,6 +141,9 @@ class CandidateStats:
             self.popularity.pop(sku, None)
             self.cooc.pop(sku, None)
             self.catalog.pop(sku, None)
+            count = self.counts.pop(sku, None)
+            if count is not None:
+                self._by_count.remove((-count, sku))
 
     def _maybe_refresh(self, now: float) -> None:
         # Re-rank once a quarter of the tracked SKUs' worth of updates arrived (every update
@@ -171,19 +190,21 @@ class CandidateStats:
 
     def item(self, sku: str) -> list[Any] | None:
         """One SKU's statistics as plain data, or None if it is not tracked:
-        ``[score, at, seq, category, price, [[neighbour, weight], ...]]``."""
+        ``[score, at, seq, category, price, [[neighbour, weight], ...], count]``."""
         entry = self.popularity.get(sku)
         if entry is None:
             return None
         category, price = self.catalog.get(sku, (None, None))
         neighbours = [[k, v] for k, v in self.cooc.get(sku, _NONE).items()]
-        return [entry[0], entry[1], self._rank_of[sku][1], category, price, neighbours]
+        seq, count = self._rank_of[sku][1], self.counts.get(sku, 0.0)
+        return [entry[0], entry[1], seq, category, price, neighbours, count]
 
     def restore_item(
-        self, sku: str, item: tuple[float, float, int, Any, Any, dict[str, float]]
+        self, sku: str, item: tuple[float, float, int, Any, Any, dict[str, float], float]
     ) -> None:
         """Put back one SKU as :meth:`item` gave it (checked by the caller)."""
-        score, at, seq, category, price, neighbours = item
+        score, at, seq, category, price, neighbours, count = item
+        self._count(sku, count)
         self.popularity[sku] = (score, at)
         self._rank_of[sku] = (key := self._key(score, at), seq)
         self._ranked.add((key, seq, sku))

@@ -23,8 +23,8 @@ learning continues instead of starting over.
 >>> items = [(sku, dump_item(learners.candidates, sku)) for sku in learners.candidates.popularity]
 >>> restored, rejected = load(model, items, like=Learners())
 >>> progress(restored), restored.ranker.version, dict(restored.candidates.catalog), rejected
-(2, 'ranker-v1.1', {'a': ('shoes', 9.5)}, 0)
->>> load(b'{"v": 2, "ranker": "__import__(os)"}', [], like=Learners())
+(2, 'ranker-v2.1', {'a': ('shoes', 9.5)}, 0)
+>>> load(b'{"v": 3, "ranker": "__import__(os)"}', [], like=Learners())
 Traceback (most recent call last):
 ...
 streamcrm.learning.river_state.BadState: ranker: expected an object
@@ -39,6 +39,7 @@ import orjson
 
 from streamcrm.learning.candidates import CandidateStats
 from streamcrm.learning.churn import ChurnModel
+from streamcrm.learning.offer_gate import OfferGate
 from streamcrm.learning.ranking import OfferRanker
 from streamcrm.learning.rfm import RFMScorer
 from streamcrm.learning.river_state import (
@@ -60,7 +61,7 @@ from streamcrm.learning.river_state import (
 if TYPE_CHECKING:
     from streamcrm.decisions import Learners
 
-VERSION = 2
+VERSION = 3  # 3: the ranker's scaler and gate; SKU records with exact counts
 MODEL = "model"
 SKU = "sku/"
 
@@ -70,7 +71,7 @@ def dump_model(learners: Learners) -> bytes:
     return orjson.dumps({
         "v": VERSION,
         "progress": progress(learners),
-        "ranker": {"labels": learners.ranker.labels, "glm": glm(learners.ranker.model)},
+        "ranker": _ranker(learners),
         "churn": {
             "labels": churn.labels, "positives": churn.positives, "auc": roc_auc(churn.auc),
             "scaler": scaler(churn.model.steps["StandardScaler"]),
@@ -79,6 +80,18 @@ def dump_model(learners: Learners) -> bytes:
         "rfm": {"seen": rfm.seen, "cuts": {d: [quantile(q) for q in qs] for d, qs in rfm._cuts.items()}},
         "candidates": learners.candidates.scalars(),
     })  # fmt: skip
+
+
+def _ranker(learners: Learners) -> dict[str, Any]:
+    ranker = learners.ranker
+    out: dict[str, Any] = {
+        "labels": ranker.labels,
+        "glm": glm(ranker.lr),
+        "gate": learners.gate.as_dict(),
+    }
+    if ranker.scaler is not None:
+        out["scaler"] = scaler(ranker.scaler)
+    return out
 
 
 def dump_item(stats: CandidateStats, sku: str) -> bytes | None:
@@ -101,9 +114,12 @@ def load(
         rfm=RFMScorer(min_customers=like.rfm.min_customers),
         churn=ChurnModel(horizon_s=like.churn.horizon_s),
         candidates=_like(like.candidates),
-        ranker=OfferRanker(epsilon=like.ranker.epsilon),
+        ranker=OfferRanker(
+            epsilon=like.ranker.epsilon, scaled=like.ranker.scaled, pairwise=like.ranker.pairwise
+        ),
+        gate=OfferGate(fading=like.gate.fading, warmup=like.gate.warmup, k=like.gate.k),
     )
-    _load_ranker(learners.ranker, _object(data, "ranker"))
+    _load_ranker(learners.ranker, learners.gate, _object(data, "ranker"))
     _load_churn(learners.churn, _object(data, "churn"))
     _load_rfm(learners.rfm, _object(data, "rfm"))
     _load_scalars(learners.candidates, _object(data, "candidates"))
@@ -157,9 +173,17 @@ def _like(stats: CandidateStats) -> CandidateStats:
     )  # fmt: skip
 
 
-def _load_ranker(ranker: OfferRanker, data: dict[str, Any]) -> None:
+def _load_ranker(ranker: OfferRanker, gate: OfferGate, data: dict[str, Any]) -> None:
     ranker.labels = integer(data.get("labels"), "ranker labels")
-    set_glm(ranker.model, data.get("glm"))
+    set_glm(ranker.lr, data.get("glm"))
+    if ranker.scaler is not None:
+        set_scaler(ranker.scaler, data.get("scaler"))
+    g = _object(data, "gate")
+    gate.examples = integer(g.get("examples"), "gate examples")
+    gate.model_hits = integer(g.get("model_hits"), "gate model hits")
+    gate.fallback_hits = integer(g.get("fallback_hits"), "gate fallback hits")
+    gate.model_rate = number(g.get("model_rate"), "gate model rate")
+    gate.fallback_rate = number(g.get("fallback_rate"), "gate fallback rate")
 
 
 def _load_churn(churn: ChurnModel, data: dict[str, Any]) -> None:
@@ -206,10 +230,14 @@ def pairs_of_text(value: Any) -> list[Any]:
     return value
 
 
-def _item(data: Any) -> tuple[float, float, int, str | None, float | None, dict[str, float]]:
-    if not isinstance(data, list) or len(data) != 6:
-        raise BadState("SKU record: expected [score, at, seq, category, price, neighbours]")
-    score, at, seq, category, price, neighbours = data
+def _item(
+    data: Any,
+) -> tuple[float, float, int, str | None, float | None, dict[str, float], float]:
+    # Records written before the exact counts existed have 6 entries (count 0: it restarts).
+    if not isinstance(data, list) or len(data) not in (6, 7):
+        raise BadState("SKU record: expected [score, at, seq, category, price, neighbours, count]")
+    score, at, seq, category, price, neighbours = data[:6]
+    count = number(data[6], "count") if len(data) == 7 else 0.0
     if number(score, "score") <= 0:
         raise BadState("SKU record: score must be positive")
     if category is not None and price is None:
@@ -220,6 +248,7 @@ def _item(data: Any) -> tuple[float, float, int, str | None, float | None, dict[
         None if price is None else number(price, "price"),
         {text(k, "neighbour"): number(w, "weight")
          for k, w in (_two(p) for p in pairs(neighbours, "neighbours", 1000))},
+        count,
     )  # fmt: skip
 
 

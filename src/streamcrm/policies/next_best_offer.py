@@ -5,28 +5,35 @@
 - **Which**: candidates from what the stream taught (:mod:`streamcrm.learning.candidates`):
   what the customer looked at lately, neighbours of what they just looked at or carted, popular items in their
   favourite categories, what is trending; never what is in their cart or was bought
-  lately. The ranker scores and explores (:mod:`streamcrm.learning.ranking`).
-- **Reward**: an offered item viewed or carted within ``click_window_s``, or bought within
-  ``buy_window_s``, is a positive; when the buy window closes (or a new offer replaces
-  this one) every shown item becomes a label and the ranker learns.
+  lately. The ranker scores and explores (:mod:`streamcrm.learning.ranking`), or, while
+  the gate finds it behind, the candidates' own order is served
+  (:mod:`streamcrm.learning.offer_gate`).
+- **Learning**: from what customers choose next (:mod:`streamcrm.policies.offer_learning`).
+  An offered item viewed or carted within ``click_window_s``, or bought within
+  ``buy_window_s``, is still marked ``rewarded``, but not learned from: nobody is known
+  to have seen the offer.
 - **Evaluation**: on the customer's next cart add or order after an offer, did the item
-  fall in the model's top 5 / top 10, and in the popularity baseline's, taken at the
-  same moment? (Prequential: scored before anything about it was learned.)
+  fall in the offer's top 5 / top 10, and in every baseline's, taken at the same moment
+  (:mod:`streamcrm.learning.baselines`)? (Prequential: scored before anything about it
+  was learned.)
 """
 
 from __future__ import annotations
 
 import hashlib
-import math
 from dataclasses import dataclass, replace
 from typing import Any
 
 from streamcrm.events import Event, format_ts
+from streamcrm.learning import baselines
 from streamcrm.learning.candidates import CandidateStats
+from streamcrm.learning.offer_features import features
+from streamcrm.learning.offer_gate import OfferGate
 from streamcrm.learning.ranking import OfferRanker
 from streamcrm.state import CustomerState, OfferState
 
 WEIGHTS = {"product_viewed": 1.0, "cart_item_added": 3.0, "order_placed": 5.0}
+FALLBACK_VERSION = "rule-recent-cooc-v1"  # offers served in the candidates' own order
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,6 +43,7 @@ class OfferConfig:
     click_window_s: float = 1800.0
     buy_window_s: float = 86_400.0
     max_candidates: int = 60
+    learn: bool = True  # learn the ranker from cart adds and purchases (off: measure without)
 
 
 def interactions(event: Event) -> list[tuple[str, str | None, float | None]]:
@@ -63,58 +71,17 @@ def learn_population(before: CustomerState | None, event: Event, stats: Candidat
 
 
 @dataclass(frozen=True, slots=True)
-class Affinities:
-    """What the customer's recent views say, computed once per offer, not per candidate."""
-
-    category_share: dict[str, float]
-    mean_price: float
-    viewed: frozenset[str]
-
-    @classmethod
-    def of(cls, state: CustomerState) -> Affinities:
-        views = state.recent_views
-        counts: dict[str, int] = {}
-        for v in views:
-            counts[v.category] = counts.get(v.category, 0) + 1
-        n = len(views) or 1
-        return cls(
-            {c: k / n for c, k in counts.items()},
-            sum(v.price for v in views) / n if views else 0.0,
-            frozenset(v.sku for v in views),
-        )
+class Pool:
+    skus: list[str]  # best first in the fallback order
+    strength: dict[str, float]  # summed co-occurrence with the seeds
+    popularity: dict[str, float]
+    reasons: dict[str, str]
 
 
-UNKNOWN = ("unknown", 0.0)  # the catalogue entry of a SKU not seen with a category/price
-
-
-def features(
-    affinities: Affinities,
-    skus: list[str],
-    cooc: dict[str, float],
-    popularity: dict[str, float],
-    stats: CandidateStats,
-) -> dict[str, dict[str, float]]:
-    """What the ranker scores each candidate on (and learns from once it is labelled)."""
-    catalog, share = stats.catalog.get, affinities.category_share.get
-    mean_price, viewed, log1p = affinities.mean_price, affinities.viewed, math.log1p
-    rows = {}
-    for sku in skus:
-        category, price = catalog(sku, UNKNOWN)
-        rows[sku] = {
-            "cooc": log1p(cooc.get(sku, 0.0)),
-            "popularity": log1p(popularity[sku]),
-            "category_affinity": share(category, 0.0),
-            "price_ratio": min(price / mean_price, 5.0) if mean_price > 0 else 1.0,
-            "viewed_before": 1.0 if sku in viewed else 0.0,
-            "bias": 1.0,
-        }
-    return rows
-
-
-def candidates(
+def candidate_pool(
     state: CustomerState, stats: CandidateStats, now: float, config: OfferConfig
-) -> tuple[dict[str, dict[str, float]], dict[str, str]]:
-    """Candidate features and a short reason for each.
+) -> Pool:
+    """The candidates in the fallback order, with what their features need.
 
     Written for speed (on the benchmark's traffic an offer gathers 79 SKUs on average, up
     to 214, and scores up to 60; this was 30% of the decision core's py-spy samples):
@@ -149,7 +116,15 @@ def candidates(
     strength_of = strength.get
     others.sort(key=lambda s: (-strength_of(s, 0.0), -popularity[s], s))
     pool = (viewed + others)[: config.max_candidates]
-    return features(Affinities.of(state), pool, strength, popularity, stats), reason
+    return Pool(pool, strength, popularity, reason)
+
+
+def candidates(
+    state: CustomerState, stats: CandidateStats, now: float, config: OfferConfig
+) -> tuple[dict[str, dict[str, float]], dict[str, str]]:
+    """Candidate features (in the pool's order) and a short reason for each."""
+    p = candidate_pool(state, stats, now, config)
+    return features(state, p.skus, stats, now, p.strength, p.popularity), p.reasons
 
 
 def should_offer(state: CustomerState, event: Event, config: OfferConfig) -> bool:
@@ -165,24 +140,53 @@ def should_offer(state: CustomerState, event: Event, config: OfferConfig) -> boo
     return changed or event.ts - last.at >= config.throttle_s
 
 
+def excluded(state: CustomerState) -> frozenset[str]:
+    """What no offer shows: the cart, and what was bought lately."""
+    cart = state.cart.lines if state.cart is not None else ()
+    return frozenset(state.recent_purchases).union(line.sku for line in cart)
+
+
+def yardsticks(
+    state: CustomerState, stats: CandidateStats, now: float
+) -> tuple[tuple[str, ...], tuple[tuple[str, tuple[str, ...]], ...]]:
+    """The baselines' top 10 at this moment: (decayed popularity, the other rules)."""
+    out = excluded(state)
+    lists = (
+        ("recent", baselines.recent(state, out)),
+        ("cooc", baselines.cooc(state, stats, out)),
+        ("popular_exact", baselines.popular_exact(stats, out)),
+    )
+    return baselines.popular(stats, now, out), lists
+
+
 def make_offer(
     state: CustomerState,
     event: Event,
     stats: CandidateStats,
     ranker: OfferRanker,
     config: OfferConfig,
+    gate: OfferGate | None = None,
 ) -> tuple[CustomerState, dict[str, Any] | None]:
-    """Rank and pick; return the state holding the new offer, and the event (None if no candidates)."""
+    """Rank and pick; return the state holding the new offer, and the event (None if no
+    candidates). The gate says whose order is served: the model's or the fallback's (the
+    candidates' own order, recent views first); both are kept for the evaluation."""
     pool, reasons = candidates(state, stats, event.ts, config)
     if not pool:
         return state, None
     offer_id = (
         "nbo-" + hashlib.sha256(f"{state.customer_id}|{event.event_id}".encode()).hexdigest()[:24]
     )
-    scored = ranker.rank(pool)
+    learned = ranker.rank(pool)
+    fallback = [(sku, 1.0 / (1 + i)) for i, sku in enumerate(pool)]
+    by_model = gate is None or gate.use_model
+    scored = learned if by_model else fallback
     shown = ranker.choose(pool, k=config.items, seed=offer_id, ranked=scored)
     ranked = [sku for sku, _ in scored]
-    popular = [sku for sku, _ in stats.top(30, event.ts) if sku not in state.recent_purchases][:10]
+    popular, lists = yardsticks(state, stats, event.ts)
+    lists += (
+        ("learned", tuple(sku for sku, _ in learned[:10])),
+        ("fallback", tuple(sku for sku, _ in fallback[:10])),
+    )
     offer = OfferState(
         offer_id=offer_id,
         at=event.ts,
@@ -190,7 +194,8 @@ def make_offer(
         skus=tuple(sku for sku, _, _ in shown),
         cart_version=state.cart.version if state.cart else -1,
         eval_model=tuple(ranked[:10]),
-        eval_popular=tuple(popular),
+        eval_popular=popular,
+        eval_lists=lists,
     )
     trigger = "cart_changed" if event.type.startswith("cart_") else event.type
     body = {
@@ -200,7 +205,7 @@ def make_offer(
         "ts": format_ts(event.ts),
         "offer_id": offer_id,
         "trigger": trigger,
-        "model_version": ranker.version,
+        "model_version": ranker.version if by_model else FALLBACK_VERSION,
         "items": [
             {
                 "sku": sku,
@@ -233,12 +238,15 @@ def reward(state: CustomerState, event: Event, config: OfferConfig) -> CustomerS
 
 
 def resolve(state: CustomerState, ranker: OfferRanker) -> CustomerState:
-    """Every shown item becomes a label; the ranker learns; the offer stays for serving."""
+    """Close the offer's reward window; the offer stays for serving.
+
+    Reactions to offers nobody is known to have seen (a replay; a storefront that does
+    not report impressions) are coincidences, not labels: the ranker learns from choices
+    (:mod:`streamcrm.policies.offer_learning`) instead, and ``rewarded`` stays as a count.
+    """
     offer = state.offer
     if offer is None or not offer.items:
         return state
-    for sku, x in offer.items:
-        ranker.learn_one(dict(x), sku in offer.rewarded)
     return replace(state, offer=replace(offer, items=()))
 
 
@@ -247,8 +255,15 @@ def resolve_due(state: CustomerState, config: OfferConfig) -> float | None:
     return offer.at + config.buy_window_s if offer is not None and offer.items else None
 
 
-def evaluate(state: CustomerState, event: Event) -> tuple[CustomerState, list[str]]:
-    """Hit rates @5/@10 of the model and the popularity baseline on the next cart or buy."""
+def evaluate(
+    state: CustomerState, event: Event, stats: CandidateStats | None = None,
+    gate: OfferGate | None = None,
+) -> tuple[CustomerState, list[str]]:  # fmt: skip
+    """Hit rates @5/@10 of the offer and of every baseline on the next cart add or buy.
+
+    Each list was taken when the offer was made; ``stats`` (before this event is learned)
+    says whether the system had seen the target at all (the upper bound of any ranker).
+    """
     offer = state.offer
     if (
         offer is None
@@ -259,8 +274,17 @@ def evaluate(state: CustomerState, event: Event) -> tuple[CustomerState, list[st
         return state, []
     skus = {sku for sku, _, _ in interactions(event)}
     outcomes = ["nbo_evaluated"]
-    for name, ranked in (("model", offer.eval_model), ("popular", offer.eval_popular)):
+    if stats is not None and any(sku in stats.popularity for sku in skus):
+        outcomes.append("nbo_target_seen")
+    lists = (("model", offer.eval_model), ("popular", offer.eval_popular), *offer.eval_lists)
+    for name, ranked in lists:
         for k in (5, 10):
             if skus & set(ranked[:k]):
                 outcomes.append(f"{name}_hit_at_{k}")
+    orders = dict(offer.eval_lists)
+    if gate is not None and "learned" in orders:  # the gate learns which order hits, here
+        gate.update(
+            model_hit=bool(skus & set(orders["learned"][: gate.k])),
+            fallback_hit=bool(skus & set(orders["fallback"][: gate.k])),
+        )
     return replace(state, offer=replace(offer, evaluated=True)), outcomes

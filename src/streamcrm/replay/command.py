@@ -6,8 +6,12 @@ import argparse
 import json
 import sys
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+
+import orjson
 
 from streamcrm.config import Settings
 from streamcrm.replay.adapters import map_rows
@@ -23,6 +27,10 @@ def run_replay(args: argparse.Namespace, settings: Settings) -> int:
     path = Path(args.file)
     if not path.is_file():
         msg = f"no such file: {path} (give the path of a {args.format} log)"
+        raise ReplayInputError(msg)
+    out = getattr(args, "decisions_out", None)
+    if out and args.via_kafka:
+        msg = "--decisions-out works with the in-memory replay only; drop --via-kafka"
         raise ReplayInputError(msg)
     started = time.perf_counter()
     try:
@@ -44,8 +52,14 @@ def run_replay(args: argparse.Namespace, settings: Settings) -> int:
                 last[0] = time.perf_counter()
                 _say(f"  {done}/{total} events replayed")
 
-        outcome = replay(mapped, crm=settings.crm, progress=progress)
+        with _decision_log(out) as write:
+            outcome = replay(mapped, crm=settings.crm, progress=progress, decisions=write)
         summary = outcome.summary()
+        if out:
+            summary["decisions_written"] = (
+                summary["offers_emitted"] + summary["coupons_issued"] + summary["profile_events"]
+            )
+            _say(f"decisions written to {out}")
         if args.report:
             _write_report(
                 Path(args.report),
@@ -66,6 +80,25 @@ def run_replay(args: argparse.Namespace, settings: Settings) -> int:
     if args.json:
         print(json.dumps(summary), flush=True)
     return 0
+
+
+@contextmanager
+def _decision_log(path: str | None) -> Iterator[Callable[[list[dict[str, Any]]], None] | None]:
+    """A writer of decisions as JSON lines to ``path`` (None: no writer)."""
+    if not path:
+        yield None
+        return
+    try:
+        sink = Path(path).open("wb")  # noqa: SIM115 - closed below, whatever happens
+    except OSError as exc:
+        msg = f"cannot write --decisions-out {path}: {exc.strerror}"
+        raise ReplayInputError(msg) from None
+    with sink:
+
+        def write(events: list[dict[str, Any]]) -> None:
+            sink.writelines(orjson.dumps(e) + b"\n" for e in events)
+
+        yield write
 
 
 def _write_report(

@@ -84,26 +84,61 @@ def _lines(
     return _figure(title, parts + _x_labels(xs, step), series, colors)
 
 
+SERIES = {  # chart name -> (outcome prefix, colour)
+    "offers @5": ("model", "#4c78a8"), "recent @5": ("recent", "#54a24b"),
+    "cooc @5": ("cooc", "#b279a2"), "popularity @5": ("popular", "#f58518"),
+    "popularity (exact) @5": ("popular_exact", "#9d755d"),
+}  # fmt: skip
+
+
 def _hit_rates(xs: list[float], buckets: dict[float, Counter[str]], summary: dict[str, Any]) -> str:
-    """Cumulative (prequential) hit rate @5 of the model and the popularity baseline."""
-    evaluated = model = popular = 0
-    series: dict[str, list[float | None]] = {"model @5": [], "popularity @5": []}
+    """Cumulative (prequential) hit rate @5 of the offers and every baseline, and a table."""
+    evaluated = 0
+    hits = dict.fromkeys(SERIES, 0)
+    series: dict[str, list[float | None]] = {name: [] for name in SERIES}
     for x in xs:
         evaluated += buckets[x]["nbo_evaluated"]
-        model += buckets[x]["model_hit_at_5"]
-        popular += buckets[x]["popular_hit_at_5"]
-        series["model @5"].append(model / evaluated if evaluated else None)
-        series["popularity @5"].append(popular / evaluated if evaluated else None)
-    note = (
-        f"<p>{summary.get('offers_evaluated', 0)} offers evaluated; final @5: model "
-        f"{summary.get('offer_hit_rate_at_5')}, popularity {summary.get('popularity_hit_rate_at_5')}; "
-        f"@10: model {summary.get('offer_hit_rate_at_10')}, popularity {summary.get('popularity_hit_rate_at_10')}.</p>"
-    )
+        for name, (prefix, _) in SERIES.items():
+            hits[name] += buckets[x][f"{prefix}_hit_at_5"]
+            series[name].append(hits[name] / evaluated if evaluated else None)
     chart = _lines(
-        "Offer hit rate vs popularity baseline (cumulative, on the next cart or buy)",
-        xs, series, {"model @5": "#4c78a8", "popularity @5": "#f58518"},
+        "Offer hit rate vs every baseline (cumulative, on the next cart add or buy)",
+        xs, series, {name: colour for name, (_, colour) in SERIES.items()},
     )  # fmt: skip
-    return chart + note
+    return chart + _rates_table(summary)
+
+
+def _rates_table(summary: dict[str, Any]) -> str:
+    def cell(value: Any) -> str:
+        return "-" if value is None else html.escape(str(value))
+
+    rows = [("offers (served)", "offer_hit_rate_at_5", "offer_hit_rate_at_10")]
+    head = "<tr><th>ranker</th><th>hit@5</th><th>hit@10</th></tr>"
+    body = "".join(
+        f"<tr><td>{name}</td><td class=num>{cell(summary.get(k5))} {cell(summary.get(k5 + '_ci'))}"
+        f"</td><td class=num>{cell(summary.get(k10))} {cell(summary.get(k10 + '_ci'))}</td></tr>"
+        for name, k5, k10 in rows
+    )
+    at5, at10 = (
+        summary.get("baseline_hit_rate_at_5") or {},
+        summary.get("baseline_hit_rate_at_10") or {},
+    )
+    body += "".join(
+        f"<tr><td>{html.escape(name)}</td><td class=num>{cell(at5.get(name))}</td>"
+        f"<td class=num>{cell(at10.get(name))}</td></tr>"
+        for name in at5
+    )
+    body += (
+        f"<tr><td>offers / best baseline</td><td class=num>{cell(summary.get('offer_vs_best_baseline'))} "
+        f"{cell(summary.get('offer_vs_best_baseline_ci'))}</td><td class=num>"
+        f"{cell(summary.get('offer_vs_best_baseline_at_10'))}</td></tr>"
+        f"<tr><td>upper bound (target seen at all)</td><td class=num colspan=2>"
+        f"{cell(summary.get('offer_hit_rate_upper_bound'))}</td></tr>"
+    )
+    return (
+        f"<p>{summary.get('offers_evaluated', 0)} offers evaluated (95% intervals: bootstrap "
+        f"over customers)</p><table>{head}{body}</table>"
+    )
 
 
 def _funnel(summary: dict[str, Any]) -> str:

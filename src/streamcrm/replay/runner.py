@@ -14,8 +14,9 @@ from typing import Any
 from streamcrm.decisions import CrmConfig
 from streamcrm.erasure import Marker
 from streamcrm.ingest import Processor, Record
-from streamcrm.profiles_summary import hit_rates, profile_distribution
+from streamcrm.profiles_summary import BASELINES, hit_rates, profile_distribution
 from streamcrm.replay.adapters import Mapped
+from streamcrm.replay.evaluation import auc_ci, exact_auc, offer_ci, ratio_ci
 from streamcrm.state import CustomerState
 
 KINDS = {"browse": "browse", "cart": "cart", "order": "order"}
@@ -36,10 +37,14 @@ class ReplayOutcome:
     offers: list[dict[str, Any]] = field(default_factory=list)
     profiles: dict[str, Any] = field(default_factory=dict)
     churn_auc: float | None = None
+    ranker: dict[str, Any] = field(default_factory=dict)  # the offer ranker at the end
     churn_labels: int = 0
+    churn: dict[str, Any] = field(default_factory=dict)  # exact AUCs, CIs, baselines
     # Per event-time hour: events in, and each outcome, for the report's plots.
     timeline: dict[float, Counter[str]] = field(default_factory=dict)
     bucket_s: float = BUCKET_S
+    # Per customer, each evaluated offer's outcomes (for customer-clustered intervals).
+    evaluations: dict[str, list[list[str]]] = field(default_factory=dict)
 
     def summary(self) -> dict[str, Any]:
         o = self.outcomes
@@ -67,10 +72,46 @@ class ReplayOutcome:
             **self.profiles,
             "churn_progressive_auc": self.churn_auc,
             "churn_labels": self.churn_labels,
+            **self.churn,
             "winbacks_sent": o["winback_sent"],
             "offers_emitted": len(self.offers),
-            **hit_rates(o),
+            **offer_summary(o, self.evaluations),
+            "offer_ranker": self.ranker,
         }
+
+
+def offer_summary(outcomes: Counter[str], per: dict[str, list[list[str]]]) -> dict[str, Any]:
+    """:func:`hit_rates`, with 95% intervals over customers for the offers and the ratio."""
+    rates = hit_rates(outcomes)
+    for k, suffix in ((5, ""), (10, "_at_10")):
+        rates[f"offer_hit_rate_at_{k}_ci"] = offer_ci(per, f"model_hit_at_{k}")
+        best = rates[f"best_baseline_at_{k}"]
+        prefix = BASELINES.get(best) if best is not None else None
+        rates[f"offer_vs_best_baseline{suffix}_ci"] = (
+            ratio_ci(per, f"model_hit_at_{k}", f"{prefix}_hit_at_{k}") if prefix else None
+        )
+    return rates
+
+
+def churn_summary(history: list[tuple[str, float, bool, float, float]]) -> dict[str, Any]:
+    """Exact ROC AUC (of ordering again) of the model and of two simple scores on the same
+    labels: the order count, and minus the recency over the customer's mean gap."""
+    groups = [h[0] for h in history]
+    labels = [h[2] for h in history]
+    out: dict[str, Any] = {}
+    columns = {
+        "model": [h[1] for h in history], "order_count": [h[3] for h in history],
+        "recency_over_gap": [h[4] for h in history],
+    }  # fmt: skip
+    for name, scores in columns.items():
+        key = "churn_auc" if name == "model" else f"churn_baseline_auc_{name}"
+        out[key] = exact_auc(scores, labels)
+        out[key + "_ci"] = auc_ci(scores, labels, groups) if out[key] is not None else None
+    model, count = out["churn_auc"], out["churn_baseline_auc_order_count"]
+    out["churn_auc_vs_order_count"] = (
+        round(model - count, 4) if model is not None and count is not None else None
+    )
+    return out
 
 
 _RANK = {"browse": 0, "cart": 1, "order": 2}
@@ -88,8 +129,12 @@ def replay(
     crm: CrmConfig,
     batch_size: int = 50,
     progress: Callable[[int, int], None] | None = None,
+    decisions: Callable[[list[dict[str, Any]]], None] | None = None,
 ) -> ReplayOutcome:
+    """``decisions``: called per batch with every offer, coupon and profile event it
+    emitted, in event-time order (ties: coupons, offers, profile events)."""
     processor = Processor(KINDS, crm=crm, clock="event")
+    processor.learners.churn.history = []  # every label, for the exact AUC and baselines
     table: dict[str, CustomerState] = {}
     markers: dict[str, Marker] = {}  # erased customers (a jsonl log may erase some)
     result = ReplayOutcome()
@@ -115,6 +160,11 @@ def replay(
         result.coupons.extend(coupon for _, coupon in batch.coupons)
         result.offers.extend(offer for _, offer in batch.offers)
         result.profile_events += len(batch.profile_events)
+        if decisions is not None:
+            emitted = [e for _, e in (*batch.coupons, *batch.offers, *batch.profile_events)]
+            decisions(sorted(emitted, key=lambda e: e["ts"]))  # ISO UTC text sorts as time
+        for customer_id, hits in batch.evaluations:
+            result.evaluations.setdefault(customer_id, []).append(hits)
         for m in chunk:
             result.timeline.setdefault(m.ts - m.ts % bucket_s, Counter())["events"] += 1
         # Outcomes are counted per batch (small batches keep the hour right).
@@ -128,4 +178,13 @@ def replay(
     result.profiles = profile_distribution(table.values())
     result.churn_auc = processor.learners.churn.progressive_auc()
     result.churn_labels = processor.learners.churn.labels
+    result.churn = churn_summary(processor.learners.churn.history or [])
+    learners = processor.learners
+    result.ranker = {
+        "version": learners.ranker.version, "weights": learners.ranker.weights(),
+        "intercept": round(float(learners.ranker.lr.intercept), 4),
+        "gate": learners.gate.as_dict(), "serving": "model" if learners.gate.use_model else "fallback",
+        "choices_learned": result.outcomes["choice_learned"],
+        "choices_target_not_candidate": result.outcomes["choice_target_not_candidate"],
+    }  # fmt: skip
     return result

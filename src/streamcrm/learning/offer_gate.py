@@ -1,0 +1,59 @@
+"""Which order an offer serves: the learned ranker's, or its fallback's. Pure.
+
+The fallback is the strongest simple rule: the candidate generator's own order (the
+customer's recent views, most recent first, then co-occurrence neighbours, then popular
+items). Every offer keeps both orders' top 10 (whichever it served); at its evaluation
+moment (the customer's next cart add or buy) the gate learns whether the target made
+each one's top ``k``. Only moments where at least one did count (the others say nothing
+about which is better). Both hit rates are kept as exponentially weighted means (the
+last ~``1 / (1 - fading)`` such moments), and offers are served by the model only while
+its recent hit rate is above the fallback's, after at least ``warmup`` moments. So the
+model is never worse than its fallback for long: a stretch where it is behind switches
+the offers back within a few dozen examples.
+
+>>> gate = OfferGate(warmup=2)
+>>> gate.update(model_hit=True, fallback_hit=False); gate.use_model
+False
+>>> gate.update(model_hit=False, fallback_hit=False); gate.examples  # says nothing
+1
+>>> gate.update(model_hit=True, fallback_hit=False); gate.use_model
+True
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(slots=True)
+class OfferGate:
+    fading: float = 0.98
+    warmup: int = 20
+    k: int = 5
+    examples: int = 0
+    model_rate: float = 0.0
+    fallback_rate: float = 0.0
+    model_hits: int = 0  # all-time, for the report
+    fallback_hits: int = 0
+
+    def update(self, *, model_hit: bool, fallback_hit: bool) -> None:
+        if not (model_hit or fallback_hit):
+            return
+        a = self.fading
+        self.model_rate = a * self.model_rate + (1 - a) * float(model_hit)
+        self.fallback_rate = a * self.fallback_rate + (1 - a) * float(fallback_hit)
+        self.examples += 1
+        self.model_hits += int(model_hit)
+        self.fallback_hits += int(fallback_hit)
+
+    @property
+    def use_model(self) -> bool:
+        return self.examples >= self.warmup and self.model_rate > self.fallback_rate
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "examples": self.examples, "model_rate": self.model_rate,
+            "fallback_rate": self.fallback_rate, "model_hits": self.model_hits,
+            "fallback_hits": self.fallback_hits,
+        }  # fmt: skip
