@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Iterable
 from importlib import resources
 from typing import TYPE_CHECKING, Any
 
@@ -140,9 +141,7 @@ def attach_pages(app: faust.App, runtime: Runtime, customers: Any, processor: Pr
             await stream.prepare(request)  # type: ignore[arg-type]
             try:
                 while True:
-                    body = stats() | {
-                        "recent_decisions": list(runtime.stats.recent_decisions)[-12:]
-                    }
+                    body = stats() | {"recent_decisions": public_decisions(runtime.stats.recent_decisions)}
                     await stream.write(b"data: " + orjson.dumps(body) + b"\n\n")
                     await asyncio.sleep(SSE_INTERVAL_S)
             except (ConnectionResetError, asyncio.CancelledError):
@@ -165,3 +164,14 @@ def attach_pages(app: faust.App, runtime: Runtime, customers: Any, processor: Pr
                     {"error": f"customer {customer_id!r} not on this worker"}, status=404
                 )
             return self.json(state.to_dict())
+
+
+def public_decisions(decisions: Iterable[dict[str, Any]], n: int = 12) -> list[dict[str, Any]]:
+    """The latest ``n`` decisions for the open dashboard, without the customer id (the page
+    needs no token; the coupon id names a decision, ``/customers/<id>`` needs the token).
+
+    >>> public_decisions([{"customer_id": "c1", "coupon_id": "k1", "verdict": "ok"}])
+    [{'coupon_id': 'k1', 'verdict': 'ok'}]
+    """
+    latest = list(decisions)[-n:]
+    return [{k: v for k, v in d.items() if k != "customer_id"} for d in latest]
