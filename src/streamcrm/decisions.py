@@ -15,10 +15,11 @@ as a side effect, as River estimators do, and hold no per-customer state.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 from streamcrm.events import Event, format_ts
+from streamcrm.evolve import evolve
 from streamcrm.learning.candidates import CandidateStats
 from streamcrm.learning.churn import ChurnModel, churn_features
 from streamcrm.learning.ranking import OfferRanker
@@ -140,7 +141,7 @@ def fire_due(
             out.outcomes.append("offer_resolved")
         elif pending is not None and pending[0] + config.churn_horizon_s == due:
             learners.churn.learn_one(dict(pending[1]), ordered_again=False)
-            state = replace(state, profile=replace(state.profile, churn_pending=None))
+            state = evolve(state, profile=evolve(state.profile, churn_pending=None))
             out.outcomes.append("churn_label_0")
         else:
             state = _rescore(state, due, learners)
@@ -161,8 +162,8 @@ def _churn_example(
     if pending is not None and ts - pending[0] <= config.churn_horizon_s:
         learners.churn.learn_one(dict(pending[1]), ordered_again=True)
     x = churn_features(state, ts)
-    return replace(
-        state, profile=replace(state.profile, churn_pending=(ts, tuple(sorted(x.items()))))
+    return evolve(
+        state, profile=evolve(state.profile, churn_pending=(ts, tuple(sorted(x.items()))))
     )
 
 
@@ -178,9 +179,9 @@ def _rescore(state: CustomerState, now: float, learners: Learners) -> CustomerSt
     learners.rfm.learn_one(**values)
     rfm = learners.rfm.score_one(**values)
     score = learners.churn.churn_score(churn_features(state, now))
-    return replace(
+    return evolve(
         state,
-        profile=replace(
+        profile=evolve(
             state.profile, rfm=rfm, segment=segment(rfm) if rfm else None, churn_score=score
         ),
     )
@@ -240,7 +241,7 @@ def _winback(state: CustomerState, at: float, config: CrmConfig, out: Outputs) -
         }
     )
     out.outcomes.append("winback_sent")
-    return replace(state, profile=replace(p, winback_sent_at=at))
+    return evolve(state, profile=evolve(p, winback_sent_at=at))
 
 
 def _affinity_items(state: CustomerState, n: int) -> list[dict[str, Any]]:
