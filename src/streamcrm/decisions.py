@@ -20,7 +20,7 @@ from typing import Any
 
 from streamcrm.events import Event, format_ts
 from streamcrm.evolve import evolve
-from streamcrm.learning.candidates import CandidateStats
+from streamcrm.learning.candidates import MAX_SKUS, CandidateStats
 from streamcrm.learning.churn import ChurnModel, churn_features
 from streamcrm.learning.ranking import OfferRanker
 from streamcrm.learning.rfm import RFMScorer, segment
@@ -40,6 +40,7 @@ class CrmConfig:
     churn_horizon_s: float = 30 * DAY
     winback_items: int = 3
     offers: OfferConfig = field(default_factory=OfferConfig)
+    tracked_skus: int = MAX_SKUS  # the candidate statistics' cap (memory ~ this)
 
 
 @dataclass(slots=True)

@@ -301,6 +301,9 @@ def apply(
     if new.cart is not None and len(new.cart.lines) > MAX_CART_LINES:
         dropped = len(new.cart.lines) - MAX_CART_LINES
         new = evolve(new, cart=evolve(new.cart, lines=new.cart.lines[dropped:]))
+    views = new.recent_views
+    if event.type == "product_viewed" and len(views) > limits.recent_views:
+        views = views[: limits.recent_views]  # in the same copy as the rest (one, not two)
     new = evolve(
         new,
         first_seen=min(state.first_seen, event.ts),
@@ -308,9 +311,8 @@ def apply(
         seen_event_ids=(*state.seen_event_ids, event.event_id)[-limits.dedupe_window :],
         events_applied=state.events_applied + 1,
         updated_at=now,
+        recent_views=views,
     )
-    if event.type == "product_viewed" and len(new.recent_views) > limits.recent_views:
-        new = evolve(new, recent_views=new.recent_views[: limits.recent_views])
     return Transition(new, applied=True, dropped_lines=dropped)
 
 

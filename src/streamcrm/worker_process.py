@@ -33,6 +33,7 @@ def worker_command(settings: Settings, data_dir: Path) -> list[str]:
         "--holdout", str(a.contact.holdout_share),
         "--consent-default", "yes" if a.consent_default else "no",
         "--churn-horizon", f"{settings.crm.churn_horizon_s:g}s",
+        "--tracked-skus", str(settings.crm.tracked_skus),
         "--checkpoint-every", f"{settings.checkpoint_every_s:g}s",
         "--max-record-bytes", str(settings.max_record_bytes),
         "--max-future-skew", f"{settings.max_future_skew_s:g}s",

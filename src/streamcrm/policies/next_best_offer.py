@@ -18,10 +18,11 @@ from __future__ import annotations
 
 import hashlib
 import math
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 from streamcrm.events import Event, format_ts
+from streamcrm.evolve import evolve
 from streamcrm.learning.candidates import CandidateStats
 from streamcrm.learning.ranking import OfferRanker
 from streamcrm.state import CustomerState, OfferState
@@ -213,7 +214,7 @@ def make_offer(
         ],
         "expires_at": format_ts(event.ts + config.buy_window_s),
     }
-    return replace(state, offer=offer), body
+    return evolve(state, offer=offer), body
 
 
 def reward(state: CustomerState, event: Event, config: OfferConfig) -> CustomerState:
@@ -229,7 +230,7 @@ def reward(state: CustomerState, event: Event, config: OfferConfig) -> CustomerS
     hits = tuple(
         sku for sku, _, _ in interactions(event) if sku in shown and sku not in offer.rewarded
     )
-    return replace(state, offer=replace(offer, rewarded=offer.rewarded + hits)) if hits else state
+    return evolve(state, offer=evolve(offer, rewarded=offer.rewarded + hits)) if hits else state
 
 
 def resolve(state: CustomerState, ranker: OfferRanker) -> CustomerState:
@@ -239,7 +240,7 @@ def resolve(state: CustomerState, ranker: OfferRanker) -> CustomerState:
         return state
     for sku, x in offer.items:
         ranker.learn_one(dict(x), sku in offer.rewarded)
-    return replace(state, offer=replace(offer, items=()))
+    return evolve(state, offer=evolve(offer, items=()))
 
 
 def resolve_due(state: CustomerState, config: OfferConfig) -> float | None:
@@ -263,4 +264,4 @@ def evaluate(state: CustomerState, event: Event) -> tuple[CustomerState, list[st
         for k in (5, 10):
             if skus & set(ranked[:k]):
                 outcomes.append(f"{name}_hit_at_{k}")
-    return replace(state, offer=replace(offer, evaluated=True)), outcomes
+    return evolve(state, offer=evolve(offer, evaluated=True)), outcomes
