@@ -171,8 +171,9 @@ def _latency(
     run_dir = workdir / settings.app_id
     run_dir.mkdir()
     worker = WorkerProcess(settings, run_dir)
-    n = workload.size(int(rate * WARMUP_S) + measured_events)
-    warmup_s = min(WARMUP_S, n / rate / 3)  # a short log: its first third warms up
+    wanted = int(rate * WARMUP_S) + measured_events
+    n = workload.size(wanted)
+    warmup_s = WARMUP_S if n == wanted else min(WARMUP_S, n / rate / 3)  # short log: a third
     try:
         asyncio.run(ensure_topics(settings))
         worker.wait_ready()
