@@ -2,9 +2,11 @@
 
     .venv/bin/python scripts/output_digest.py --events 20000 --max-skus 200
     .venv/bin/python scripts/output_digest.py --format taobao FILE --max-skus 2000
+    .venv/bin/python scripts/output_digest.py --skus 100000 --customers 10000 --clock wall
 
 Hashes, per batch, every changed state, dead letter, coupon, profile event, offer and
-decision, in order; prints the digest, the counts and the elapsed time as JSON.
+decision, in order (``--clock wall``: as the worker, with offsets kept and deadlines
+fired at each batch's latest event time); prints the digest, the counts and the elapsed time as JSON.
 """
 
 from __future__ import annotations
@@ -57,9 +59,10 @@ def main() -> None:
     parser.add_argument("--format")
     parser.add_argument("file", nargs="?")
     parser.add_argument("--batch", type=int, default=100)
+    parser.add_argument("--clock", choices=("event", "wall"), default="event")
     args = parser.parse_args()
     rows = records(args)
-    processor = Processor(KINDS, crm=CrmConfig(), clock="event")
+    processor = Processor(KINDS, crm=CrmConfig(), clock=args.clock)
     if args.max_skus:
         processor.learners.candidates = CandidateStats(max_skus=args.max_skus)
     table: dict[str, CustomerState] = {}

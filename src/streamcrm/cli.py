@@ -109,6 +109,10 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument(
         "--json", action="store_true", help="print the figures as one JSON object, last line"
     )
+    bench.add_argument(
+        "--workload", nargs=2, metavar=("FORMAT", "FILE"),
+        help="benchmark on a real log (formats as replay's) instead of the synthetic shop",
+    )  # fmt: skip
     bench.set_defaults(partitions=_int_env("STREAMCRM_PARTITIONS", 4))
 
     demo = sub.add_parser(
@@ -170,7 +174,12 @@ def _crm_config(args: argparse.Namespace) -> CrmConfig:
         horizon = parse_duration(args.churn_horizon)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
-    return CrmConfig(abandon=_abandon_config(args), churn_horizon_s=horizon)
+    if args.tracked_skus < 1:
+        msg = f"--tracked-skus must be at least 1, not {args.tracked_skus}"
+        raise UsageError(msg)
+    return CrmConfig(
+        abandon=_abandon_config(args), churn_horizon_s=horizon, tracked_skus=args.tracked_skus
+    )
 
 
 def _abandon_config(args: argparse.Namespace) -> AbandonConfig:
@@ -333,6 +342,16 @@ def _bench(args: argparse.Namespace, settings: Settings) -> int:
     if args.events < 1000 or args.rounds < 1 or args.customers < 1 or args.skus < 1:
         msg = "--events must be at least 1000, --rounds, --customers and --skus at least 1"
         raise UsageError(msg)
+    workload = None
+    if args.workload:
+        from pathlib import Path
+
+        from streamcrm.bench.workload import WorkloadError, from_log
+
+        try:
+            workload = from_log(args.workload[0], Path(args.workload[1]))
+        except WorkloadError as exc:
+            raise UsageError(str(exc)) from None
     settings = replace(settings, redis_url=usable_redis(settings.redis_url))
 
     def say(text: str) -> None:
@@ -341,7 +360,7 @@ def _bench(args: argparse.Namespace, settings: Settings) -> int:
     figures = run_bench(settings, events=args.events, rounds=args.rounds, seed=args.seed,
                         explicit_broker=args.broker is not None, say=say,
                         customers=args.customers, skus=args.skus,
-                        callgrind=args.callgrind)  # fmt: skip
+                        callgrind=args.callgrind, workload=workload)  # fmt: skip
     for key, value in figures.items():
         say(f"{key:>30}: {value}")
     if args.json:

@@ -12,6 +12,7 @@ from typing import Any
 
 from streamcrm import kafka_security as ks
 from streamcrm.config import Topics
+from streamcrm.learning.candidates import MAX_SKUS
 
 
 class UsageError(Exception):
@@ -252,6 +253,13 @@ def _add_decision_flags(p: argparse.ArgumentParser) -> None:
         "--churn-horizon",
         default=_env("STREAMCRM_CHURN_HORIZON", "30d"),
         help="churn model: will the customer order again within this? (env STREAMCRM_CHURN_HORIZON, default 30d)",
+    )
+    p.add_argument(
+        "--tracked-skus",
+        type=int,
+        default=int(_env("STREAMCRM_TRACKED_SKUS", str(MAX_SKUS))),
+        help="most SKUs the offer learners track (the least popular are dropped; memory grows "
+        f"with it) (env STREAMCRM_TRACKED_SKUS, default {MAX_SKUS})",
     )
 
 

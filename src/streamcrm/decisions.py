@@ -15,11 +15,12 @@ as a side effect, as River estimators do, and hold no per-customer state.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 from streamcrm.events import Event, format_ts
-from streamcrm.learning.candidates import CandidateStats
+from streamcrm.evolve import evolve
+from streamcrm.learning.candidates import MAX_SKUS, CandidateStats
 from streamcrm.learning.churn import ChurnModel, churn_features
 from streamcrm.learning.offer_gate import OfferGate
 from streamcrm.learning.ranking import OfferRanker
@@ -40,6 +41,7 @@ class CrmConfig:
     churn_horizon_s: float = 30 * DAY
     winback_items: int = 3
     offers: OfferConfig = field(default_factory=OfferConfig)
+    tracked_skus: int = MAX_SKUS  # the candidate statistics' cap (memory ~ this)
 
 
 @dataclass(slots=True)
@@ -154,7 +156,7 @@ def fire_due(
             out.outcomes.append("offer_resolved")
         elif pending is not None and pending[0] + config.churn_horizon_s == due:
             learners.churn.learn_one(dict(pending[1]), ordered_again=False, group=state.customer_id)
-            state = replace(state, profile=replace(state.profile, churn_pending=None))
+            state = evolve(state, profile=evolve(state.profile, churn_pending=None))
             out.outcomes.append("churn_label_0")
         else:
             state = _rescore(state, due, learners)
@@ -175,8 +177,8 @@ def _churn_example(
     pending = state.profile.churn_pending
     if pending is not None and ts - pending[0] <= config.churn_horizon_s:
         learners.churn.learn_one(dict(pending[1]), ordered_again=True, group=state.customer_id)
-    return replace(
-        state, profile=replace(state.profile, churn_pending=(ts, tuple(sorted(x.items()))))
+    return evolve(
+        state, profile=evolve(state.profile, churn_pending=(ts, tuple(sorted(x.items()))))
     )
 
 
@@ -195,9 +197,9 @@ def _rescore(
     learners.rfm.learn_one(**values)
     rfm = learners.rfm.score_one(**values)
     score = learners.churn.churn_score(churn_x or churn_features(state, now))
-    return replace(
+    return evolve(
         state,
-        profile=replace(
+        profile=evolve(
             state.profile, rfm=rfm, segment=segment(rfm) if rfm else None, churn_score=score
         ),
     )
@@ -254,7 +256,7 @@ def _winback(state: CustomerState, at: float, config: CrmConfig, out: Outputs) -
         }
     )
     out.outcomes.append("winback_sent")
-    return replace(state, profile=replace(p, winback_sent_at=at))
+    return evolve(state, profile=evolve(p, winback_sent_at=at))
 
 
 def winback_offer_id(state: CustomerState) -> str:

@@ -24,6 +24,7 @@ from streamcrm.events import (
     decode,
     format_ts,
 )
+from streamcrm.learning.candidates import CandidateStats
 from streamcrm.learning.churn import ChurnModel
 from streamcrm.policies.abandoned_cart import AbandonConfig
 from streamcrm.reorder import ReorderBuffer
@@ -133,7 +134,10 @@ class Processor:
         self.topic_kinds = dict(topic_kinds)
         self.limits = limits
         self.crm = crm or CrmConfig(abandon=abandon or AbandonConfig())
-        self.learners = Learners(churn=ChurnModel(horizon_s=self.crm.churn_horizon_s))
+        self.learners = Learners(
+            churn=ChurnModel(horizon_s=self.crm.churn_horizon_s),
+            candidates=CandidateStats(max_skus=self.crm.tracked_skus),
+        )
         self.clock = clock
         self.max_record_bytes = max_record_bytes
         self.max_future_skew_s = max_future_skew_s
@@ -374,13 +378,20 @@ def _reject(result: BatchResult, record: Record, error: InvalidEvent, now: float
 
 
 def _collect(result: BatchResult, customer_id: str, out: Outputs) -> None:
+    # Most events emit nothing: skip the empty lists (a generator each was measurable).
     key = customer_id.encode()
-    result.coupons.extend((key, event) for event in out.coupons)
-    result.profile_events.extend((key, event) for event in out.profile_events)
-    result.offers.extend((key, event) for event in out.offers)
-    result.outcomes.update(out.outcomes)
-    result.decisions.extend(out.decisions)
-    result.evaluations.extend((customer_id, hits) for hits in out.evaluations)
+    if out.coupons:
+        result.coupons.extend((key, event) for event in out.coupons)
+    if out.profile_events:
+        result.profile_events.extend((key, event) for event in out.profile_events)
+    if out.offers:
+        result.offers.extend((key, event) for event in out.offers)
+    if out.outcomes:
+        result.outcomes.update(out.outcomes)
+    if out.decisions:
+        result.decisions.extend(out.decisions)
+    if out.evaluations:
+        result.evaluations.extend((customer_id, hits) for hits in out.evaluations)
 
 
 def process_batch(

@@ -20,10 +20,11 @@ False
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 from streamcrm.events import Event
+from streamcrm.evolve import evolve
 
 # Bounds that keep one customer's state small however long they stay (bytes/customer).
 MAX_RECENT_ORDERS = 20
@@ -310,17 +311,19 @@ def apply(
     dropped = 0
     if new.cart is not None and len(new.cart.lines) > MAX_CART_LINES:
         dropped = len(new.cart.lines) - MAX_CART_LINES
-        new = replace(new, cart=replace(new.cart, lines=new.cart.lines[dropped:]))
-    new = replace(
+        new = evolve(new, cart=evolve(new.cart, lines=new.cart.lines[dropped:]))
+    views = new.recent_views
+    if event.type == "product_viewed" and len(views) > limits.recent_views:
+        views = views[: limits.recent_views]  # in the same copy as the rest (one, not two)
+    new = evolve(
         new,
         first_seen=min(state.first_seen, event.ts),
         last_seen=max(state.last_seen, event.ts),
         seen_event_ids=(*state.seen_event_ids, event.event_id)[-limits.dedupe_window :],
         events_applied=state.events_applied + 1,
         updated_at=now,
+        recent_views=views,
     )
-    if event.type == "product_viewed" and len(new.recent_views) > limits.recent_views:
-        new = replace(new, recent_views=new.recent_views[: limits.recent_views])
     return Transition(new, applied=True, dropped_lines=dropped)
 
 
@@ -345,7 +348,7 @@ def replayed(state: CustomerState | None, topic: str, partition: int, offset: in
 def at_offset(state: CustomerState, topic: str, partition: int, offset: int) -> CustomerState:
     """Remember the position of the record just applied (one entry per input partition)."""
     rest = tuple(entry for entry in state.offsets if entry[0] != topic or entry[1] != partition)
-    return replace(state, offsets=(*rest, (topic, partition, offset)))
+    return evolve(state, offsets=(*rest, (topic, partition, offset)))
 
 
 def _product_viewed(state: CustomerState, event: Event) -> CustomerState:
@@ -354,7 +357,7 @@ def _product_viewed(state: CustomerState, event: Event) -> CustomerState:
     again = sum(v.views for v in state.recent_views if v.sku == b["sku"])
     view = View(b["sku"], b["category"], float(b["price"]), event.ts, again + 1)
     rest = tuple(v for v in state.recent_views if v.sku != view.sku)
-    return replace(state, recent_views=(view, *rest))
+    return evolve(state, recent_views=(view, *rest))
 
 
 def _search_performed(state: CustomerState, event: Event) -> CustomerState:
@@ -362,7 +365,7 @@ def _search_performed(state: CustomerState, event: Event) -> CustomerState:
     if category is None:
         return state
     searches = (category, *state.search_categories)[:MAX_RECENT_SEARCHES]
-    return replace(state, search_categories=searches)
+    return evolve(state, search_categories=searches)
 
 
 def _open_cart(state: CustomerState, cart_id: str) -> Cart | None:
@@ -384,11 +387,11 @@ def _cart_item_added(state: CustomerState, event: Event) -> CustomerState:
     lines = list(cart.lines)
     for i, line in enumerate(lines):
         if line.sku == sku:
-            lines[i] = replace(line, qty=min(line.qty + qty, MAX_LINE_QTY), unit_price=price)
+            lines[i] = evolve(line, qty=min(line.qty + qty, MAX_LINE_QTY), unit_price=price)
             break
     else:
         lines.append(CartLine(sku=sku, qty=qty, unit_price=price, category=b.get("category")))
-    return replace(state, cart=_touched(cart, event.ts, tuple(lines)))
+    return evolve(state, cart=_touched(cart, event.ts, tuple(lines)))
 
 
 def _cart_item_removed(state: CustomerState, event: Event) -> CustomerState:
@@ -401,14 +404,14 @@ def _cart_item_removed(state: CustomerState, event: Event) -> CustomerState:
         if line.sku == b["sku"]:
             remaining = line.qty - int(b["qty"])
             if remaining > 0:
-                lines.append(replace(line, qty=remaining))
+                lines.append(evolve(line, qty=remaining))
         else:
             lines.append(line)
-    return replace(state, cart=_touched(cart, event.ts, tuple(lines)))
+    return evolve(state, cart=_touched(cart, event.ts, tuple(lines)))
 
 
 def _touched(cart: Cart, ts: float, lines: tuple[CartLine, ...]) -> Cart:
-    return replace(
+    return evolve(
         cart, lines=lines, version=cart.version + 1, last_activity=max(cart.last_activity, ts)
     )
 
@@ -424,17 +427,17 @@ def _close_cart(state: CustomerState, cart_id: str | None) -> CustomerState:
         return state
     closed = (*(c for c in state.closed_carts if c != closing), closing)
     cart = None if current is not None and current.cart_id == closing else current
-    return replace(state, cart=cart, closed_carts=closed[-MAX_CLOSED_CARTS:])
+    return evolve(state, cart=cart, closed_carts=closed[-MAX_CLOSED_CARTS:])
 
 
 def _checkout_started(state: CustomerState, event: Event) -> CustomerState:
     cart = _open_cart(state, event.body["cart_id"])
     if cart is None:
         return state
-    cart = replace(
+    cart = evolve(
         cart, checkout_started_at=event.ts, last_activity=max(cart.last_activity, event.ts)
     )
-    return replace(state, cart=cart)
+    return evolve(state, cart=cart)
 
 
 def _order_placed(state: CustomerState, event: Event) -> CustomerState:
@@ -443,7 +446,7 @@ def _order_placed(state: CustomerState, event: Event) -> CustomerState:
         return state  # the same order sent twice under two event ids
     total = float(b["total"])
     order = OrderRecord(order_id=b["order_id"], total=total, ts=event.ts)
-    placed = replace(
+    placed = evolve(
         state,
         order_count=state.order_count + 1,
         total_spend=round(state.total_spend + total, 2),
@@ -451,7 +454,7 @@ def _order_placed(state: CustomerState, event: Event) -> CustomerState:
         recent_orders=(*state.recent_orders, order)[-MAX_RECENT_ORDERS:],
     )
     bought = tuple(line["sku"] for line in b["lines"])
-    placed = replace(
+    placed = evolve(
         placed, recent_purchases=(*bought, *state.recent_purchases)[:MAX_RECENT_PURCHASES]
     )
     return _close_cart(placed, b.get("cart_id"))
@@ -462,8 +465,8 @@ def _order_cancelled(state: CustomerState, event: Event) -> CustomerState:
     orders = list(state.recent_orders)
     for i, order in enumerate(orders):
         if order.order_id == order_id and not order.cancelled:
-            orders[i] = replace(order, cancelled=True)
-            return replace(
+            orders[i] = evolve(order, cancelled=True)
+            return evolve(
                 state,
                 order_count=state.order_count - 1,
                 total_spend=round(state.total_spend - order.total, 2),
@@ -473,7 +476,7 @@ def _order_cancelled(state: CustomerState, event: Event) -> CustomerState:
 
 
 def _consent_updated(state: CustomerState, event: Event) -> CustomerState:
-    return replace(state, consent=bool(event.body["marketing"]))
+    return evolve(state, consent=bool(event.body["marketing"]))
 
 
 _STEPS = {

@@ -37,6 +37,7 @@ def worker_command(settings: Settings, data_dir: Path) -> list[str]:
         "--consent-default", "yes" if a.consent_default else "no",
         "--incentive-window", f"{a.incentive_window:g}s",
         "--churn-horizon", f"{settings.crm.churn_horizon_s:g}s",
+        "--tracked-skus", str(settings.crm.tracked_skus),
         "--checkpoint-every", f"{settings.checkpoint_every_s:g}s",
         "--max-record-bytes", str(settings.max_record_bytes),
         "--max-future-skew", f"{settings.max_future_skew_s:g}s",

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 
 def test_bench_reports_every_figure_and_both_contenders_decide(
@@ -40,3 +41,36 @@ def test_bench_reports_every_figure_and_both_contenders_decide(
     assert [r["skus"] for r in rows] == [1_000, 10_000, 100_000, 1_000_000]
     assert all(r["events_per_s"] > 0 and r["tracked_skus"] > 0 for r in rows)
     assert "ratio 1,000,000 / 1,000 SKUs" in result.stderr
+
+
+def taobao_rows(users: int, per_user: int) -> list[str]:
+    """A small Taobao UserBehavior-format log: views, carts and buys, a minute apart."""
+    rows = []
+    for u in range(users):
+        for i in range(per_user):
+            item = (u * 7 + i * 13) % 400
+            behavior = "buy" if i % 10 == 9 else "cart" if i % 10 == 8 else "pv"
+            rows.append(f"{1000 + u},{item},{item % 30},{behavior},{1511900000 + 60 * (u + i * users)}")
+    return rows
+
+
+def test_bench_on_a_real_log_format(kafka_bootstrap: str, redis_url: str, tmp_path: Path) -> None:
+    log = tmp_path / "taobao.csv"
+    log.write_text("\n".join(taobao_rows(users=60, per_user=20)) + "\n")
+    result = subprocess.run(
+        [sys.executable, "-m", "streamcrm", "bench", "--events", "1000", "--rounds", "1",
+         "--partitions", "2", "--broker", kafka_bootstrap, "--redis-url", redis_url, "--json",
+         "--workload", "taobao", str(log)],
+        capture_output=True, text=True, timeout=600, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    figures = json.loads(result.stdout.strip().splitlines()[-1])
+    assert figures["workload"]["source"] == "taobao:taobao.csv"
+    assert figures["workload"]["events"] == 1200 and figures["workload"]["unmapped_rows"] == {}
+    assert figures["events"] == 1000  # --events caps what is published from the log
+    assert figures["customers"] == 60 and figures["skus"] == 400
+    assert figures["pipeline_events_per_s"] > 0 and figures["naive_faust_events_per_s"] > 0
+    assert figures["latency_samples"] > 0
+    for contender in ("naive", "pipeline"):
+        assert figures["decisions"][contender]["offers_emitted"] > 0, contender
+    assert "publishing 1000 taobao:taobao.csv events" in result.stderr

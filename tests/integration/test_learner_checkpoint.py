@@ -4,6 +4,10 @@ A flat-tailed synthetic shop (4,000,000 SKUs, Zipf 0.8) fills the candidate stat
 their cap (20,000 tracked SKUs, the default); the worker checkpoints, is SIGKILLed, and
 its successor restores every tracked SKU and every model. Every record in the learners'
 changelog is JSON (no pickle is read from any topic).
+
+The same at 100,000 tracked SKUs (``--tracked-skus 100000``): a small shop's traffic
+teaches the models, then 201 orders of 500 distinct new SKUs each fill the statistics to
+the cap, on one partition (each owned partition keeps its own copy of the learners).
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ import orjson
 from aiokafka import AIOKafkaConsumer
 
 from streamcrm.config import Settings
+from streamcrm.events import format_ts, parse_ts
 from streamcrm.publish import publish
 from streamcrm.synthetic import generate
 
@@ -80,6 +85,55 @@ async def test_learners_survive_sigkill_at_a_full_catalogue(deployment: Deployme
         what="learners restored",
     )  # fmt: skip
     assert after["tracked_skus"] == CAP
+    assert after["learner_progress"] == before["learner_progress"]
+    assert after["ranker_version"] == before["ranker_version"]
+    assert after["churn_labels"] == before["churn_labels"]
+
+
+BIG_CAP = 100_000
+BIG_ARGS = (*ARGS, "--tracked-skus", str(BIG_CAP))
+
+
+def bulk_orders(after: float, orders: int, lines: int) -> list[tuple[str, bytes, bytes]]:
+    """``orders`` orders of ``lines`` SKUs never seen before, one a second from ``after``."""
+    out = []
+    for n in range(orders):
+        customer = f"bulk-{n % 50}"
+        items = [{"sku": f"bulk-{n}-{i}", "qty": 1, "unit_price": 2.5, "category": f"cat{i % 300}"}
+                 for i in range(lines)]  # fmt: skip
+        body = {"event_id": f"bulk-order-{n}", "type": "order_placed", "customer_id": customer,
+                "ts": format_ts(after + n + 1), "channel": "web", "order_id": f"bulk-{n}",
+                "lines": items, "total": 2.5 * lines, "currency": "EUR"}  # fmt: skip
+        out.append(("order", customer.encode(), orjson.dumps(body)))
+    return out
+
+
+async def test_learners_survive_sigkill_at_100k_tracked_skus(deployment: Deployment) -> None:
+    deployment.partitions = 1
+    worker = deployment.start_worker("w1", extra=BIG_ARGS)
+    settings = Settings(
+        broker=deployment.bootstrap, partitions=deployment.partitions, topics=deployment.topics
+    )
+    shop = [(r.topic_kind, r.key, r.value) for r in generate(3000, seed=5, customers=300, skus=400)]
+    last = max(parse_ts(orjson.loads(value)["ts"]) for _, _, value in shop)
+    records = shop + bulk_orders(last, orders=BIG_CAP // 500 + 1, lines=500)
+    await publish(settings, records, end_of_stream=True)
+    before = worker.wait_for(
+        lambda s: s["events_in"] == len(records) and s["buffered"] == 0, timeout=300,
+        what="log applied",
+    )  # fmt: skip
+    assert before["tracked_skus"] == BIG_CAP
+    assert before["ranker_labels"] > 0
+    topic = f"{deployment.app_id}-learners-v2-changelog"
+    seen = await checkpointed(deployment.bootstrap, topic, before["learner_progress"], 240)
+    assert seen["skus"] == {0: BIG_CAP}
+    worker.kill()
+    await asyncio.sleep(0)
+    after = deployment.start_worker("w2", extra=BIG_ARGS).wait_for(
+        lambda s: s["learner_progress"] >= before["learner_progress"], timeout=240,
+        what="learners restored",
+    )  # fmt: skip
+    assert after["tracked_skus"] == BIG_CAP
     assert after["learner_progress"] == before["learner_progress"]
     assert after["ranker_version"] == before["ranker_version"]
     assert after["churn_labels"] == before["churn_labels"]

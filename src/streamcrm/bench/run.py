@@ -36,10 +36,11 @@ import orjson
 from aiokafka import AIOKafkaConsumer
 
 from streamcrm.bench import scaling
+from streamcrm.bench.workload import Records, Workload
 from streamcrm.config import Settings, Topics, bootstrap_servers
 from streamcrm.kafka_admin import ensure_topics
 from streamcrm.kafka_security import KafkaSecurity, client_kwargs, start_client
-from streamcrm.publish import publish_synthetic
+from streamcrm.publish import publish
 from streamcrm.tansu import broker, free_port
 from streamcrm.worker_process import WorkerProcess, child_environment
 
@@ -161,9 +162,10 @@ WARMUP_S = 5.0
 
 def _latency(
     settings: Settings, rate: float, measured_events: int, workdir: Path, say: Say,
-    shop: tuple[int, int],
+    workload: Workload,
 ) -> dict[str, Any]:  # fmt: skip
-    """Offer ``rate`` events/s: a warm-up, then ``measured_events`` whose latency counts."""
+    """Offer ``rate`` events/s: a warm-up, then ``measured_events`` whose latency counts
+    (a log shorter than that: all of it, the warm-up included)."""
     topics = _topics(uuid.uuid4().hex[:8])
     settings = replace(
         settings, topics=topics, app_id=f"latency-{uuid.uuid4().hex[:8]}", web_port=free_port()
@@ -171,7 +173,9 @@ def _latency(
     run_dir = workdir / settings.app_id
     run_dir.mkdir()
     worker = WorkerProcess(settings, run_dir)
-    n = int(rate * WARMUP_S) + measured_events
+    wanted = int(rate * WARMUP_S) + measured_events
+    n = workload.size(wanted)
+    warmup_s = WARMUP_S if n == wanted else min(WARMUP_S, n / rate / 3)  # short log: a third
     try:
         asyncio.run(ensure_topics(settings))
         worker.wait_ready()
@@ -182,11 +186,11 @@ def _latency(
             what="assignment",
         )
         say(
-            f"latency: offering {rate:.0f} events/s, {WARMUP_S:.0f} s warm-up, "
-            f"then {measured_events} events ({measured_events / rate:.0f} s) measured"
+            f"latency: offering {rate:.0f} events/s, {warmup_s:.1f} s warm-up, "
+            f"then {n - int(rate * warmup_s)} events measured"
         )
-        measured_from = time.time() + WARMUP_S
-        published = _publish_at_low_priority(settings, n, rate, shop)
+        measured_from = time.time() + warmup_s
+        published = _publish_at_low_priority(settings, workload.records(n, seed=99), rate)
         overall = worker.wait_until(
             lambda s: s.get("events_in", 0) >= n, timeout_s=120, what="latency run"
         )["latency"]
@@ -206,10 +210,8 @@ def _latency(
 LOAD_NICE = 10
 
 
-def _publish_at_low_priority(
-    settings: Settings, n: int, rate: float, shop: tuple[int, int]
-) -> float:
-    """Publish ``n`` events at ``rate`` from a thread at nice 10; the rate achieved.
+def _publish_at_low_priority(settings: Settings, records: Records, rate: float) -> float:
+    """Publish ``records`` at ``rate`` from a thread at nice 10; the rate achieved.
 
     The load generator stands in for the storefront, which runs elsewhere: on this 2-core
     machine it used about a third of a core at 1,330 events/s, and at equal priority
@@ -217,18 +219,14 @@ def _publish_at_low_priority(
     delivered at 1,328/s either way. On Linux a thread has its own nice value.
     """
 
-    def publish() -> float:
+    def load() -> float:
         os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), LOAD_NICE)
         started = time.monotonic()
-        sent = asyncio.run(
-            publish_synthetic(
-                settings, n, seed=99, customers=shop[0], skus=shop[1], bad=0, rate=rate
-            )
-        )
+        sent = asyncio.run(publish(settings, records, rate=rate))
         return sent / (time.monotonic() - started)
 
     with ThreadPoolExecutor(1, thread_name_prefix="bench-load") as pool:
-        return pool.submit(publish).result()  # re-raises what the thread raised
+        return pool.submit(load).result()  # re-raises what the thread raised
 
 
 def _rounded(rates: list[float]) -> list[int]:
@@ -251,7 +249,10 @@ def _scaling(
 def run_bench(
     settings: Settings, *, events: int, rounds: int, seed: int, explicit_broker: bool, say: Say,
     customers: int = 100_000, skus: int = 100_000, callgrind: bool = False,
+    workload: Workload | None = None,
 ) -> dict[str, Any]:  # fmt: skip
+    workload = workload or Workload(customers, skus)
+    events = workload.size(events)
     with tempfile.TemporaryDirectory(prefix="streamcrm-bench-") as tmp:
         workdir = Path(tmp)
         with broker(
@@ -260,11 +261,9 @@ def run_bench(
             settings = replace(settings, broker=address, clock="wall", fast_rebalance=True)
             topics = _topics(uuid.uuid4().hex[:8])
             asyncio.run(ensure_topics(replace(settings, topics=topics)))
-            say(
-                f"publishing {events} synthetic events ({settings.partitions} partitions per topic)"
-            )
-            asyncio.run(publish_synthetic(replace(settings, topics=topics), events, seed=seed,
-                                          customers=customers, skus=skus, bad=0, rate=0))  # fmt: skip
+            say(f"publishing {events} {workload.source} events "
+                f"({settings.partitions} partitions per topic)")  # fmt: skip
+            asyncio.run(publish(replace(settings, topics=topics), workload.records(events, seed)))
             raw, naive, pipe = [], [], []
             stats: dict[str, Any] = {}
             naive_stats: dict[str, Any] = {}
@@ -279,15 +278,16 @@ def run_bench(
                 say(f"round {round_no}: streamcrm pipeline {pipe[-1]:.0f} events/s")
             offered = max(pipe) / 2
             n_latency = min(int(offered * 15), 18_000)
-            latency = _latency(settings, offered, n_latency, workdir, say, (customers, skus))
+            latency = _latency(settings, offered, n_latency, workdir, say, workload)
     grown, instructions = _scaling(min(events, 40_000), skus if callgrind else None, say)
     best_raw, best_naive, best_pipe = max(raw), max(naive), max(pipe)
     return {
         "events": events,
         "rounds": rounds,
         "partitions": settings.partitions,
-        "customers": customers,
-        "skus": skus,
+        "customers": workload.customers,
+        "skus": workload.skus,
+        "workload": workload.describe(),
         "raw_events_per_s": round(best_raw, 1),
         "naive_faust_events_per_s": round(best_naive, 1),
         "pipeline_events_per_s": round(best_pipe, 1),

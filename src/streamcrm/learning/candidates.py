@@ -36,13 +36,14 @@ from typing import Any
 from sortedcontainers import SortedList
 
 _NONE: dict[str, float] = {}
+MAX_SKUS = 20_000  # tracked SKUs by default (a worker's --tracked-skus)
 
 
 @dataclass(slots=True)
 class CandidateStats:
     half_life_s: float = 6 * 3600.0
     session_s: float = 1800.0
-    max_skus: int = 20_000
+    max_skus: int = MAX_SKUS
     max_neighbours: int = 20
     refresh_every: int = 500
     popularity: dict[str, tuple[float, float]] = field(default_factory=dict)  # sku -> (score, at)
@@ -85,9 +86,9 @@ class CandidateStats:
                 category or old_category,
                 price if price is not None else old_price,
             )
-        tracked = self.popularity
+        tracked, session_s = self.popularity, self.session_s
         for other, at in recent:
-            if other != sku and ts - at <= self.session_s:
+            if other != sku and ts - at <= session_s:
                 self._link(sku, other, weight)
                 if other in tracked:  # no neighbour list for an evicted SKU: memory stays bounded
                     self._link(other, sku, weight)
@@ -126,7 +127,9 @@ class CandidateStats:
 
     def _link(self, a: str, b: str, weight: float) -> None:
         self._changed.add(a)
-        neighbours = self.cooc.setdefault(a, {})
+        neighbours = self.cooc.get(a)
+        if neighbours is None:
+            neighbours = self.cooc[a] = {}
         neighbours[b] = neighbours.get(b, 0.0) + weight
         if len(neighbours) > 2 * self.max_neighbours:
             keep = sorted(neighbours.items(), key=lambda kv: -kv[1])[: self.max_neighbours]

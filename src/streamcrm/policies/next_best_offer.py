@@ -21,10 +21,11 @@
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 from streamcrm.events import Event, format_ts
+from streamcrm.evolve import evolve
 from streamcrm.learning import baselines
 from streamcrm.learning.candidates import CandidateStats
 from streamcrm.learning.offer_features import features
@@ -218,7 +219,7 @@ def make_offer(
         ],
         "expires_at": format_ts(event.ts + config.buy_window_s),
     }
-    return replace(state, offer=offer), body
+    return evolve(state, offer=offer), body
 
 
 def reward(state: CustomerState, event: Event, config: OfferConfig) -> CustomerState:
@@ -234,7 +235,7 @@ def reward(state: CustomerState, event: Event, config: OfferConfig) -> CustomerS
     hits = tuple(
         sku for sku, _, _ in interactions(event) if sku in shown and sku not in offer.rewarded
     )
-    return replace(state, offer=replace(offer, rewarded=offer.rewarded + hits)) if hits else state
+    return evolve(state, offer=evolve(offer, rewarded=offer.rewarded + hits)) if hits else state
 
 
 def resolve(state: CustomerState, ranker: OfferRanker) -> CustomerState:
@@ -247,7 +248,7 @@ def resolve(state: CustomerState, ranker: OfferRanker) -> CustomerState:
     offer = state.offer
     if offer is None or not offer.items:
         return state
-    return replace(state, offer=replace(offer, items=()))
+    return evolve(state, offer=evolve(offer, items=()))
 
 
 def resolve_due(state: CustomerState, config: OfferConfig) -> float | None:
@@ -287,4 +288,4 @@ def evaluate(
             model_hit=bool(skus & set(orders["learned"][: gate.k])),
             fallback_hit=bool(skus & set(orders["fallback"][: gate.k])),
         )
-    return replace(state, offer=replace(offer, evaluated=True)), outcomes
+    return evolve(state, offer=evolve(offer, evaluated=True)), outcomes

@@ -22,9 +22,10 @@ the state layer applies each once).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 from streamcrm.events import Event
+from streamcrm.evolve import evolve
 from streamcrm.state import CustomerState, Profile
 
 DAY = 86_400.0
@@ -130,7 +131,7 @@ def on_order(
                 if rhythm is None
                 else (1 - config.rhythm_weight) * rhythm + config.rhythm_weight * gap
             )
-        profile = replace(
+        profile = evolve(
             profile,
             points=min(profile.points + points, MAX_POINTS),
             order_points=(*profile.order_points, (order_id, points))[-20:],
@@ -145,13 +146,13 @@ def on_order(
         if not was_open or order_id not in earned:
             return state
         cancelled = next(o for o in state.recent_orders if o.order_id == order_id)
-        profile = replace(
+        profile = evolve(
             profile,
             points=max(profile.points - earned[order_id], 0),
             order_points=tuple((o, p) for o, p in profile.order_points if o != order_id),
             monthly_spend=_add_spend(profile, cancelled.ts, -cancelled.total),
         )
-    return replace(state, profile=profile)
+    return evolve(state, profile=profile)
 
 
 def refresh(
@@ -166,8 +167,8 @@ def refresh(
     if profile.evaluated_at is not None and now < profile.evaluated_at:
         now = profile.evaluated_at
     elif profile.evaluated_at != now:
-        profile = replace(profile, evaluated_at=now)
-        state = replace(state, profile=profile)
+        profile = evolve(profile, evaluated_at=now)
+        state = evolve(state, profile=profile)
     new_stage = stage(state, now, config)
     new_tier = tier(rolling_spend(profile, now, config), config)
     changes: list[tuple[str, str | None, str | None]] = []
@@ -176,5 +177,5 @@ def refresh(
     if new_tier != profile.tier:
         changes.append(("tier", profile.tier, new_tier))
     if changes:
-        state = replace(state, profile=replace(profile, lifecycle_stage=new_stage, tier=new_tier))
+        state = evolve(state, profile=evolve(profile, lifecycle_stage=new_stage, tier=new_tier))
     return state, changes
