@@ -283,7 +283,7 @@ def _figures(
     bodies = {
         name: [orjson.loads(r.value) for r in read[topic] if r.value is not None]
         for name, topic in zip(
-            ("deadletter", "coupons", "offers", "profiles"), t.outputs(), strict=True
+            ("deadletter", "coupons", "offers", "profiles", "erasures"), t.outputs(), strict=True
         )
     }
     lines = figures.lineages(
