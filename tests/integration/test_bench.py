@@ -25,9 +25,9 @@ def test_bench_reports_every_figure_and_both_contenders_decide(
     figures = json.loads(result.stdout.strip().splitlines()[-1])
     for key in ("raw_events_per_s", "naive_faust_events_per_s", "pipeline_events_per_s"):
         assert figures[key] > 0, key
-    assert figures["pipeline_vs_naive"] == round(
-        figures["pipeline_events_per_s"] / figures["naive_faust_events_per_s"], 2
-    )
+    # The ratio is taken before the rates are rounded for printing (0.01 apart at most).
+    ratio = figures["pipeline_events_per_s"] / figures["naive_faust_events_per_s"]
+    assert abs(figures["pipeline_vs_naive"] - ratio) < 0.011
     assert 0 < figures["latency_p50_ms"] <= figures["latency_p99_ms"]
     assert figures["latency_samples"] > 0
     assert figures["latency_published_events_per_s"] > 0  # what the load generator delivered
