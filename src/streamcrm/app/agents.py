@@ -27,6 +27,7 @@ from streamcrm.app.horizon import ReadHorizon
 from streamcrm.app.intake import Intake
 from streamcrm.events import PROCESSING_ERROR
 from streamcrm.ingest import BatchResult, Lookup, Processor, Record
+from streamcrm.policies.abandoned_cart import anonymous
 from streamcrm.publish import end_of_stream
 from streamcrm.snapshot import snapshot_fields, snapshot_key
 from streamcrm.state import CustomerState, Limits
@@ -73,8 +74,7 @@ def _log(result: BatchResult) -> None:
             decision_log.debug("%s", orjson.dumps(decision).decode())
     elif decision_log.isEnabledFor(logging.INFO):
         for decision in result.decisions:
-            anonymous = {k: v for k, v in decision.items() if k != "customer_id"}
-            decision_log.info("%s", orjson.dumps(anonymous).decode())
+            decision_log.info("%s", orjson.dumps(anonymous(decision)).decode())
     for _, error in result.timer_errors:
         log.error("a deadline raised and was dropped until the customer's next event: %s", error)
     if result.dead_by_reason.get(PROCESSING_ERROR):

@@ -18,6 +18,7 @@ from faust.web import Request, Response, View
 from streamcrm.app.metrics import WorkerCollector, render
 from streamcrm.ingest import Processor
 from streamcrm.learning import checkpoint
+from streamcrm.policies.abandoned_cart import anonymous
 from streamcrm.profiles_summary import profile_distribution
 from streamcrm.web_access import access_refused
 
@@ -174,4 +175,4 @@ def public_decisions(decisions: Iterable[dict[str, Any]], n: int = 12) -> list[d
     [{'coupon_id': 'k1', 'verdict': 'ok'}]
     """
     latest = list(decisions)[-n:]
-    return [{k: v for k, v in d.items() if k != "customer_id"} for d in latest]
+    return [anonymous(d) for d in latest]

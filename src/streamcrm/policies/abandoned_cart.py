@@ -243,6 +243,16 @@ def incentive_withheld(ab: Abandonment, at: float, window: float) -> str | None:
     return None
 
 
+def anonymous(decision: dict[str, Any]) -> dict[str, Any]:
+    """A stage decision's audit record without the customer id: what logs at INFO and the
+    open dashboard may show (the coupon id still names the decision).
+
+    >>> anonymous({"customer_id": "c1", "coupon_id": "k1", "verdict": "ok"})
+    {'coupon_id': 'k1', 'verdict': 'ok'}
+    """
+    return {k: v for k, v in decision.items() if k != "customer_id"}
+
+
 def coupon_id_for(customer_id: str, cart_id: str, version: int, stage: str) -> str:
     """Deterministic: a redelivery or a crash before commit can only re-send the same id.
 
