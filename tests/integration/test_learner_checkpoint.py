@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from typing import Any
 
 import orjson
 from aiokafka import AIOKafkaConsumer
@@ -60,6 +61,23 @@ async def checkpointed(bootstrap: str, topic: str, progress: int, timeout: float
     raise AssertionError(f"no checkpoint with progress {progress}: {claimed}")
 
 
+async def kill_and_restore(
+    deployment: Deployment, worker: Any, before: dict[str, Any], args: tuple[str, ...],
+    cap: int, *, timeout: float,
+) -> None:  # fmt: skip
+    """SIGKILL ``worker``; a new worker must restore every learner ``before`` showed."""
+    worker.kill()
+    await asyncio.sleep(0)
+    after = deployment.start_worker("w2", extra=args).wait_for(
+        lambda s: s["learner_progress"] >= before["learner_progress"], timeout=timeout,
+        what="learners restored",
+    )  # fmt: skip
+    assert after["tracked_skus"] == cap
+    assert after["learner_progress"] == before["learner_progress"]
+    assert after["ranker_version"] == before["ranker_version"]
+    assert after["churn_labels"] == before["churn_labels"]
+
+
 async def test_learners_survive_sigkill_at_a_full_catalogue(deployment: Deployment) -> None:
     worker = deployment.start_worker("w1", extra=ARGS)
     settings = Settings(
@@ -78,16 +96,7 @@ async def test_learners_survive_sigkill_at_a_full_catalogue(deployment: Deployme
     topic = f"{deployment.app_id}-learners-v2-changelog"
     seen = await checkpointed(deployment.bootstrap, topic, before["learner_progress"])
     assert all(n == CAP for n in seen["skus"].values()), seen["skus"]
-    worker.kill()
-    await asyncio.sleep(0)
-    after = deployment.start_worker("w2", extra=ARGS).wait_for(
-        lambda s: s["learner_progress"] >= before["learner_progress"], timeout=180,
-        what="learners restored",
-    )  # fmt: skip
-    assert after["tracked_skus"] == CAP
-    assert after["learner_progress"] == before["learner_progress"]
-    assert after["ranker_version"] == before["ranker_version"]
-    assert after["churn_labels"] == before["churn_labels"]
+    await kill_and_restore(deployment, worker, before, ARGS, CAP, timeout=180)
 
 
 BIG_CAP = 100_000
@@ -127,13 +136,4 @@ async def test_learners_survive_sigkill_at_100k_tracked_skus(deployment: Deploym
     topic = f"{deployment.app_id}-learners-v2-changelog"
     seen = await checkpointed(deployment.bootstrap, topic, before["learner_progress"], 240)
     assert seen["skus"] == {0: BIG_CAP}
-    worker.kill()
-    await asyncio.sleep(0)
-    after = deployment.start_worker("w2", extra=BIG_ARGS).wait_for(
-        lambda s: s["learner_progress"] >= before["learner_progress"], timeout=240,
-        what="learners restored",
-    )  # fmt: skip
-    assert after["tracked_skus"] == BIG_CAP
-    assert after["learner_progress"] == before["learner_progress"]
-    assert after["ranker_version"] == before["ranker_version"]
-    assert after["churn_labels"] == before["churn_labels"]
+    await kill_and_restore(deployment, worker, before, BIG_ARGS, BIG_CAP, timeout=240)
