@@ -1,6 +1,7 @@
 """Population views of the profiles: how many customers per lifecycle stage and segment. Pure.
 
->>> from streamcrm.state import CustomerState
+>>> from streamcrm.outcomes import Tally
+from streamcrm.state import CustomerState
 >>> profile_distribution([CustomerState("c1", 0.0, 0.0), CustomerState("c2", 0.0, 0.0)])
 {'lifecycle': {'prospect': 2}, 'segments': {}, 'tiers': {'none': 2}}
 """
@@ -11,6 +12,7 @@ from collections import Counter
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from streamcrm.outcomes import Tally
 from streamcrm.state import CustomerState
 
 # Yardsticks of the offers: summary name -> the outcome prefix of its hits.
@@ -29,10 +31,11 @@ def hit_rates(outcomes: Mapping[str, int]) -> dict[str, Any]:
     >>> r["offer_hit_rate_at_5"], r["baseline_hit_rate_at_5"]["best"], r["offer_vs_best_baseline"]
     (0.5, 0.25, 2.0)
     """
-    n = outcomes.get("nbo_evaluated", 0)
+    o = Tally(outcomes)
+    n = o["nbo_evaluated"]
 
     def rate(key: str) -> float | None:
-        return round(outcomes.get(key, 0) / n, 4) if n else None
+        return round(o[key] / n, 4) if n else None
 
     rates: dict[str, Any] = {"offers_evaluated": n}
     for k in (5, 10):
@@ -52,7 +55,7 @@ def hit_rates(outcomes: Mapping[str, int]) -> dict[str, Any]:
         }  # fmt: skip
     rates["offer_hit_rate_upper_bound"] = rate("nbo_target_seen")
     rates["offers_served_by"] = {
-        "model": outcomes.get("offer_by_model", 0), "fallback": outcomes.get("offer_by_fallback", 0),
+        "model": o["offer_by_model"], "fallback": o["offer_by_fallback"],
     }  # fmt: skip
     return rates
 

@@ -13,8 +13,11 @@ from streamcrm.contract import INPUT_TYPES, OUTPUT_TYPES, schema_dir, validator
 
 ALL_TYPES = [t for types in INPUT_TYPES.values() for t in types] + list(OUTPUT_TYPES)
 CORE = [
-    "config", "contract", "events", "state", "ingest", "snapshot", "synthetic", "timers", "reorder",
-    "decisions", "profiles_summary", "policies/abandoned_cart", "policies/contact", "policies/coupon",
+    "config", "contract", "events", "state", "snapshot", "synthetic", "timers", "reorder",
+    "ingest/__init__", "ingest/batch", "ingest/dead_letter", "ingest/processor",
+    "protocol", "outcomes", "crm_config", "decisions/__init__", "decisions/abandoned_cart",
+    "decisions/churn_labels", "decisions/offers", "decisions/profile", "decisions/winback",
+    "profiles_summary", "policies/abandoned_cart", "policies/contact", "policies/coupon",
     "policies/profile", "learning/rfm", "learning/churn", "replay/adapters", "replay/runner", "replay/report",
     "snapshot_sync",
 ]  # fmt: skip

@@ -13,10 +13,10 @@ from typing import Any
 import orjson
 import pytest
 
-from streamcrm import ingest
 from streamcrm.contract import validator
 from streamcrm.events import format_ts
 from streamcrm.ingest import BatchResult, Processor, Record
+from streamcrm.ingest import processor as ingest
 from streamcrm.policies.abandoned_cart import AbandonConfig
 from streamcrm.policies.contact import ContactPolicy
 from streamcrm.state import MAX_CART_LINES, CustomerState

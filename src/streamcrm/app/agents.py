@@ -28,6 +28,7 @@ from streamcrm.app.intake import Intake
 from streamcrm.events import PROCESSING_ERROR
 from streamcrm.ingest import BatchResult, Lookup, Processor, Record
 from streamcrm.policies.abandoned_cart import anonymous
+from streamcrm.protocol import TOPIC_OF
 from streamcrm.publish import end_of_stream
 from streamcrm.snapshot import snapshot_fields, snapshot_key
 from streamcrm.state import CustomerState, Limits
@@ -124,13 +125,8 @@ def attach_agents(
                 runtime.snapshots.stage(
                     snapshot_key(customer_id, prefix), snapshot_fields(state, now)
                 )
-        for topic, records in (
-            (topics.deadletter, result.dead_letters),
-            (topics.coupons, result.coupons),
-            (topics.profiles, result.profile_events),
-            (topics.offers, result.offers),
-            (topics.erasures, result.receipts),
-        ):
+        for event_type, records in result.emitted.items():
+            topic = getattr(topics, TOPIC_OF[event_type])
             for key, body in records:
                 await outbox.send(topic, key, orjson.dumps(body))
         _log(result)

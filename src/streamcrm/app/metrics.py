@@ -22,6 +22,7 @@ from streamcrm.app.outbox import Outbox
 from streamcrm.app.resync import SnapshotSync
 from streamcrm.app.stats import LATENCY_BUCKETS_S, WorkerStats
 from streamcrm.ingest import Processor
+from streamcrm.outcomes import Tally
 from streamcrm.profiles_summary import hit_rates
 from streamcrm.serving import SnapshotWriter
 
@@ -76,11 +77,11 @@ class WorkerCollector(Collector):
             "Abandoned-cart funnel and recoveries.",
             labels=["outcome"],
         )
+        tally = Tally(s.outcomes)
         for name in OUTCOMES:
-            outcomes.add_metric([name], s.outcomes[name])
-        for name, n in sorted(s.outcomes.items()):
-            if name.startswith("suppressed_"):
-                outcomes.add_metric([name], n)
+            outcomes.add_metric([name], tally[name])
+        for reason, n in sorted(tally.family("suppressed_").items()):
+            outcomes.add_metric([f"suppressed_{reason}"], n)
         yield outcomes
         yield CounterMetricFamily(
             "streamcrm_coupons_issued", "coupon_issued events published.", value=s.coupons_issued

@@ -10,6 +10,7 @@ from typing import Any
 
 from streamcrm.experiments.lift import lift_readout
 from streamcrm.ingest import BatchResult
+from streamcrm.outcomes import Tally
 from streamcrm.profiles_summary import hit_rates
 
 LATENCY_BUCKETS_S = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
@@ -88,7 +89,7 @@ class WorkerStats:
         self.timer_lag_max_s = max(self.timer_lag_max_s, lag_s)
 
     def as_dict(self, latency_since: float | None = None) -> dict[str, Any]:
-        o = self.outcomes
+        o = Tally(self.outcomes)
         received = sum(self.received_by_topic.values())
         applied = sum(self.applied_by_type.values())
         dead = sum(self.dead_by_reason.values())
@@ -111,28 +112,18 @@ class WorkerStats:
             "profile_events": self.profile_events,
             "offers_emitted": self.offers_emitted,
             "winbacks_sent": o["winback_sent"],
-            **hit_rates(o),
+            **hit_rates(self.outcomes),
             "abandoned_cart": {
                 "carts": o["cart_started"],
                 "carts_abandoned": o["cart_abandoned"],
                 "reminded": o["reminded"],
                 "couponed": o["couponed"],
                 "holdout": o["holdout"],
-                "suppressed": sum(v for k, v in o.items() if k.startswith("suppressed_")),
-                "suppressed_by_reason": {
-                    k.removeprefix("suppressed_"): v
-                    for k, v in o.items()
-                    if k.startswith("suppressed_")
-                },
+                "suppressed": sum(o.family("suppressed_").values()),
+                "suppressed_by_reason": o.family("suppressed_"),
                 # Incentive stages that sent a plain reminder: given once per cart/window.
-                "incentives_withheld": sum(
-                    v for k, v in o.items() if k.startswith("incentive_withheld_")
-                ),
-                "incentives_withheld_by_reason": {
-                    k.removeprefix("incentive_withheld_"): v
-                    for k, v in o.items()
-                    if k.startswith("incentive_withheld_")
-                },
+                "incentives_withheld": sum(o.family("incentive_withheld_").values()),
+                "incentives_withheld_by_reason": o.family("incentive_withheld_"),
                 "recovered": o["recovered_treated"]
                 + o["recovered_holdout"]
                 + o["recovered_uncontacted"],
@@ -144,6 +135,6 @@ class WorkerStats:
             # Right to erasure: customers forgotten, and their events dropped afterwards
             # (stamped before the request: late on another topic, or redelivered).
             "erasures": {"erased": o["customer_erased"], "events_dropped": o["erased_event_dropped"]},
-            "lift": lift_readout(o),
+            "lift": lift_readout(self.outcomes),
             "uptime_s": round(time.time() - self.started_at, 3),
         }

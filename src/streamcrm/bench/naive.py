@@ -35,6 +35,7 @@ from streamcrm.events import InvalidEvent, decode
 from streamcrm.ingest import Record, dead_letter
 from streamcrm.kafka_security import KafkaSecurity, faust_credentials, from_env
 from streamcrm.learning.churn import ChurnModel
+from streamcrm.protocol import Step
 from streamcrm.snapshot import snapshot_fields, snapshot_key
 from streamcrm.state import apply
 
@@ -73,15 +74,15 @@ def create_naive_app(  # noqa: PLR0915 - written flat, as in Faust's docs
     counts = {"events_in": 0, "dead_letters": 0, "coupons_issued": 0, "offers_emitted": 0,
               "profile_events": 0}  # fmt: skip
 
-    async def emit(customer_id: str, out: Any) -> None:
-        counts["coupons_issued"] += len(out.coupons)
-        counts["offers_emitted"] += len(out.offers)
-        counts["profile_events"] += len(out.profile_events)
+    to = {"coupon_issued": (coupons, "coupons_issued"), "next_best_offer": (offers, "offers_emitted"),
+          "customer_profile_updated": (profiles, "profile_events")}  # fmt: skip
+
+    async def emit(customer_id: str, step: Step) -> None:
         key = customer_id.encode()
-        for topic, events in ((coupons, out.coupons), (offers, out.offers),
-                              (profiles, out.profile_events)):  # fmt: skip
-            for event in events:
-                await topic.send(key=key, value=orjson.dumps(event))
+        for event in step.emitted:
+            topic, count = to[event.type]
+            counts[count] += 1
+            await topic.send(key=key, value=orjson.dumps(event.body))
 
     @app.agent(source)
     async def process(stream: Any) -> None:
@@ -102,9 +103,10 @@ def create_naive_app(  # noqa: PLR0915 - written flat, as in Faust's docs
             transition = apply(before, ev, now)
             if not transition.applied:
                 continue
-            state, out = after_event(before, transition.state, ev, crm, learners)
+            step = after_event(before, transition.state, ev, crm, learners)
+            state = step.state
             customers[ev.customer_id] = state
-            await emit(ev.customer_id, out)
+            await emit(ev.customer_id, step)
             if redis is not None:
                 await redis.hset(snapshot_key(ev.customer_id), mapping=snapshot_fields(state, now))  # type: ignore[arg-type]
 
@@ -118,11 +120,12 @@ def create_naive_app(  # noqa: PLR0915 - written flat, as in Faust's docs
             due = None if state is None else next_due(state, crm)
             if state is None or due is None or due > now:
                 continue
-            fired, out = fire_due(state, now, crm, learners)
+            step = fire_due(state, now, crm, learners)
+            fired = step.state
             # Outside an agent Faust cannot tell the partition (no current event): name it.
             customers.data[customer_id] = fired
             customers.send_changelog(partition_of(customer_id, partitions), customer_id, fired)
-            await emit(customer_id, out)
+            await emit(customer_id, step)
             if redis is not None:
                 await redis.hset(snapshot_key(customer_id), mapping=snapshot_fields(fired, now))  # type: ignore[arg-type]
 

@@ -19,15 +19,17 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from streamcrm.outcomes import Tally
 from streamcrm.stats.intervals import newcombe_diff, wilson
 
 ARMS = ("treatment", "holdout")
 
 
 def lift_readout(counts: Mapping[str, int]) -> dict[str, Any]:
-    abandoned = {arm: counts.get(f"itt_abandoned_{arm}", 0) for arm in ARMS}
+    o = Tally(counts)
+    abandoned = {arm: o[f"itt_abandoned_{arm}"] for arm in ARMS}
     # A cart abandoned before the readout began can recover within it: cap at its arm's carts.
-    recovered = {arm: min(counts.get(f"itt_recovered_{arm}", 0), abandoned[arm]) for arm in ARMS}
+    recovered = {arm: min(o[f"itt_recovered_{arm}"], abandoned[arm]) for arm in ARMS}
     out: dict[str, Any] = {
         "unit": "abandoned cart",
         "method": "Wilson per arm, Newcombe difference",

@@ -226,6 +226,9 @@ def arm_of(state: CustomerState, config: AbandonConfig) -> str:
     )
 
 
+WITHHELD = ("once_per_cart", "once_per_customer_window")  # what incentive_withheld says
+
+
 def incentive_withheld(ab: Abandonment, at: float, window: float) -> str | None:
     """Why an incentive may not be given at ``at``, or None if it may.
 

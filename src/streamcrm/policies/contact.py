@@ -15,6 +15,8 @@ import hashlib
 from dataclasses import dataclass
 
 DAY = 86_400.0
+# Every reason a verdict can give (outcome names are built from them).
+REASONS = ("no_consent", "cap_24h", "cap_7d", "holdout")
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,6 +10,8 @@ from collections import Counter
 from datetime import UTC, datetime
 from typing import Any
 
+from streamcrm.outcomes import Tally
+
 WIDTH, HEIGHT, PAD = 760, 220, 40
 
 
@@ -97,9 +99,10 @@ def _hit_rates(xs: list[float], buckets: dict[float, Counter[str]], summary: dic
     hits = dict.fromkeys(SERIES, 0)
     series: dict[str, list[float | None]] = {name: [] for name in SERIES}
     for x in xs:
-        evaluated += buckets[x]["nbo_evaluated"]
+        counts = Tally(buckets[x])
+        evaluated += counts["nbo_evaluated"]
         for name, (prefix, _) in SERIES.items():
-            hits[name] += buckets[x][f"{prefix}_hit_at_5"]
+            hits[name] += counts[f"{prefix}_hit_at_5"]
             series[name].append(hits[name] / evaluated if evaluated else None)
     chart = _lines(
         "Offer hit rate vs every baseline (cumulative, on the next cart add or buy)",

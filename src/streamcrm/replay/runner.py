@@ -14,6 +14,7 @@ from typing import Any
 from streamcrm.decisions import CrmConfig
 from streamcrm.erasure import Marker
 from streamcrm.ingest import Processor, Record
+from streamcrm.outcomes import Tally
 from streamcrm.profiles_summary import BASELINES, hit_rates, profile_distribution
 from streamcrm.replay.adapters import Mapped
 from streamcrm.replay.evaluation import auc_ci, exact_auc, offer_ci, ratio_ci
@@ -47,7 +48,7 @@ class ReplayOutcome:
     evaluations: dict[str, list[list[str]]] = field(default_factory=dict)
 
     def summary(self) -> dict[str, Any]:
-        o = self.outcomes
+        o = Tally(self.outcomes)
         recovered = o["recovered_treated"] + o["recovered_holdout"] + o["recovered_uncontacted"]
         return {
             "events": self.events,
@@ -61,7 +62,7 @@ class ReplayOutcome:
             "reminded": o["reminded"],
             "couponed": o["couponed"],
             "holdout": o["holdout"],
-            "suppressed": sum(v for k, v in o.items() if k.startswith("suppressed_")),
+            "suppressed": sum(o.family("suppressed_").values()),
             "recovered": recovered,
             "recovered_treated": o["recovered_treated"],
             "recovered_holdout": o["recovered_holdout"],
@@ -75,7 +76,7 @@ class ReplayOutcome:
             **self.churn,
             "winbacks_sent": o["winback_sent"],
             "offers_emitted": len(self.offers),
-            **offer_summary(o, self.evaluations),
+            **offer_summary(self.outcomes, self.evaluations),
             "offer_ranker": self.ranker,
         }
 
@@ -184,7 +185,7 @@ def replay(
         "version": learners.ranker.version, "weights": learners.ranker.weights(),
         "intercept": round(float(learners.ranker.lr.intercept), 4),
         "gate": learners.gate.as_dict(), "serving": "model" if learners.gate.use_model else "fallback",
-        "choices_learned": result.outcomes["choice_learned"],
-        "choices_target_not_candidate": result.outcomes["choice_target_not_candidate"],
+        "choices_learned": Tally(result.outcomes)["choice_learned"],
+        "choices_target_not_candidate": Tally(result.outcomes)["choice_target_not_candidate"],
     }  # fmt: skip
     return result

@@ -1,4 +1,4 @@
-"""Raw input records -> new customer states, coupons, dead letters and counts. Pure.
+"""Raw input records -> new customer states, emitted events, dead letters and counts.
 
 The Faust agent hands each batch here with a lookup into the customer table and the
 processing time; it writes back what comes out. Keeping the loop here (not in the
@@ -7,14 +7,10 @@ agent) is what lets the replay, the tests and the worker share one code path.
 
 from __future__ import annotations
 
-import base64
-from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
-from typing import Any
+from collections.abc import Iterable, Mapping
 
 from streamcrm import erasure
-from streamcrm.decisions import CrmConfig, Learners, Outputs, after_event, fire_due, next_due
+from streamcrm.decisions import CrmConfig, Learners, after_event, fire_due, next_due
 from streamcrm.events import (
     DEFAULT_MAX_RECORD_BYTES,
     PROCESSING_ERROR,
@@ -22,8 +18,9 @@ from streamcrm.events import (
     Event,
     InvalidEvent,
     decode,
-    format_ts,
 )
+from streamcrm.ingest.batch import BatchResult, Erased, Horizon, Lookup, Owned, Record
+from streamcrm.ingest.dead_letter import reject
 from streamcrm.learning.candidates import CandidateStats
 from streamcrm.learning.churn import ChurnModel
 from streamcrm.policies.abandoned_cart import AbandonConfig
@@ -31,63 +28,9 @@ from streamcrm.reorder import ReorderBuffer
 from streamcrm.state import DEFAULT_LIMITS, CustomerState, Limits, apply, at_offset, replayed
 from streamcrm.timers import DueIndex
 
-
-@dataclass(frozen=True, slots=True)
-class Record:
-    """A Kafka record as the shell received it."""
-
-    topic: str
-    partition: int
-    offset: int
-    key: bytes | None
-    value: bytes | None
-    # Set on an end-of-stream control record: the log's final event time (no event).
-    end_of_stream: float | None = None
-
-
-@dataclass(slots=True)
-class BatchResult:
-    """What a batch changed. ``states`` holds only customers whose state changed."""
-
-    states: dict[str, tuple[int, CustomerState]] = field(default_factory=dict)
-    dead_letters: list[tuple[bytes | None, dict[str, Any]]] = field(default_factory=list)
-    coupons: list[tuple[bytes, dict[str, Any]]] = field(default_factory=list)
-    profile_events: list[tuple[bytes, dict[str, Any]]] = field(default_factory=list)
-    offers: list[tuple[bytes, dict[str, Any]]] = field(default_factory=list)
-    decisions: list[dict[str, Any]] = field(default_factory=list)  # audit log, inputs included
-    applied: Counter[str] = field(default_factory=Counter)  # by event type
-    outcomes: Counter[str] = field(default_factory=Counter)  # carts, abandoned, recovered, ...
-    duplicates: int = 0
-    received: Counter[str] = field(default_factory=Counter)  # by topic
-    dead_by_reason: Counter[str] = field(default_factory=Counter)
-    max_event_ts: float | None = None
-    # Deadlines whose firing raised: (customer_id, "Type: message"); the customer's
-    # deadline is dropped until its next event, so one bad state cannot spin the sweep.
-    timer_errors: list[tuple[str, str]] = field(default_factory=list)
-    # Customers forgotten in this batch (written before ``states``: a later event of the
-    # same id in the batch is a new customer) and the receipts of their erasure.
-    erasures: dict[str, tuple[int, erasure.Marker]] = field(default_factory=dict)
-    receipts: list[tuple[bytes, dict[str, Any]]] = field(default_factory=list)
-    # Per evaluated offer: (customer_id, its outcomes), for customer-clustered intervals.
-    evaluations: list[tuple[str, list[str]]] = field(default_factory=list)
-
-    def outputs(self) -> Iterator[tuple[str, bytes | None, dict[str, Any]]]:
-        """Every output event as (its schema's type, key, body), e.g. to validate them all."""
-        for event_type, records in (
-            ("dead_letter", self.dead_letters),
-            ("coupon_issued", self.coupons),
-            ("next_best_offer", self.offers),
-            ("customer_profile_updated", self.profile_events),
-            ("customer_erased", self.receipts),
-        ):
-            for key, body in records:
-                yield event_type, key, body
-
-
-Lookup = Callable[[str], CustomerState | None]
-Owned = Callable[[int], bool]
-Horizon = Callable[[int], float]  # partition -> time up to which all its inputs were read
-Erased = Callable[[str], erasure.Marker | None]  # the erasure marker of a forgotten customer
+_KIND_RANK = {"browse": 0, "cart": 1, "order": 2}
+# The outcomes the processor counts itself (the decisions declare theirs).
+OUTCOMES = frozenset({"cart_lines_dropped", "customer_erased", "erased_event_dropped", "timer_error"})
 
 
 def _until(now: float, horizon: Horizon | None, partition: int) -> float:
@@ -190,7 +133,7 @@ class Processor:
             try:
                 event = self._decode(record, now)
             except InvalidEvent as error:
-                _reject(result, record, error, now)
+                reject(result, record, error, now)
                 continue
             if self.buffer is not None:
                 self.buffer.push(record.topic, record.partition, event.ts, (event, record))
@@ -307,20 +250,21 @@ class Processor:
             if not transition.applied:
                 result.duplicates += 1
                 return
-            new, out = after_event(current, transition.state, event, self.crm, self.learners)
+            step = after_event(current, transition.state, event, self.crm, self.learners)
+            new = step.state
             if by_offset:
                 new = at_offset(new, record.topic, partition, record.offset)
             due = next_due(new, self.crm)
         except Exception as exc:  # noqa: BLE001 - one event must never stop the stream
             detail = f"{event.type}: {type(exc).__name__}: {exc}"
-            _reject(result, record, InvalidEvent(PROCESSING_ERROR, detail, event.body), now)
+            reject(result, record, InvalidEvent(PROCESSING_ERROR, detail, event.body), now)
             return
         states[cid] = (partition, new)
         self._timers(partition).set(cid, partition=partition, due=due)
         result.applied[event.type] += 1
         if transition.dropped_lines:
             result.outcomes["cart_lines_dropped"] += transition.dropped_lines
-        _collect(result, cid, out)
+        result.take(cid, step)
         if result.max_event_ts is None or event.ts > result.max_event_ts:
             result.max_event_ts = event.ts
 
@@ -358,40 +302,15 @@ class Processor:
             if state is None:
                 continue
             try:
-                new, out = fire_due(state, at, self.crm, self.learners)
-                due = next_due(new, self.crm)
+                step = fire_due(state, at, self.crm, self.learners)
+                due = next_due(step.state, self.crm)
             except Exception as exc:  # noqa: BLE001 - one customer must never stop the sweep
                 result.timer_errors.append((cid, f"{type(exc).__name__}: {exc}"))
                 result.outcomes["timer_error"] += 1
                 continue  # popped and not re-armed: the customer's next event re-arms it
-            states[cid] = (part, new)
+            states[cid] = (part, step.state)
             index.set(cid, partition=part, due=due)
-            _collect(result, cid, out)
-
-
-_KIND_RANK = {"browse": 0, "cart": 1, "order": 2}
-
-
-def _reject(result: BatchResult, record: Record, error: InvalidEvent, now: float) -> None:
-    result.dead_by_reason[error.reason] += 1
-    result.dead_letters.append((record.key, dead_letter(record, error, now)))
-
-
-def _collect(result: BatchResult, customer_id: str, out: Outputs) -> None:
-    # Most events emit nothing: skip the empty lists (a generator each was measurable).
-    key = customer_id.encode()
-    if out.coupons:
-        result.coupons.extend((key, event) for event in out.coupons)
-    if out.profile_events:
-        result.profile_events.extend((key, event) for event in out.profile_events)
-    if out.offers:
-        result.offers.extend((key, event) for event in out.offers)
-    if out.outcomes:
-        result.outcomes.update(out.outcomes)
-    if out.decisions:
-        result.decisions.extend(out.decisions)
-    if out.evaluations:
-        result.evaluations.extend((customer_id, hits) for hits in out.evaluations)
+            result.take(cid, step)
 
 
 def process_batch(
@@ -403,44 +322,3 @@ def process_batch(
 ) -> BatchResult:
     """One batch through a fresh :class:`Processor` on the wall clock (no pending timers)."""
     return Processor(topic_kinds, limits=limits).process(records, lookup, now)
-
-
-MAX_ORIGINAL_BYTES = 512 * 1024
-MAX_ORIGINAL_TEXT = 64 * 1024
-
-
-def dead_letter(record: Record, error: InvalidEvent, now: float) -> dict[str, Any]:
-    """The ``dead_letter`` event for a rejected record (schemas/dead_letter.schema.json).
-
-    Its id is derived from the record's position, so a redelivered bad record yields the
-    same dead letter, which consumers dedupe by ``event_id``.
-    """
-    raw = record.value or b""
-    # Bounded, so a dead letter always fits in a Kafka message whatever came in.
-    kept = raw[:MAX_ORIGINAL_BYTES]
-    try:
-        text: str | None = raw.decode("utf-8") if len(raw) <= MAX_ORIGINAL_TEXT else None
-    except UnicodeDecodeError:
-        text = None
-    body = error.body or {}
-    event_type = body.get("type")
-    customer_id = body.get("customer_id")
-    return {
-        "event_id": f"dl:{record.topic}:{record.partition}:{record.offset}",
-        "type": "dead_letter",
-        "ts": format_ts(now),
-        "reason": error.reason,
-        "detail": error.detail[:4096],
-        "source": {
-            "topic": record.topic,
-            "partition": record.partition,
-            "offset": record.offset,
-            "key": None if record.key is None else record.key.decode("utf-8", "replace")[:1024],
-        },
-        "original_b64": base64.b64encode(kept).decode("ascii"),
-        "original_text": text,
-        "original_size": len(raw),
-        "original_truncated": len(kept) < len(raw),
-        "event_type": event_type[:256] if isinstance(event_type, str) else None,
-        "customer_id": customer_id[:256] if isinstance(customer_id, str) else None,
-    }

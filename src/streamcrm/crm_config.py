@@ -1,0 +1,37 @@
+"""What the decisions are configured with (:class:`CrmConfig`) and the population learners
+they share (:class:`Learners`). Pure data: no decision logic lives here."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from streamcrm.learning.candidates import MAX_SKUS, CandidateStats
+from streamcrm.learning.churn import ChurnModel
+from streamcrm.learning.offer_gate import OfferGate
+from streamcrm.learning.ranking import OfferRanker
+from streamcrm.learning.rfm import RFMScorer
+from streamcrm.policies.abandoned_cart import AbandonConfig
+from streamcrm.policies.next_best_offer import OfferConfig
+from streamcrm.policies.profile import DAY, ProfileConfig
+
+
+@dataclass(frozen=True, slots=True)
+class CrmConfig:
+    abandon: AbandonConfig = field(default_factory=AbandonConfig)
+    profile: ProfileConfig = field(default_factory=ProfileConfig)
+    churn_horizon_s: float = 30 * DAY
+    winback_items: int = 3
+    offers: OfferConfig = field(default_factory=OfferConfig)
+    tracked_skus: int = MAX_SKUS  # the candidate statistics' cap (memory ~ this)
+
+
+@dataclass(slots=True)
+class Learners:
+    """The population models (no per-customer state). Decisions teach them in place, as
+    River estimators learn; the shell checkpoints them (:mod:`streamcrm.app.learner_store`)."""
+
+    rfm: RFMScorer = field(default_factory=RFMScorer)
+    churn: ChurnModel = field(default_factory=ChurnModel)
+    candidates: CandidateStats = field(default_factory=CandidateStats)
+    ranker: OfferRanker = field(default_factory=OfferRanker)
+    gate: OfferGate = field(default_factory=OfferGate)

@@ -1,0 +1,75 @@
+"""Next-best-offers as a decision: evaluate the last offer, learn from the choice, make a
+new offer when it is time; close the reward window at its deadline. The rules are
+:mod:`streamcrm.policies.next_best_offer` and :mod:`streamcrm.policies.offer_learning`.
+
+Teaches ``ctx.learners`` (candidate statistics, ranker, gate) in place: its one side effect.
+"""
+
+from __future__ import annotations
+
+from streamcrm.crm_config import CrmConfig
+from streamcrm.events import Event
+from streamcrm.policies import next_best_offer as policy
+from streamcrm.policies import offer_learning
+from streamcrm.policies.contact import in_holdout
+from streamcrm.protocol import Context, Emitted, Step
+from streamcrm.state import CustomerState
+
+NAME = "offers"
+LISTS = ("model", "popular", "recent", "cooc", "popular_exact", "learned", "fallback")
+OUTCOMES = frozenset(
+    {
+        "nbo_evaluated", "nbo_target_seen", "choice_learned", "choice_target_not_candidate",
+        "offer_no_consent", "offer_holdout", "offer_sent", "offer_by_model",
+        "offer_by_fallback", "offer_resolved",
+        *(f"{name}_hit_at_{k}" for name in LISTS for k in (5, 10)),
+    }
+)  # fmt: skip
+EMITS = frozenset({"next_best_offer"})
+FOLLOWS: frozenset[str] = frozenset()
+
+
+def on_event(state: CustomerState, event: Event, ctx: Context) -> Step:
+    config, learners, before = ctx.config, ctx.learners, ctx.before
+    # Evaluated before this event is learned: was its target seen at all before it?
+    state, evaluated = policy.evaluate(state, event, learners.candidates, learners.gate)
+    outcomes = list(evaluated)
+    if config.offers.learn:  # from the choice, against the candidates built before it
+        outcomes += offer_learning.learn_choice(
+            before, event, learners.candidates, learners.ranker, config.offers
+        )
+    policy.learn_population(before, event, learners.candidates)
+    state = policy.reward(state, event, config.offers)
+    evaluations = (evaluated,) if evaluated else ()
+    if not policy.should_offer(state, event, config.offers):
+        return Step(state, outcomes=tuple(outcomes), evaluations=evaluations)
+    state = policy.resolve(state, learners.ranker)  # the old offer's labels, now
+    consent = config.abandon.consent_default if state.consent is None else state.consent
+    contact = config.abandon.contact
+    emitted: tuple[Emitted, ...] = ()
+    if not consent:
+        outcomes.append("offer_no_consent")
+    elif in_holdout(state.customer_id, contact.holdout_share, contact.holdout_salt):
+        outcomes.append("offer_holdout")
+    else:
+        state, offer = policy.make_offer(
+            state, event, learners.candidates, learners.ranker, config.offers, learners.gate
+        )
+        if offer is not None:
+            emitted = (Emitted("next_best_offer", offer, event.ts),)
+            by = "fallback" if offer["model_version"] == policy.FALLBACK_VERSION else "model"
+            outcomes += ("offer_sent", f"offer_by_{by}")
+    return Step(state, emitted=emitted, outcomes=tuple(outcomes), evaluations=evaluations)
+
+
+def on_emitted(state: CustomerState, emitted: Emitted, ctx: Context) -> Step:
+    return Step(state)
+
+
+def due(state: CustomerState, config: CrmConfig) -> float | None:
+    return policy.resolve_due(state, config.offers)
+
+
+def on_due(state: CustomerState, now: float, ctx: Context) -> Step:
+    """The reward window closed (no learner is touched)."""
+    return Step(policy.resolve(state, ctx.learners.ranker), outcomes=("offer_resolved",))

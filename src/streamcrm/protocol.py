@@ -1,0 +1,92 @@
+"""The decision protocol: what every decision about one customer implements.
+
+In the shape of Bytewax's ``StatefulLogic`` (``on_item``, ``notify_at``, ``on_notify``)
+and Quix's stateful ``apply``. A decision is a module (see :mod:`streamcrm.decisions`)
+with:
+
+- ``NAME``; ``OUTCOMES``, every outcome name it may count (read back by stats, metrics,
+  replays and the demo through :mod:`streamcrm.outcomes`); ``EMITS``, the types of the
+  events it may emit (each routed to its topic by :data:`TOPIC_OF`); ``FOLLOWS``, the
+  types of events emitted by decisions before it in the registry that it reacts to;
+- ``on_event(state, event, ctx) -> Step``: an input event was applied (``ctx.before`` is
+  the state before it);
+- ``on_emitted(state, emitted, ctx) -> Step``: an earlier decision emitted an event of a
+  type in ``FOLLOWS`` (win-back reacts to a customer becoming at risk this way);
+- ``due(state, config) -> float | None``: the decision's next deadline, derived from the
+  state alone (so it survives restarts with the state itself);
+- ``on_due(state, now, ctx) -> Step``: its deadline ``now`` has come.
+
+Each returns a :class:`Step`: the new state, the events it emits, the outcome names it
+counts, its audit records. Decisions never read the clock and never do I/O. The one
+side effect they may have is teaching the population learners in ``ctx.learners``
+(River's ``learn_one`` is in place); each function that does says so.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from streamcrm.crm_config import CrmConfig, Learners
+from streamcrm.events import Event
+from streamcrm.state import CustomerState
+
+# Emitted event type -> the ``Topics`` attribute naming its topic (config.Topics). Stated
+# once: the shell sends by this, the batch result groups by it. In the shell's send order.
+TOPIC_OF: dict[str, str] = {
+    "dead_letter": "deadletter",
+    "coupon_issued": "coupons",
+    "customer_profile_updated": "profiles",
+    "next_best_offer": "offers",
+    "customer_erased": "erasures",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Emitted:
+    """An output event: ``type`` is its schema's (and picks its topic), ``at`` the decision
+    time it was made at (epoch seconds; the body holds it as text)."""
+
+    type: str
+    body: dict[str, Any]
+    at: float
+
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    """What one decision did: the new state and what it emits, counts and records.
+
+    ``audit``: decision records with their inputs (the decision log); ``evaluations``:
+    per evaluated offer, the names of its hits (for customer-clustered intervals)."""
+
+    state: CustomerState
+    emitted: tuple[Emitted, ...] = ()
+    outcomes: tuple[str, ...] = ()
+    audit: tuple[dict[str, Any], ...] = ()
+    evaluations: tuple[list[str], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Context:
+    """What a decision may consult besides the customer's state."""
+
+    config: CrmConfig
+    learners: Learners
+    before: CustomerState | None = None  # on_event: the state before the event was applied
+
+
+class Decision(Protocol):
+    """One decision (a module implements it; :data:`streamcrm.decisions.REGISTRY`)."""
+
+    NAME: str
+    OUTCOMES: frozenset[str]
+    EMITS: frozenset[str]
+    FOLLOWS: frozenset[str]
+
+    def on_event(self, state: CustomerState, event: Event, ctx: Context) -> Step: ...
+
+    def on_emitted(self, state: CustomerState, emitted: Emitted, ctx: Context) -> Step: ...
+
+    def due(self, state: CustomerState, config: CrmConfig) -> float | None: ...
+
+    def on_due(self, state: CustomerState, now: float, ctx: Context) -> Step: ...
