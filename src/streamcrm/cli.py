@@ -29,7 +29,7 @@ from streamcrm.config import Drills, Settings, Topics, parse_duration, parse_sta
 from streamcrm.decisions import CrmConfig
 from streamcrm.kafka_security import ENV_PASSWORD, KafkaSecurity, read_password_file, ssl_context
 from streamcrm.policies.abandoned_cart import AbandonConfig
-from streamcrm.policies.contact import ContactPolicy
+from streamcrm.policies.contact import ContactConfig
 from streamcrm.redaction import install_log_scrubber, scrub, secrets_of
 from streamcrm.web_access import TOKEN_ENV
 
@@ -178,21 +178,24 @@ def _crm_config(args: argparse.Namespace) -> CrmConfig:
         msg = f"--tracked-skus must be at least 1, not {args.tracked_skus}"
         raise UsageError(msg)
     return CrmConfig(
-        abandon=_abandon_config(args), churn_horizon_s=horizon, tracked_skus=args.tracked_skus
-    )
+        contact=_contact_config(args), abandon=_abandon_config(args), churn_horizon_s=horizon,
+        tracked_skus=args.tracked_skus,
+    )  # fmt: skip
 
 
-def _abandon_config(args: argparse.Namespace) -> AbandonConfig:
+def _contact_config(args: argparse.Namespace) -> ContactConfig:
     if not 0.0 <= args.holdout <= 1.0:
         msg = f"--holdout must be between 0 and 1 (got {args.holdout})"
         raise UsageError(msg)
+    return ContactConfig(consent_default=args.consent_default == "yes", holdout_share=args.holdout)
+
+
+def _abandon_config(args: argparse.Namespace) -> AbandonConfig:
     try:
         return AbandonConfig(
             abandon_after=parse_duration(args.abandon_after),
             stages=parse_stages(args.stages),
-            consent_default=args.consent_default == "yes",
             incentive_window=parse_duration(args.incentive_window),
-            contact=ContactPolicy(holdout_share=args.holdout),
         )
     except ValueError as exc:
         raise UsageError(str(exc)) from None

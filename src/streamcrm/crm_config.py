@@ -11,12 +11,15 @@ from streamcrm.learning.offer_gate import OfferGate
 from streamcrm.learning.ranking import OfferRanker
 from streamcrm.learning.rfm import RFMScorer
 from streamcrm.policies.abandoned_cart import AbandonConfig
+from streamcrm.policies.contact import ContactConfig
 from streamcrm.policies.next_best_offer import OfferConfig
 from streamcrm.policies.profile import DAY, ProfileConfig
 
 
 @dataclass(frozen=True, slots=True)
 class CrmConfig:
+    # Consent, caps across and per message kind, quiet hours, the holdout: every kind.
+    contact: ContactConfig = field(default_factory=ContactConfig)
     abandon: AbandonConfig = field(default_factory=AbandonConfig)
     profile: ProfileConfig = field(default_factory=ProfileConfig)
     churn_horizon_s: float = 30 * DAY

@@ -218,6 +218,7 @@ class CustomerState:
     # Times of messages actually sent, per kind (each kind has its own frequency caps).
     coupons_sent_at: tuple[float, ...] = ()
     reminders_sent_at: tuple[float, ...] = ()
+    offers_sent_at: tuple[float, ...] = ()  # next-best-offers shown (their own caps)
     coupons_redeemed: int = 0
     profile: Profile = Profile()
     offer: OfferState | None = None
@@ -263,6 +264,7 @@ class CustomerState:
             last_contact=_maybe(Contact, data.get("last_contact")),
             coupons_sent_at=tuple(data.get("coupons_sent_at", ())),
             reminders_sent_at=tuple(data.get("reminders_sent_at", ())),
+            offers_sent_at=tuple(data.get("offers_sent_at", ())),
             coupons_redeemed=data.get("coupons_redeemed", 0),
             profile=Profile.from_dict(data.get("profile")),
             offer=OfferState.from_dict(data.get("offer")),

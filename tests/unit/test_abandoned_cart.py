@@ -11,7 +11,7 @@ from streamcrm.contract import validator
 from streamcrm.events import format_ts
 from streamcrm.ingest import BatchResult, Processor, Record
 from streamcrm.policies.abandoned_cart import AbandonConfig, Stage
-from streamcrm.policies.contact import ContactPolicy, in_holdout
+from streamcrm.policies.contact import ContactConfig, in_holdout
 from streamcrm.state import CustomerState
 
 T0 = 1_790_000_000.0
@@ -27,15 +27,20 @@ TYPE_KIND = {
     "consent_updated": "order",
     "product_viewed": "browse",
 }
-NO_HOLDOUT = ContactPolicy(holdout_share=0.0)
+NO_HOLDOUT = ContactConfig(holdout_share=0.0)
 
 
 class Shop:
     """A customer's events fed through a Processor, with its table in a dict."""
 
-    def __init__(self, config: AbandonConfig | None = None, clock: str = "event") -> None:
+    def __init__(
+        self,
+        config: AbandonConfig | None = None,
+        clock: str = "event",
+        contact: ContactConfig = NO_HOLDOUT,
+    ) -> None:
         self.processor = Processor(
-            TOPICS, abandon=config or AbandonConfig(contact=NO_HOLDOUT), clock=clock
+            TOPICS, abandon=config or AbandonConfig(), contact=contact, clock=clock
         )
         self.table: dict[str, CustomerState] = {}
         self.coupons: list[dict[str, Any]] = []
@@ -150,9 +155,8 @@ def test_stages_fire_in_order_once_each_and_re_arm_on_a_new_version() -> None:
             Stage("coupon", 2 * DAY, True),
             Stage("last", 5 * DAY, True),
         ),
-        contact=ContactPolicy(holdout_share=0.0, max_per_day=5, max_per_week=10),
     )
-    shop = Shop(config)
+    shop = Shop(config, contact=ContactConfig(holdout_share=0.0, max_per_day=5, max_per_week=10))
     shop.add(T0)
     for day in range(1, 8):
         shop.tick(T0 + day * DAY)
@@ -168,9 +172,8 @@ def test_frequency_caps_per_day_and_week() -> None:
     # Plain reminders: an incentive would be given once per cart anyway (see below).
     config = AbandonConfig(
         stages=(Stage("nudge", HOUR, False),),
-        contact=ContactPolicy(holdout_share=0.0, max_per_day=1, max_per_week=3),
     )
-    shop = Shop(config)
+    shop = Shop(config, contact=ContactConfig(holdout_share=0.0, max_per_day=1, max_per_week=3))
     for i in range(5):  # a new cart version every 12 h, each abandoned
         shop.add(T0 + i * 12 * HOUR, sku=f"s{i}")
         shop.tick(T0 + i * 12 * HOUR + 2 * HOUR)
@@ -195,18 +198,18 @@ def test_no_consent_no_message_and_consent_can_come_back() -> None:
 
 
 def test_consent_default_no_means_opt_in() -> None:
-    shop = Shop(AbandonConfig(contact=NO_HOLDOUT, consent_default=False))
+    shop = Shop(contact=ContactConfig(holdout_share=0.0, consent_default=False))
     shop.add(T0)
     shop.tick(T0 + 2 * DAY)
     assert shop.coupons == []
 
 
 def test_holdout_is_recorded_not_sent_and_recoveries_are_split() -> None:
-    policy = ContactPolicy(holdout_share=0.5)
+    policy = ContactConfig(holdout_share=0.5)
     customers = [f"c{i}" for i in range(40)]
     held = [c for c in customers if in_holdout(c, 0.5)]
     assert 5 < len(held) < 35  # the hash splits the population
-    shop = Shop(AbandonConfig(contact=policy))
+    shop = Shop(contact=policy)
     for c in customers:
         shop.add(T0, customer=c, cart=f"k-{c}")
     shop.tick(T0 + 2 * HOUR)
@@ -261,7 +264,7 @@ def test_wall_clock_fires_on_sweep_and_rebuild_restores_deadlines() -> None:
     shop = Shop(clock="wall")
     shop.add(T0)  # processed at now=T0
     assert shop.coupons == []
-    restored = Processor(TOPICS, abandon=AbandonConfig(contact=NO_HOLDOUT), clock="wall")
+    restored = Processor(TOPICS, contact=NO_HOLDOUT, clock="wall")
     restored.rebuild([(cid, 0, state) for cid, state in shop.table.items()])  # a restarted worker
     assert restored.next_due() == T0 + 30 * MIN
     result = restored.sweep(shop.table.get, now=T0 + 2 * DAY)
@@ -276,7 +279,7 @@ def test_holdout_assignment_is_stable(share: float) -> None:
     ]
 
 
-LOOSE_CAPS = ContactPolicy(holdout_share=0.0, max_per_day=5, max_per_week=20)
+LOOSE_CAPS = ContactConfig(holdout_share=0.0, max_per_day=5, max_per_week=20)
 
 
 def _codes(shop: Shop) -> list[str]:
@@ -284,7 +287,7 @@ def _codes(shop: Shop) -> list[str]:
 
 
 def test_an_edited_cart_gets_its_incentive_once_and_reminders_again() -> None:
-    shop = Shop(AbandonConfig(contact=LOOSE_CAPS))
+    shop = Shop(contact=LOOSE_CAPS)
     shop.add(T0)
     shop.tick(T0 + 2 * DAY)
     shop.add(T0 + 2 * DAY + 1, sku="s2")  # a new version re-arms the stages
@@ -298,7 +301,7 @@ def test_an_edited_cart_gets_its_incentive_once_and_reminders_again() -> None:
 
 
 def test_one_incentive_per_customer_in_the_window_then_again_after_it() -> None:
-    shop = Shop(AbandonConfig(contact=LOOSE_CAPS, incentive_window=30 * DAY))
+    shop = Shop(AbandonConfig(incentive_window=30 * DAY), contact=LOOSE_CAPS)
     shop.add(T0)
     shop.tick(T0 + 2 * DAY)
     shop.order(T0 + 2 * DAY + 10)
@@ -314,7 +317,7 @@ def test_one_incentive_per_customer_in_the_window_then_again_after_it() -> None:
 
 
 def test_the_window_is_configurable() -> None:
-    shop = Shop(AbandonConfig(contact=LOOSE_CAPS, incentive_window=5 * DAY))
+    shop = Shop(AbandonConfig(incentive_window=5 * DAY), contact=LOOSE_CAPS)
     shop.add(T0)
     shop.tick(T0 + 2 * DAY)
     shop.order(T0 + 2 * DAY + 10)
@@ -326,8 +329,8 @@ def test_the_window_is_configurable() -> None:
 
 def test_a_held_out_would_be_incentive_counts_like_a_given_one() -> None:
     # Both arms must meet the same once-only rule, or the holdout sees more incentive stages.
-    holdout = ContactPolicy(holdout_share=1.0, max_per_day=5, max_per_week=20)
-    shop = Shop(AbandonConfig(contact=holdout))
+    holdout = ContactConfig(holdout_share=1.0, max_per_day=5, max_per_week=20)
+    shop = Shop(contact=holdout)
     shop.add(T0)
     shop.tick(T0 + 2 * DAY)
     shop.add(T0 + 2 * DAY + 1, sku="s2")
@@ -343,10 +346,8 @@ def test_holdout_would_be_sends_count_against_the_caps() -> None:
     stages = (Stage("nudge", HOUR, False),)
     outcomes = {}
     for share in (0.0, 1.0):
-        config = AbandonConfig(
-            stages=stages, contact=ContactPolicy(holdout_share=share, max_per_day=1)
-        )
-        shop = Shop(config)
+        config = AbandonConfig(stages=stages)
+        shop = Shop(config, contact=ContactConfig(holdout_share=share, max_per_day=1))
         for i in range(4):  # a new cart version every 12 h
             shop.add(T0 + i * 12 * HOUR, sku=f"s{i}")
             shop.tick(T0 + i * 12 * HOUR + 2 * HOUR)
@@ -359,10 +360,10 @@ def test_holdout_would_be_sends_count_against_the_caps() -> None:
 def test_itt_counts_every_abandoned_cart_by_arm_whether_or_not_it_was_messaged() -> None:
     from streamcrm.experiments.lift import lift_readout
 
-    policy = ContactPolicy(holdout_share=0.5)
+    policy = ContactConfig(holdout_share=0.5)
     customers = [f"c{i}" for i in range(60)]
     held = {c for c in customers if in_holdout(c, 0.5)}
-    shop = Shop(AbandonConfig(contact=policy))
+    shop = Shop(contact=policy)
     for c in customers:
         if c.endswith("3"):  # no consent: never messaged, still in its arm
             shop.send("consent_updated", T0 - 1, customer=c, marketing=False)

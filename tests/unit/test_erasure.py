@@ -15,7 +15,7 @@ from streamcrm.erasure import ERASURE_REQUESTED, Marker, expired, request_event
 from streamcrm.events import format_ts
 from streamcrm.ingest import BatchResult, Processor, Record
 from streamcrm.policies.abandoned_cart import AbandonConfig, Stage
-from streamcrm.policies.contact import ContactPolicy
+from streamcrm.policies.contact import ContactConfig
 from streamcrm.state import CustomerState
 
 KINDS = {"b": "browse", "c": "cart", "o": "order"}
@@ -32,7 +32,6 @@ T0 = 1_796_000_000.0
 ABANDON = AbandonConfig(
     abandon_after=60.0,
     stages=(Stage("coupon", 120.0, True),),
-    contact=ContactPolicy(holdout_share=0.0),
 )
 
 
@@ -61,7 +60,9 @@ class Worker:
     log: list[Record] = field(default_factory=list)  # every record sent, for redelivery
 
     def __post_init__(self) -> None:
-        self.processor = Processor(KINDS, abandon=ABANDON, clock=self.clock)
+        self.processor = Processor(
+            KINDS, abandon=ABANDON, contact=ContactConfig(holdout_share=0.0), clock=self.clock
+        )
 
     def record(self, body: dict[str, Any]) -> Record:
         topic = TOPIC[KIND_OF[body["type"]]]

@@ -17,8 +17,7 @@ from streamcrm.contract import validator
 from streamcrm.events import format_ts
 from streamcrm.ingest import BatchResult, Processor, Record
 from streamcrm.ingest import processor as ingest
-from streamcrm.policies.abandoned_cart import AbandonConfig
-from streamcrm.policies.contact import ContactPolicy
+from streamcrm.policies.contact import ContactConfig
 from streamcrm.state import MAX_CART_LINES, CustomerState
 
 KINDS = {"b": "browse", "c": "cart", "o": "order"}
@@ -99,8 +98,8 @@ def test_a_record_over_the_size_limit_is_dead_lettered_before_parsing() -> None:
 
 
 def test_a_huge_cart_is_bounded_and_its_coupon_meets_the_schema() -> None:
-    config = AbandonConfig(contact=ContactPolicy(holdout_share=0.0))
-    processor, table = Processor(KINDS, abandon=config, clock="wall"), {}
+    contact = ContactConfig(holdout_share=0.0)
+    processor, table = Processor(KINDS, contact=contact, clock="wall"), {}
     start = NOW - 3 * DAY
     adds = []
     for i in range(MAX_CART_LINES + 20):

@@ -13,14 +13,13 @@ from streamcrm.events import format_ts
 from streamcrm.ingest import BatchResult, Processor, Record
 from streamcrm.learning.candidates import CandidateStats
 from streamcrm.learning.ranking import OfferRanker
-from streamcrm.policies.abandoned_cart import AbandonConfig
-from streamcrm.policies.contact import ContactPolicy
+from streamcrm.policies.contact import ContactConfig
 from streamcrm.policies.next_best_offer import OfferConfig, candidates
 from streamcrm.state import Cart, CartLine, CustomerState, View
 
 T0 = 1_790_000_000.0
 TOPIC = {"product_viewed": "b", "cart_item_added": "c", "order_placed": "o", "consent_updated": "o"}
-CONFIG = CrmConfig(abandon=AbandonConfig(contact=ContactPolicy(holdout_share=0.0)))
+CONFIG = CrmConfig(contact=ContactConfig(holdout_share=0.0))
 
 
 class Shop:

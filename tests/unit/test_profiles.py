@@ -12,8 +12,7 @@ from streamcrm.decisions import CrmConfig
 from streamcrm.events import format_ts
 from streamcrm.ingest import BatchResult, Processor, Record
 from streamcrm.learning.rfm import RFMScorer, segment
-from streamcrm.policies.abandoned_cart import AbandonConfig
-from streamcrm.policies.contact import ContactPolicy
+from streamcrm.policies.contact import ContactConfig
 from streamcrm.policies.profile import ProfileConfig, tier
 from streamcrm.state import CustomerState
 
@@ -26,7 +25,7 @@ TOPIC_OF = {
     "order_cancelled": "o",
     "consent_updated": "o",
 }
-NO_HOLDOUT = CrmConfig(abandon=AbandonConfig(contact=ContactPolicy(holdout_share=0.0)))
+NO_HOLDOUT = CrmConfig(contact=ContactConfig(holdout_share=0.0))
 
 
 class Customer:

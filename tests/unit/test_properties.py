@@ -28,7 +28,7 @@ from streamcrm.contract import TOPIC_KIND_OF_TYPE, load_schema, validator
 from streamcrm.events import MAX_TS, format_ts
 from streamcrm.ingest import BatchResult, Processor, Record
 from streamcrm.policies.abandoned_cart import AbandonConfig, Stage
-from streamcrm.policies.contact import ContactPolicy
+from streamcrm.policies.contact import ContactConfig
 from streamcrm.state import CustomerState
 
 TOPICS = {"b": "browse", "c": "cart", "o": "order"}
@@ -146,9 +146,11 @@ def _processor(clock: str) -> Processor:
     abandon = AbandonConfig(
         abandon_after=60.0,
         stages=(Stage("reminder", 120.0, False), Stage("coupon", 600.0, True)),
-        contact=ContactPolicy(holdout_share=0.25),
     )
-    return Processor(TOPICS, abandon=abandon, clock=clock, reorder=clock == "event")
+    contact = ContactConfig(holdout_share=0.25)
+    return Processor(
+        TOPICS, abandon=abandon, contact=contact, clock=clock, reorder=clock == "event"
+    )
 
 
 def _check(

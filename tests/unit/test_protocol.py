@@ -13,8 +13,7 @@ from streamcrm import decisions, outcomes
 from streamcrm.crm_config import CrmConfig, Learners
 from streamcrm.events import Event, parse_ts
 from streamcrm.ingest import Processor, Record
-from streamcrm.policies.abandoned_cart import AbandonConfig
-from streamcrm.policies.contact import ContactPolicy
+from streamcrm.policies.contact import ContactConfig
 from streamcrm.protocol import TOPIC_OF, Context, Emitted, Step
 from streamcrm.replay.runner import KINDS
 from streamcrm.state import CustomerState
@@ -44,8 +43,7 @@ def _counted(crm: CrmConfig, clock: str, n: int = 6000) -> set[str]:
 @pytest.mark.parametrize("clock", ["event", "wall"])
 @pytest.mark.parametrize("holdout", [0.0, 0.5])
 def test_every_counted_outcome_is_declared(clock: str, holdout: float) -> None:
-    contact = ContactPolicy(holdout_share=holdout)
-    crm = CrmConfig(abandon=AbandonConfig(contact=contact, consent_default=holdout == 0.0))
+    crm = CrmConfig(contact=ContactConfig(holdout_share=holdout, consent_default=holdout == 0.0))
     counted = _counted(crm, clock)
     assert counted, "the run counted nothing: the check would prove nothing"
     assert counted <= outcomes.DECLARED, sorted(counted - outcomes.DECLARED)

@@ -12,8 +12,7 @@ import pytest
 
 from streamcrm.contract import validator
 from streamcrm.decisions import CrmConfig
-from streamcrm.policies.abandoned_cart import AbandonConfig
-from streamcrm.policies.contact import ContactPolicy
+from streamcrm.policies.contact import ContactConfig
 from streamcrm.replay.adapters import derived_price, map_rows
 from streamcrm.replay.report import render
 from streamcrm.replay.runner import replay
@@ -95,7 +94,7 @@ def test_replay_fires_deadlines_on_event_time() -> None:
 """
     mapped, _ = map_rows("taobao", lines(log))
     outcome = replay(
-        mapped, crm=CrmConfig(abandon=AbandonConfig(contact=ContactPolicy(holdout_share=0.0)))
+        mapped, crm=CrmConfig(contact=ContactConfig(holdout_share=0.0))
     )
     summary = outcome.summary()
     assert (

@@ -29,7 +29,8 @@ FOLLOWS: frozenset[str] = frozenset()
 
 
 def on_event(state: CustomerState, event: Event, ctx: Context) -> Step:
-    state, outcomes = policy.after_event(ctx.before, state, event, ctx.config.abandon)
+    config = ctx.config
+    state, outcomes = policy.after_event(ctx.before, state, event, config.abandon, config.contact)
     return Step(state, outcomes=tuple(outcomes)) if outcomes else Step(state)
 
 
@@ -42,7 +43,7 @@ def due(state: CustomerState, config: CrmConfig) -> float | None:
 
 
 def on_due(state: CustomerState, now: float, ctx: Context) -> Step:
-    fired = policy.fire_due(state, now, ctx.config.abandon)
+    fired = policy.fire_due(state, now, ctx.config.abandon, ctx.config.contact)
     return Step(
         fired.state,
         emitted=tuple(Emitted("coupon_issued", c, now) for c in fired.coupons),

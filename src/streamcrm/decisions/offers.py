@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from streamcrm.crm_config import CrmConfig
 from streamcrm.events import Event
+from streamcrm.evolve import evolve
 from streamcrm.policies import next_best_offer as policy
 from streamcrm.policies import offer_learning
-from streamcrm.policies.contact import in_holdout
+from streamcrm.policies.contact import REASONS, history
 from streamcrm.protocol import Context, Emitted, Step
 from streamcrm.state import CustomerState
 
@@ -20,8 +21,8 @@ LISTS = ("model", "popular", "recent", "cooc", "popular_exact", "learned", "fall
 OUTCOMES = frozenset(
     {
         "nbo_evaluated", "nbo_target_seen", "choice_learned", "choice_target_not_candidate",
-        "offer_no_consent", "offer_holdout", "offer_sent", "offer_by_model",
-        "offer_by_fallback", "offer_resolved",
+        "offer_sent", "offer_by_model", "offer_by_fallback", "offer_resolved",
+        *(f"offer_{reason}" for reason in REASONS),
         *(f"{name}_hit_at_{k}" for name in LISTS for k in (5, 10)),
     }
 )  # fmt: skip
@@ -44,18 +45,20 @@ def on_event(state: CustomerState, event: Event, ctx: Context) -> Step:
     if not policy.should_offer(state, event, config.offers):
         return Step(state, outcomes=tuple(outcomes), evaluations=evaluations)
     state = policy.resolve(state, learners.ranker)  # the old offer's labels, now
-    consent = config.abandon.consent_default if state.consent is None else state.consent
-    contact = config.abandon.contact
+    contact, sent = config.contact, history(state, event.ts)
+    verdict = contact.check(
+        "offer", state.customer_id, consent=contact.consent(state.consent), history=sent,
+        now=event.ts,
+    )  # fmt: skip
     emitted: tuple[Emitted, ...] = ()
-    if not consent:
-        outcomes.append("offer_no_consent")
-    elif in_holdout(state.customer_id, contact.holdout_share, contact.holdout_salt):
-        outcomes.append("offer_holdout")
+    if not verdict.allowed:
+        outcomes.append(f"offer_{verdict.reason}")
     else:
         state, offer = policy.make_offer(
             state, event, learners.candidates, learners.ranker, config.offers, learners.gate
         )
         if offer is not None:
+            state = evolve(state, offers_sent_at=(*sent["offer"], event.ts))
             emitted = (Emitted("next_best_offer", offer, event.ts),)
             by = "fallback" if offer["model_version"] == policy.FALLBACK_VERSION else "model"
             outcomes += ("offer_sent", f"offer_by_{by}")

@@ -11,7 +11,7 @@ from streamcrm.crm_config import CrmConfig
 from streamcrm.decisions.profile import became
 from streamcrm.events import Event, format_ts
 from streamcrm.evolve import evolve
-from streamcrm.policies.contact import REASONS
+from streamcrm.policies.contact import REASONS, history
 from streamcrm.protocol import Context, Emitted, Step
 from streamcrm.state import CustomerState
 
@@ -50,9 +50,11 @@ def _winback(state: CustomerState, at: float, config: CrmConfig) -> Step:
         and p.winback_sent_at > state.last_order_at
     ):
         return Step(state)  # already sent in this episode
-    consent = config.abandon.consent_default if state.consent is None else state.consent
-    sent = (p.winback_sent_at,) if p.winback_sent_at is not None else ()
-    verdict = config.abandon.contact.check(state.customer_id, consent=consent, sent_at=sent, now=at)
+    contact = config.contact
+    verdict = contact.check(
+        "winback", state.customer_id, consent=contact.consent(state.consent),
+        history=history(state, at), now=at,
+    )  # fmt: skip
     if not verdict.allowed:
         return Step(state, outcomes=(f"winback_{verdict.reason}",))
     items = affinity_items(state, config.winback_items)

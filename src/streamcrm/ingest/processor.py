@@ -24,6 +24,7 @@ from streamcrm.ingest.dead_letter import reject
 from streamcrm.learning.candidates import CandidateStats
 from streamcrm.learning.churn import ChurnModel
 from streamcrm.policies.abandoned_cart import AbandonConfig
+from streamcrm.policies.contact import ContactConfig
 from streamcrm.reorder import ReorderBuffer
 from streamcrm.state import DEFAULT_LIMITS, CustomerState, Limits, apply, at_offset, replayed
 from streamcrm.timers import DueIndex
@@ -64,6 +65,7 @@ class Processor:
         *,
         limits: Limits = DEFAULT_LIMITS,
         abandon: AbandonConfig | None = None,
+        contact: ContactConfig | None = None,
         crm: CrmConfig | None = None,
         clock: str = "wall",
         reorder: bool = False,
@@ -76,7 +78,9 @@ class Processor:
             raise ValueError(msg)
         self.topic_kinds = dict(topic_kinds)
         self.limits = limits
-        self.crm = crm or CrmConfig(abandon=abandon or AbandonConfig())
+        self.crm = crm or CrmConfig(
+            contact=contact or ContactConfig(), abandon=abandon or AbandonConfig()
+        )
         self.learners = Learners(
             churn=ChurnModel(horizon_s=self.crm.churn_horizon_s),
             candidates=CandidateStats(max_skus=self.crm.tracked_skus),

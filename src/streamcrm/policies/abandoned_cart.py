@@ -15,10 +15,10 @@ sweep happened to run, so a replay decides exactly as live operation would.
 >>> from streamcrm.state import Cart, CartLine, CustomerState
 >>> cart = Cart("k1", (CartLine("s1", 1, 80.0),), version=1, last_activity=0.0)
 >>> state = CustomerState("c1", 0.0, 0.0, cart=cart)
->>> config = AbandonConfig(contact=ContactPolicy(holdout_share=0.0))
+>>> config, contact = AbandonConfig(), ContactConfig(holdout_share=0.0)
 >>> next_due(state, config)  # abandoned after 30 minutes
 1800.0
->>> fired = fire_due(state, now=90_000.0, config=config)
+>>> fired = fire_due(state, now=90_000.0, config=config, contact=contact)
 >>> fired.outcomes
 ['cart_abandoned', 'itt_abandoned_treatment', 'reminded', 'couponed']
 >>> [(c["stage"], c["discount"]["kind"]) for c in fired.coupons]
@@ -33,7 +33,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from streamcrm.events import Event, format_ts
-from streamcrm.policies.contact import DAY, ContactPolicy, in_holdout
+from streamcrm.policies.contact import DAY, ContactConfig, history
 from streamcrm.policies.coupon import (
     CouponInputs,
     CouponRule,
@@ -58,8 +58,6 @@ class AbandonConfig:
     attribution_window: float = 7 * DAY
     coupon_ttl: float = 7 * DAY
     incentive_window: float = 30 * DAY  # at most one incentive per customer in this
-    consent_default: bool = True
-    contact: ContactPolicy = field(default_factory=ContactPolicy)
     rule: CouponRule = field(default_factory=CouponRule)
     propensity: PropensityModel = field(default_factory=RulePropensity)
 
@@ -93,8 +91,10 @@ def next_due(state: CustomerState, config: AbandonConfig) -> float | None:
     return None
 
 
-def fire_due(state: CustomerState, now: float, config: AbandonConfig) -> Fired:
-    """Take every step due at or before ``now``, in order."""
+def fire_due(
+    state: CustomerState, now: float, config: AbandonConfig, contact: ContactConfig
+) -> Fired:
+    """Take every step due at or before ``now``, in order, through the contact policy."""
     coupons: list[dict[str, Any]] = []
     outcomes: list[str] = []
     decisions: list[dict[str, Any]] = []
@@ -109,10 +109,10 @@ def fire_due(state: CustomerState, now: float, config: AbandonConfig) -> Fired:
                 state,
                 abandonment=Abandonment(cart.cart_id, cart.version, due, last_incentive_at=last),
             )
-            outcomes.extend(("cart_abandoned", f"itt_abandoned_{arm_of(state, config)}"))
+            outcomes.extend(("cart_abandoned", f"itt_abandoned_{arm_of(state, contact)}"))
         else:
             stage = _due_stage(state, config)
-            state, coupon, outcome, decision = _run_stage(state, stage, due, config)
+            state, coupon, outcome, decision = _run_stage(state, stage, due, config, contact)
             if decision.get("withheld"):
                 outcomes.append(f"incentive_withheld_{decision['withheld']}")
             outcomes.append(outcome)
@@ -131,7 +131,7 @@ def _due_stage(state: CustomerState, config: AbandonConfig) -> Stage:
 
 
 def _run_stage(
-    state: CustomerState, stage: Stage, at: float, config: AbandonConfig
+    state: CustomerState, stage: Stage, at: float, config: AbandonConfig, contact: ContactConfig
 ) -> tuple[CustomerState, dict[str, Any] | None, str, dict[str, Any]]:
     cart, ab = state.cart, state.abandonment
     assert cart is not None and ab is not None
@@ -147,14 +147,15 @@ def _run_stage(
     )
     withheld = incentive_withheld(ab, at, config.incentive_window) if stage.incentive else None
     decision = config.rule.decide(x, incentive=stage.incentive and withheld is None)
-    # Coupons and plain reminders are capped separately: a 1 h reminder must not use up
-    # the day's allowance of the 24 h coupon.
+    # Coupons and plain reminders are separate kinds: a 1 h reminder must not use up
+    # the day's allowance of the 24 h coupon (policies/contact.py).
     is_coupon = decision.kind != "none"
-    consent = config.consent_default if state.consent is None else state.consent
-    sent_at = config.contact.prune(
-        state.coupons_sent_at if is_coupon else state.reminders_sent_at, at
+    kind = "coupon" if is_coupon else "reminder"
+    sent = history(state, at)
+    sent_at = sent[kind]
+    verdict = contact.check(
+        kind, state.customer_id, consent=contact.consent(state.consent), history=sent, now=at
     )
-    verdict = config.contact.check(state.customer_id, consent=consent, sent_at=sent_at, now=at)
     coupon_id = coupon_id_for(state.customer_id, cart.cart_id, cart.version, stage.name)
     audit = {
         "coupon_id": coupon_id,
@@ -178,15 +179,15 @@ def _run_stage(
         )
     code = code_for(coupon_id) if is_coupon else None
     expires = at + config.coupon_ttl if code else None
-    contact = Contact(coupon_id, cart.cart_id, stage.name, code, at, verdict.holdout, expires)
+    made = Contact(coupon_id, cart.cart_id, stage.name, code, at, verdict.holdout, expires)
     # A holdout decision is a would-be send: it counts against the caps exactly as a real
     # send does, so both arms see the same policy except for the message itself.
-    sent = (*sent_at, at)
-    state = replace(state, last_contact=contact)
+    times = (*sent_at, at)
+    state = replace(state, last_contact=made)
     state = (
-        replace(state, coupons_sent_at=sent)
+        replace(state, coupons_sent_at=times)
         if is_coupon
-        else replace(state, reminders_sent_at=sent)
+        else replace(state, reminders_sent_at=times)
     )
     if verdict.holdout:
         # Recorded, not sent: the control group tells us what happens without a message.
@@ -216,14 +217,11 @@ def _run_stage(
     return state, event, "couponed" if code else "reminded", audit
 
 
-def arm_of(state: CustomerState, config: AbandonConfig) -> str:
+def arm_of(state: CustomerState, contact: ContactConfig) -> str:
     """The customer's arm of the experiment (``treatment`` or ``holdout``): assigned by a
     stable hash, so an intent-to-treat readout can count every abandoned cart by arm
     whether or not a message was decided or sent."""
-    c = config.contact
-    return (
-        "holdout" if in_holdout(state.customer_id, c.holdout_share, c.holdout_salt) else "treatment"
-    )
+    return "holdout" if contact.held_out(state.customer_id) else "treatment"
 
 
 WITHHELD = ("once_per_cart", "once_per_customer_window")  # what incentive_withheld says
@@ -273,7 +271,11 @@ def code_for(coupon_id: str) -> str:
 
 
 def after_event(
-    before: CustomerState | None, after: CustomerState, event: Event, config: AbandonConfig
+    before: CustomerState | None,
+    after: CustomerState,
+    event: Event,
+    config: AbandonConfig,
+    contact: ContactConfig,
 ) -> tuple[CustomerState, list[str]]:
     """Outcomes of an applied event: new carts, recoveries, redemptions."""
     outcomes: list[str] = []
@@ -286,34 +288,34 @@ def after_event(
         ):
             outcomes.append("cart_started")
     elif event.type == "order_placed":
-        after, outcomes = _attribute_order(after, event, config)
+        after, outcomes = _attribute_order(after, event, config, contact)
     return after, outcomes
 
 
 def _attribute_order(
-    state: CustomerState, event: Event, config: AbandonConfig
+    state: CustomerState, event: Event, config: AbandonConfig, contact: ContactConfig
 ) -> tuple[CustomerState, list[str]]:
     ab = state.abandonment
     if ab is None or ab.abandoned_at is None or ab.recovered:
         return state, []
     if not 0 <= event.ts - ab.abandoned_at <= config.attribution_window:
         return state, []
-    outcomes = [f"itt_recovered_{arm_of(state, config)}"]
-    contact = state.last_contact
+    outcomes = [f"itt_recovered_{arm_of(state, contact)}"]
+    last = state.last_contact
     if (
-        contact is None
-        or contact.cart_id != ab.cart_id
-        or event.ts - contact.at > config.attribution_window
+        last is None
+        or last.cart_id != ab.cart_id
+        or event.ts - last.at > config.attribution_window
     ):
         outcomes.append("recovered_uncontacted")
-    elif contact.holdout:
+    elif last.holdout:
         outcomes.append("recovered_holdout")
     else:
         outcomes.append("recovered_treated")
     redeemed = (
-        contact is not None
-        and contact.code is not None
-        and event.body.get("coupon_code") == contact.code
+        last is not None
+        and last.code is not None
+        and event.body.get("coupon_code") == last.code
     )
     if redeemed:
         outcomes.append("redeemed")
