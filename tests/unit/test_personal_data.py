@@ -72,7 +72,7 @@ def test_the_learners_checkpoint_holds_no_customer_id() -> None:
 
 
 def _audited(level: int, caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
-    from streamcrm.app.agents import _log
+    from streamcrm.app.commit import log_batch as _log
 
     result = BatchResult(decisions=[{"coupon_id": "cp-1", "customer_id": "c-secret-7",
                                      "stage": "coupon", "verdict": "allowed"}])  # fmt: skip

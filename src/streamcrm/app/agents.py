@@ -3,9 +3,8 @@ snapshots out.
 
 They read as the data flow; every decision is in :class:`streamcrm.ingest.Processor`.
 Input arrives through :mod:`streamcrm.app.intake` (Faust's consumer, without its
-per-message hand-off). Writes go to the table's store plus an explicit changelog send to
-the customer's own partition: a batch (and a timer sweep) mixes partitions, so Faust's
-"current event" would name the wrong one.
+per-message hand-off). Each batch's (and each sweep's) writes go through
+:class:`streamcrm.app.commit.BatchCommit`.
 """
 
 from __future__ import annotations
@@ -13,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 import faust
@@ -22,23 +20,17 @@ from aiokafka.partitioner import murmur2
 
 from streamcrm.app import learner_store
 from streamcrm.app.catchup import changelog_tail
-from streamcrm.app.erasure import attach_marker_expiry, commit_erasures, marker_lookup
+from streamcrm.app.commit import BatchCommit
+from streamcrm.app.erasure import attach_marker_expiry, marker_lookup
 from streamcrm.app.horizon import ReadHorizon
 from streamcrm.app.intake import Intake
-from streamcrm.events import PROCESSING_ERROR
-from streamcrm.ingest import BatchResult, Lookup, Processor, Record
-from streamcrm.policies.abandoned_cart import anonymous
-from streamcrm.protocol import TOPIC_OF
+from streamcrm.ingest import Lookup, Processor, Record
 from streamcrm.publish import end_of_stream
-from streamcrm.snapshot import snapshot_fields, snapshot_key
 from streamcrm.state import CustomerState, Limits
 
 if TYPE_CHECKING:
     from streamcrm.app.factory import Runtime
     from streamcrm.config import Settings
-
-decision_log = logging.getLogger("streamcrm.decisions")
-
 
 def partition_of(customer_id: str, partitions: int) -> int:
     """The partition Kafka's default (murmur2) partitioner gives this key."""
@@ -65,24 +57,6 @@ def _adopt_learners(processor: Processor, table: Any, partitions: set[int]) -> s
     return set() if adopted is None else {adopted}
 
 
-def _log(result: BatchResult) -> None:
-    """The decision audit log; bugs (not bad input) loudly, without customer ids.
-
-    At INFO a decision is logged without its customer id (personal data stays out of logs
-    by default); DEBUG adds it, for tracing one customer by hand."""
-    if decision_log.isEnabledFor(logging.DEBUG):
-        for decision in result.decisions:
-            decision_log.debug("%s", orjson.dumps(decision).decode())
-    elif decision_log.isEnabledFor(logging.INFO):
-        for decision in result.decisions:
-            decision_log.info("%s", orjson.dumps(anonymous(decision)).decode())
-    for _, error in result.timer_errors:
-        log.error("a deadline raised and was dropped until the customer's next event: %s", error)
-    if result.dead_by_reason.get(PROCESSING_ERROR):
-        n = result.dead_by_reason[PROCESSING_ERROR]
-        log.error("%d events raised while applied; dead-lettered as processing_error", n)
-
-
 def processor_for(settings: Settings) -> Processor:
     """The worker's decision core, configured from its settings."""
     return Processor(
@@ -103,11 +77,8 @@ def attach_agents(
     settings = runtime.settings
     processor = processor_for(settings)
     input_topics = set(settings.topics.inputs())
-    prefix = settings.redis_key_prefix
     store = customers.data  # read and written directly; the changelog is sent explicitly
     changelog = customers.changelog_topic.get_topic_name()
-    topics = settings.topics
-    outbox = runtime.outbox
 
     # Held across decide + commit by the ingest loop and the sweep alike: commit awaits
     # the producer between store writes, and a sweep run in such a gap read states not
@@ -116,26 +87,7 @@ def attach_agents(
 
     erased = marker_lookup(markers)
 
-    async def commit(result: BatchResult, now: float) -> None:
-        await commit_erasures(result, runtime, store=store, changelog=changelog, markers=markers)
-        for customer_id, (partition, state) in result.states.items():
-            store[customer_id] = state  # one changelog record per customer per batch
-            await outbox.send(changelog, customer_id.encode(), orjson.dumps(state), partition)
-            if runtime.snapshots is not None:
-                runtime.snapshots.stage(
-                    snapshot_key(customer_id, prefix), snapshot_fields(state, now)
-                )
-        for event_type, records in result.emitted.items():
-            topic = getattr(topics, TOPIC_OF[event_type])
-            for key, body in records:
-                await outbox.send(topic, key, orjson.dumps(body))
-        _log(result)
-        if settings.clock == "wall":  # stages fire in sweeps and at the end of batches alike
-            for decision in result.decisions:
-                runtime.stats.fired_late(now - decision["at"])
-        runtime.stats.add(result)
-        if runtime.snapshots is not None:
-            runtime.snapshots.flush_soon()  # in the background: Redis never holds the stream
+    commit = BatchCommit(runtime, store=store, changelog=changelog, markers=markers)
 
     intake = Intake(
         input_topics, limit=4 * settings.batch_size, crash_marker=settings.drills.crash_marker
@@ -203,7 +155,7 @@ def _attach_sweep(
     settings: Settings,
     processor: Processor,
     lookup: Lookup,
-    commit: Callable[[BatchResult, float], Awaitable[None]],
+    commit: BatchCommit,
     deciding: asyncio.Lock,
     reads: ReadHorizon,
 ) -> None:
