@@ -5,12 +5,14 @@ from __future__ import annotations
 import sys
 from dataclasses import replace
 from types import ModuleType
+from typing import Any
 
 import orjson
 import pytest
 
 from streamcrm import decisions, outcomes
 from streamcrm.crm_config import CrmConfig, Learners
+from streamcrm.decisions.adapter import SubState
 from streamcrm.events import Event, parse_ts
 from streamcrm.ingest import Processor, Record
 from streamcrm.policies.contact import ContactConfig
@@ -134,3 +136,43 @@ def test_a_follower_sees_what_an_earlier_decision_emitted(
     step = decisions.after_event(None, after, event, CrmConfig(), Learners())
     assert [e.type for e in seen] == ["customer_profile_updated"]
     assert seen[0] in step.emitted
+
+
+class _Sla:
+    """A pure sub-state module of the standalone shape: a deadline an hour after a view."""
+
+    NAME = "sla"
+    OUTCOMES = frozenset({"sla_opened", "sla_breached"})
+    EMITS = frozenset({"customer_profile_updated"})
+
+    @staticmethod
+    def on_event(sub: float, event: Event, cfg: float) -> tuple[float, list[Any], list[str]]:
+        if event.type != "product_viewed":
+            return sub, [], []
+        return event.ts + cfg, [], ["sla_opened"]
+
+    @staticmethod
+    def due(sub: float, cfg: float) -> float | None:
+        return sub or None
+
+    @staticmethod
+    def on_due(sub: float, now: float, cfg: float) -> tuple[float, list[Any], list[str]]:
+        return 0.0, [{"type": "customer_profile_updated", "at": now}], ["sla_breached"]
+
+
+def test_a_pure_sub_state_module_plugs_in_with_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    sla = SubState(
+        _Sla, get=lambda s: s.updated_at, put=lambda s, v: replace(s, updated_at=v),
+        config=lambda config: 3600.0,
+    )  # fmt: skip
+    monkeypatch.setattr(decisions, "REGISTRY", (*decisions.REGISTRY, sla))
+    body = {"sku": "s1", "category": "shoes", "price": 10.0}
+    view = Event("e1", "product_viewed", "c1", 1000.0, "web", None, body)
+    crm, learners = CrmConfig(), Learners()
+    step = decisions.after_event(None, CustomerState("c1", 1000.0, 1000.0), view, crm, learners)
+    assert "sla_opened" in step.outcomes and decisions.next_due(step.state, crm) == 4600.0
+    fired = decisions.fire_due(step.state, 5000.0, crm, learners)
+    assert fired.outcomes == ("sla_breached",) and fired.emitted[0].at == 4600.0
+    assert sla.due(fired.state, crm) is None  # what is left is the view's offer window
+    with pytest.raises(ValueError, match="undeclared event types"):
+        sla._step(step.state, (0.0, [{"type": "coupon_issued"}], []), 0.0)
