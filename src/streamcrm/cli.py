@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import logging
 import os
 import sys
 from collections.abc import Sequence
@@ -24,12 +23,12 @@ from streamcrm.cli_flags import (
     _add_worker_flags,
     _env,
     _int_env,
+    add_rules_flag,
 )
-from streamcrm.config import Drills, Settings, Topics, parse_duration, parse_stages
-from streamcrm.decisions import CrmConfig
+from streamcrm.cli_rules import crm_config
+from streamcrm.config import Drills, Settings, Topics, parse_duration
 from streamcrm.kafka_security import ENV_PASSWORD, KafkaSecurity, read_password_file, ssl_context
-from streamcrm.policies.abandoned_cart import AbandonConfig
-from streamcrm.policies.contact import ContactPolicy
+from streamcrm.logs import setup as setup_logs
 from streamcrm.redaction import install_log_scrubber, scrub, secrets_of
 from streamcrm.web_access import TOKEN_ENV
 
@@ -91,6 +90,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_broker_flags(bench, embedded_default=True)
     _add_redis_flags(bench)
+    add_rules_flag(bench)
     bench.add_argument(
         "--events", type=int, default=60_000, help="events per contender run (default 60000)"
     )
@@ -169,35 +169,6 @@ def _duration(text: str, flag: str) -> float:
         raise UsageError(msg) from None
 
 
-def _crm_config(args: argparse.Namespace) -> CrmConfig:
-    try:
-        horizon = parse_duration(args.churn_horizon)
-    except ValueError as exc:
-        raise UsageError(str(exc)) from None
-    if args.tracked_skus < 1:
-        msg = f"--tracked-skus must be at least 1, not {args.tracked_skus}"
-        raise UsageError(msg)
-    return CrmConfig(
-        abandon=_abandon_config(args), churn_horizon_s=horizon, tracked_skus=args.tracked_skus
-    )
-
-
-def _abandon_config(args: argparse.Namespace) -> AbandonConfig:
-    if not 0.0 <= args.holdout <= 1.0:
-        msg = f"--holdout must be between 0 and 1 (got {args.holdout})"
-        raise UsageError(msg)
-    try:
-        return AbandonConfig(
-            abandon_after=parse_duration(args.abandon_after),
-            stages=parse_stages(args.stages),
-            consent_default=args.consent_default == "yes",
-            incentive_window=parse_duration(args.incentive_window),
-            contact=ContactPolicy(holdout_share=args.holdout),
-        )
-    except ValueError as exc:
-        raise UsageError(str(exc)) from None
-
-
 def settings_from(args: argparse.Namespace) -> Settings:
     if args.partitions < 1:
         msg = f"--partitions must be at least 1 (got {args.partitions})"
@@ -211,6 +182,7 @@ def settings_from(args: argparse.Namespace) -> Settings:
         offers=args.topic_offers,
         profiles=args.topic_profiles,
         erasures=args.topic_erasures,
+        decisions=getattr(args, "topic_decisions", Topics().decisions),  # verify sets none
     )
     if len(set(topics.inputs())) != 3:
         msg = "the browse, cart and order topics must be three different topics"
@@ -222,8 +194,10 @@ def settings_from(args: argparse.Namespace) -> Settings:
         kafka_security=_kafka_security(args),
         web_token=os.environ.get(TOKEN_ENV) or None,
     )
+    if hasattr(args, "rules"):
+        settings = replace(settings, crm=crm_config(args))
     if hasattr(args, "clock"):
-        settings = replace(settings, clock=args.clock, crm=_crm_config(args))
+        settings = replace(settings, clock=args.clock)
     if hasattr(args, "redis_url"):
         settings = replace(settings, redis_url=None if args.no_redis else args.redis_url)
     if args.command == "worker":
@@ -243,6 +217,8 @@ def settings_from(args: argparse.Namespace) -> Settings:
             fast_rebalance=args.fast_rebalance,
             checkpoint_every_s=_duration(args.checkpoint_every, "--checkpoint-every"),
             log_level=args.log_level,
+            log_format=args.log_format,
+            audit=args.audit,
             max_record_bytes=args.max_record_bytes,
             max_future_skew_s=_duration(args.max_future_skew, "--max-future-skew"),
             resync_rate=args.resync_rate,
@@ -391,9 +367,7 @@ def _offline(args: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:  # noqa: PLR0911 - one return per command
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    setup_logs(getattr(args, "log_format", "text"))
     secrets: list[str] = []
     try:
         if args.command in ("uplift", "evaluate-policy"):  # offline: no broker, no Settings

@@ -21,6 +21,7 @@ import orjson
 from aiokafka.partitioner import murmur2
 
 from streamcrm.app import learner_store
+from streamcrm.app.audit import publish_audit
 from streamcrm.app.catchup import changelog_tail
 from streamcrm.app.erasure import attach_marker_expiry, commit_erasures, marker_lookup
 from streamcrm.app.horizon import ReadHorizon
@@ -133,6 +134,7 @@ def attach_agents(
         ):
             for key, body in records:
                 await outbox.send(topic, key, orjson.dumps(body))
+        await publish_audit(runtime, result.decisions)
         _log(result)
         if settings.clock == "wall":  # stages fire in sweeps and at the end of batches alike
             for decision in result.decisions:
