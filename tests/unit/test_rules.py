@@ -3,6 +3,7 @@ override the file, and a child worker gets exactly the parent's rules."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import tomllib
@@ -169,3 +170,26 @@ def test_a_child_worker_is_given_exactly_the_parents_rules(tmp_path: Path) -> No
     child = settings_from(build_parser().parse_args(argv[3:]))
     assert child.crm == parent.crm
     assert (child.audit, child.log_format, child.topics) == (True, "json", parent.topics)
+
+
+def test_replay_decides_by_the_rules_file_and_names_its_version(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from streamcrm.cli import main
+
+    from .test_replay import TAOBAO
+
+    log = tmp_path / "taobao.csv"
+    log.write_text(TAOBAO)
+    rules = tmp_path / "rules.toml"
+    rules.write_text("[contact]\nconsent_default = false\nholdout_share = 0\n")
+    summaries = []
+    for extra in ([], ["--rules", str(rules)]):
+        assert main(["replay", "--format", "taobao", str(log), "--json", *extra]) == 0
+        summaries.append(json.loads(capsys.readouterr().out.strip().splitlines()[-1]))
+    default, opted_out = summaries
+    assert default["rules_version"] == rules_version(CrmConfig())
+    assert opted_out["rules_version"] == rules_version(load_rules(rules))
+    assert default["reminded"] + default["couponed"] + default["holdout"] > 0
+    assert opted_out["reminded"] + opted_out["couponed"] + opted_out["holdout"] == 0
+    assert opted_out["suppressed"] > 0
