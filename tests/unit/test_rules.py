@@ -193,3 +193,46 @@ def test_replay_decides_by_the_rules_file_and_names_its_version(
     assert default["reminded"] + default["couponed"] + default["holdout"] > 0
     assert opted_out["reminded"] + opted_out["couponed"] + opted_out["holdout"] == 0
     assert opted_out["suppressed"] > 0
+
+
+_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers(-5, 10**6) | st.floats() | st.text(max_size=8),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=6), inner, max_size=3)
+    ),
+    max_leaves=8,
+)
+_NAMES = st.sampled_from([*RULES, "offers.nope", "nope.items"])
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.dictionaries(_NAMES, _VALUES, max_size=4))
+def test_any_rules_data_gives_a_config_or_one_rules_error(flat: dict[str, object]) -> None:
+    """Whatever a file holds: a config, or a RulesError naming a key (never a traceback)."""
+    data: dict[str, dict[str, object]] = {}
+    for key, value in flat.items():
+        section, name = key.split(".")
+        data.setdefault(section, {})[name] = value
+    try:
+        config = rules_from(data)
+    except RulesError as exc:
+        text = str(exc)
+        assert "\n" not in text
+        assert any(key in text or f"[{key.split('.')[0]}]" in text for key in [*flat, *RULES]), text
+    else:
+        assert rules_from(tomllib.loads(to_toml(config))) == config
+
+
+def test_a_json_log_line_keeps_a_traceback_on_one_line() -> None:
+    import logging
+
+    from streamcrm.logs import JsonFormatter
+
+    try:
+        raise ValueError("boom")
+    except ValueError:
+        record = logging.LogRecord("x", logging.ERROR, "f.py", 1, "failed", (), sys.exc_info())
+    line = JsonFormatter().format(record)
+    assert "\n" not in line
+    body = json.loads(line)
+    assert body["message"] == "failed" and "ValueError: boom" in body["exc"]
