@@ -163,8 +163,10 @@ VIP_TIERS = Kind(
 MULTIPLIERS = Kind("a table of tier name = multiplier >= 0, with 'none'", _multipliers, dict)
 
 
-# File key -> (CrmConfig field path, kind): the only place the two are matched.
-# (The contact keys map under ``abandon`` while the contact policy lives there.)
+# File key -> (CrmConfig field path, kind): the only place the two are matched; every
+# other function here (checks across keys included) reads rules through it. The [contact]
+# keys point under ``abandon`` while the contact policy lives in AbandonConfig: when it
+# moves to its own CrmConfig section, only their paths change here.
 RULES: dict[str, tuple[str, Kind]] = {
     "abandoned_cart.abandon_after": ("abandon.abandon_after", DURATION),
     "abandoned_cart.stages": ("abandon.stages", STAGES),
@@ -260,26 +262,35 @@ def rules_from(data: Mapping[str, Any], base: CrmConfig | None = None) -> CrmCon
     try:
         config = _set(config, values)
     except ValueError as exc:  # AbandonConfig.__post_init__: stage order vs abandon_after
-        after = values.get("abandon.abandon_after", config.abandon.abandon_after)
-        stages = values.get("abandon.stages", config.abandon.stages)
-        at = ", ".join(f"{st.name} {st.after:g}s" for st in stages)
+        now = {key: values.get(path, _get(config, path)) for key, (path, _) in RULES.items()}
+        at = ", ".join(f"{st.name} {st.after:g}s" for st in now["abandoned_cart.stages"])
+        after = now["abandoned_cart.abandon_after"]
         msg = f"abandoned_cart.stages: {exc} (abandon_after {after:g}s; stages {at})"
         raise RulesError(msg) from None
     return _checked_whole(config)
 
 
 def _checked_whole(config: CrmConfig) -> CrmConfig:
-    """Rules that span keys (the dataclasses' own checks run again on the final values)."""
-    a, p = config.abandon, config.profile
-    missing = [name for name, _ in p.tiers if name not in p.multipliers]
+    """Rules that span keys, read by key (through RULES) like everything else."""
+
+    def rule(key: str) -> Any:
+        return _get(config, RULES[key][0])
+
+    tiers, multipliers = rule("profile.tiers"), rule("profile.multipliers")
+    missing = [name for name, _ in tiers if name not in multipliers]
     if missing:
-        msg = f"profile.multipliers: no multiplier for tier {missing[0]!r} (allowed: one per profile.tiers name, and 'none')"
+        msg = (
+            f"profile.multipliers: no multiplier for tier {missing[0]!r} "
+            "(allowed: one per profile.tiers name, and 'none')"
+        )
         raise RulesError(msg)
-    if not p.at_risk_factor < p.churn_factor:
-        msg = f"profile.churn_factor: must be above at_risk_factor ({p.at_risk_factor:g}), not {p.churn_factor:g}"
+    at_risk, churn = rule("profile.at_risk_factor"), rule("profile.churn_factor")
+    if not at_risk < churn:
+        msg = f"profile.churn_factor: must be above at_risk_factor ({at_risk:g}), not {churn:g}"
         raise RulesError(msg)
-    if a.contact.max_per_week < a.contact.max_per_day:
-        msg = f"contact.max_per_week: must be at least max_per_day ({a.contact.max_per_day})"
+    per_day, per_week = rule("contact.max_per_day"), rule("contact.max_per_week")
+    if per_week < per_day:
+        msg = f"contact.max_per_week: must be at least max_per_day ({per_day}), not {per_week}"
         raise RulesError(msg)
     return config
 
