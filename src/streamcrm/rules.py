@@ -84,7 +84,10 @@ def _text(v: Any) -> str:
 
 
 def _duration(v: Any) -> float:
-    return parse_duration(v) if isinstance(v, str) else _checked(lambda x: x >= 0)(v)
+    value = parse_duration(v) if isinstance(v, str) else _number(v)
+    if not 0 <= value < math.inf:  # "inf" parses as a duration, and never comes
+        raise ValueError
+    return value
 
 
 def _table_list(v: Any, fields: tuple[str, ...]) -> list[dict[str, Any]]:

@@ -99,6 +99,7 @@ def test_rules_survive_the_file_round_trip(
         ),
         ({"coupon": {"tiers": []}}, "coupon.tiers: [] is not allowed (a non-empty list"),
         ({"offers": {"throttle": "soon"}}, "offers.throttle: 'soon' is not allowed (a duration"),
+        ({"churn": {"horizon": "infs"}}, "churn.horizon: 'infs' is not allowed (a duration"),
         (
             {"offers": {"items": True}},
             "offers.items: true is not allowed (an integer of at least 1)",
