@@ -1,4 +1,5 @@
-"""``streamcrm``: worker, generate, demo. Reads flags and environment once, builds Settings.
+"""``streamcrm``: the parser and the commands. Reads flags and environment once and builds
+Settings (cli_settings.py; the business rules: cli_rules.py).
 
 Every flag falls back to the environment variable named in its help. Errors print one
 line saying what was wrong and how to fix it, and exit non-zero: no tracebacks.
