@@ -1,4 +1,5 @@
-"""``streamcrm``: worker, generate, demo. Reads flags and environment once, builds Settings.
+"""``streamcrm``: the parser and the commands. Reads flags and environment once and builds
+Settings (cli_settings.py; the business rules: cli_rules.py).
 
 Every flag falls back to the environment variable named in its help. Errors print one
 line saying what was wrong and how to fix it, and exit non-zero: no tracebacks.
@@ -8,8 +9,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import logging
-import os
 import sys
 from collections.abc import Sequence
 from dataclasses import replace
@@ -24,14 +23,14 @@ from streamcrm.cli_flags import (
     _add_worker_flags,
     _env,
     _int_env,
+    add_rules_flag,
 )
-from streamcrm.config import Drills, Settings, Topics, parse_duration, parse_stages
-from streamcrm.decisions import CrmConfig
-from streamcrm.kafka_security import ENV_PASSWORD, KafkaSecurity, read_password_file, ssl_context
-from streamcrm.policies.abandoned_cart import AbandonConfig
-from streamcrm.policies.contact import ContactConfig
+from streamcrm.cli_settings import settings_from
+from streamcrm.config import Settings
+from streamcrm.logs import setup as setup_logs
 from streamcrm.redaction import install_log_scrubber, scrub, secrets_of
-from streamcrm.web_access import TOKEN_ENV
+
+__all__ = ["build_parser", "main", "settings_from"]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -91,6 +90,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_broker_flags(bench, embedded_default=True)
     _add_redis_flags(bench)
+    add_rules_flag(bench)
     bench.add_argument(
         "--events", type=int, default=60_000, help="events per contender run (default 60000)"
     )
@@ -159,166 +159,6 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_evaluate_policy_parser(sub)
     return parser
-
-
-def _duration(text: str, flag: str) -> float:
-    try:
-        return parse_duration(text)
-    except ValueError as exc:
-        msg = f"{flag}: {exc}"
-        raise UsageError(msg) from None
-
-
-def _crm_config(args: argparse.Namespace) -> CrmConfig:
-    try:
-        horizon = parse_duration(args.churn_horizon)
-    except ValueError as exc:
-        raise UsageError(str(exc)) from None
-    if args.tracked_skus < 1:
-        msg = f"--tracked-skus must be at least 1, not {args.tracked_skus}"
-        raise UsageError(msg)
-    return CrmConfig(
-        contact=_contact_config(args), abandon=_abandon_config(args), churn_horizon_s=horizon,
-        tracked_skus=args.tracked_skus,
-    )  # fmt: skip
-
-
-def _contact_config(args: argparse.Namespace) -> ContactConfig:
-    if not 0.0 <= args.holdout <= 1.0:
-        msg = f"--holdout must be between 0 and 1 (got {args.holdout})"
-        raise UsageError(msg)
-    return ContactConfig(consent_default=args.consent_default == "yes", holdout_share=args.holdout)
-
-
-def _abandon_config(args: argparse.Namespace) -> AbandonConfig:
-    try:
-        return AbandonConfig(
-            abandon_after=parse_duration(args.abandon_after),
-            stages=parse_stages(args.stages),
-            incentive_window=parse_duration(args.incentive_window),
-        )
-    except ValueError as exc:
-        raise UsageError(str(exc)) from None
-
-
-def settings_from(args: argparse.Namespace) -> Settings:
-    if args.partitions < 1:
-        msg = f"--partitions must be at least 1 (got {args.partitions})"
-        raise UsageError(msg)
-    topics = Topics(
-        browse=args.topic_browse,
-        cart=args.topic_cart,
-        order=args.topic_order,
-        deadletter=args.topic_deadletter,
-        coupons=args.topic_coupons,
-        offers=args.topic_offers,
-        profiles=args.topic_profiles,
-        erasures=args.topic_erasures,
-    )
-    if len(set(topics.inputs())) != 3:
-        msg = "the browse, cart and order topics must be three different topics"
-        raise UsageError(msg)
-    settings = Settings(
-        broker=args.broker or "127.0.0.1:9092",
-        partitions=args.partitions,
-        topics=topics,
-        kafka_security=_kafka_security(args),
-        web_token=os.environ.get(TOKEN_ENV) or None,
-    )
-    if hasattr(args, "clock"):
-        settings = replace(settings, clock=args.clock, crm=_crm_config(args))
-    if hasattr(args, "redis_url"):
-        settings = replace(settings, redis_url=None if args.no_redis else args.redis_url)
-    if args.command == "worker":
-        if args.batch_size < 1:
-            msg = f"--batch-size must be at least 1 (got {args.batch_size})"
-            raise UsageError(msg)
-        if args.max_record_bytes < 1024:
-            msg = f"--max-record-bytes must be at least 1024 (got {args.max_record_bytes})"
-            raise UsageError(msg)
-        settings = replace(
-            settings,
-            app_id=args.app_id,
-            web_host=args.web_host,
-            web_port=args.web_port,
-            data_dir=args.data_dir,
-            batch_size=args.batch_size,
-            fast_rebalance=args.fast_rebalance,
-            checkpoint_every_s=_duration(args.checkpoint_every, "--checkpoint-every"),
-            log_level=args.log_level,
-            max_record_bytes=args.max_record_bytes,
-            max_future_skew_s=_duration(args.max_future_skew, "--max-future-skew"),
-            resync_rate=args.resync_rate,
-            drills=_drills(),
-            group_instance_id=args.group_instance_id or None,
-            deadletter_retention_s=_duration(args.deadletter_retention, "--deadletter-retention")
-            if args.deadletter_retention
-            else None,
-            session_timeout_s=_session_timeout(args.session_timeout, args.fast_rebalance),
-            erasure_hold_s=_duration(args.erasure_hold, "--erasure-hold"),
-        )
-        if not args.resync_rate > 0:
-            msg = f"--resync-rate must be above 0 customers/s (got {args.resync_rate:g})"
-            raise UsageError(msg)
-    return settings
-
-
-def _kafka_security(args: argparse.Namespace) -> KafkaSecurity:
-    try:
-        password = os.environ.get(ENV_PASSWORD) or None
-        if password is None and args.sasl_password_file:
-            password = read_password_file(args.sasl_password_file)
-    except ValueError as exc:
-        raise UsageError(str(exc)) from None
-    security = KafkaSecurity(
-        protocol=args.security_protocol,
-        sasl_mechanism=args.sasl_mechanism,
-        username=args.sasl_username or None,
-        password=password,
-        ca_file=args.ssl_ca_file or None,
-        cert_file=args.ssl_cert_file or None,
-        key_file=args.ssl_key_file or None,
-    )
-    problem = security.problem()
-    for flag, path in (("--ssl-ca-file", security.ca_file), ("--ssl-cert-file", security.cert_file),
-                       ("--ssl-key-file", security.key_file)):  # fmt: skip
-        if path and not os.path.isfile(path):
-            problem = problem or f"{flag} {path}: no such file"
-    if problem:
-        raise UsageError(problem)
-    if security.tls:
-        try:
-            ssl_context(security)  # a bad certificate or key fails here, not mid-run
-        except (OSError, ValueError) as exc:
-            msg = f"cannot load the TLS files ({exc}): check --ssl-ca-file, --ssl-cert-file and --ssl-key-file"
-            raise UsageError(msg) from None
-    return security
-
-
-def _session_timeout(text: str | None, fast_rebalance: bool) -> float | None:
-    if not text:
-        return None
-    value = _duration(text, "--session-timeout")
-    floor = 3.0 if fast_rebalance else 9.0  # three heartbeats (config.Settings)
-    if not floor <= value <= 90.0:
-        msg = (
-            f"--session-timeout {text} must be between {floor:g}s (three heartbeats"
-            f"{' with --fast-rebalance' if fast_rebalance else ''}) and 90s (the request timeout)"
-        )
-        raise UsageError(msg)
-    return value
-
-
-def _drills() -> Drills:
-    """Fault injection for drills (config.Drills): environment only, no flags."""
-    marker = os.environ.get("STREAMCRM_DRILL_CRASH_MARKER") or None
-    delay = os.environ.get("STREAMCRM_DRILL_SEND_DELAY_S") or "0"
-    try:
-        send_delay_s = float(delay)
-    except ValueError:
-        msg = f"STREAMCRM_DRILL_SEND_DELAY_S={delay!r} is not a number of seconds"
-        raise UsageError(msg) from None
-    return Drills(crash_marker=marker.encode() if marker else None, send_delay_s=send_delay_s)
 
 
 def _check_generator_args(args: argparse.Namespace) -> None:
@@ -394,9 +234,7 @@ def _offline(args: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:  # noqa: PLR0911 - one return per command
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    setup_logs(getattr(args, "log_format", "text"))
     secrets: list[str] = []
     try:
         if args.command in ("uplift", "evaluate-policy"):  # offline: no broker, no Settings

@@ -50,7 +50,8 @@ def _add_broker_flags(p: argparse.ArgumentParser, *, embedded_default: bool = Fa
     )
     _add_kafka_security_flags(p)
     defaults = Topics()
-    kinds = ("browse", "cart", "order", "deadletter", "coupons", "offers", "profiles", "erasures")
+    kinds = ("browse", "cart", "order", "deadletter", "coupons", "offers", "profiles",
+             "erasures", "decisions")  # fmt: skip
     for kind in kinds:
         env = f"STREAMCRM_TOPIC_{kind.upper()}"
         p.add_argument(
@@ -151,6 +152,19 @@ def _add_worker_flags(worker: argparse.ArgumentParser) -> None:
         help="short group timeouts, for Tansu and tests (env STREAMCRM_FAST_REBALANCE=1)",
     )
     worker.add_argument(
+        "--log-format",
+        default=_env("STREAMCRM_LOG_FORMAT", "text"),
+        choices=["text", "json"],
+        help="log lines as text or as one JSON object each (env STREAMCRM_LOG_FORMAT, default text)",
+    )
+    worker.add_argument(
+        "--audit",
+        action="store_true",
+        default=_env("STREAMCRM_AUDIT", "") == "1",
+        help="also publish every decision record, with its inputs and the rules version, "
+        "to the audit topic (--topic-decisions) (env STREAMCRM_AUDIT=1; default off)",
+    )
+    worker.add_argument(
         "--log-level",
         default=_env("STREAMCRM_LOG_LEVEL", "warning"),
         choices=["debug", "info", "warning", "error"],
@@ -211,7 +225,18 @@ def _add_worker_flags(worker: argparse.ArgumentParser) -> None:
     )
 
 
+def add_rules_flag(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--rules",
+        metavar="FILE",
+        default=_env("STREAMCRM_RULES", None),
+        help="business rules file (TOML; every key and its default: rules.toml at the "
+        "repository top); the decision flags below override it (env STREAMCRM_RULES)",
+    )
+
+
 def _add_decision_flags(p: argparse.ArgumentParser) -> None:
+    add_rules_flag(p)
     p.add_argument(
         "--clock",
         choices=["wall", "event"],
@@ -221,43 +246,43 @@ def _add_decision_flags(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--abandon-after",
-        default=_env("STREAMCRM_ABANDON_AFTER", "30m"),
+        default=_env("STREAMCRM_ABANDON_AFTER", None),
         help="cart inactivity before it counts as abandoned (env STREAMCRM_ABANDON_AFTER, default 30m)",
     )
     p.add_argument(
         "--stages",
-        default=_env("STREAMCRM_STAGES", "reminder:1h,coupon:24h:incentive"),
+        default=_env("STREAMCRM_STAGES", None),
         help="abandoned-cart stages name:after[:incentive], comma-separated "
         "(env STREAMCRM_STAGES, default reminder:1h,coupon:24h:incentive)",
     )
     p.add_argument(
         "--holdout",
         type=float,
-        default=float(_env("STREAMCRM_HOLDOUT", "0.10")),
+        default=_env("STREAMCRM_HOLDOUT", None),  # a string: argparse applies type
         help="share of customers in the control group, never messaged (env STREAMCRM_HOLDOUT, default 0.10)",
     )
     p.add_argument(
         "--consent-default",
         choices=["yes", "no"],
-        default=_env("STREAMCRM_CONSENT_DEFAULT", "yes"),
+        default=_env("STREAMCRM_CONSENT_DEFAULT", None),
         help="marketing consent of customers who never sent consent_updated "
         "(env STREAMCRM_CONSENT_DEFAULT, default yes; use no where opt-in is required)",
     )
     p.add_argument(
         "--incentive-window",
-        default=_env("STREAMCRM_INCENTIVE_WINDOW", "30d"),
+        default=_env("STREAMCRM_INCENTIVE_WINDOW", None),
         help="at most one incentive per customer in this window, and one per cart "
         "(env STREAMCRM_INCENTIVE_WINDOW, default 30d)",
     )
     p.add_argument(
         "--churn-horizon",
-        default=_env("STREAMCRM_CHURN_HORIZON", "30d"),
+        default=_env("STREAMCRM_CHURN_HORIZON", None),
         help="churn model: will the customer order again within this? (env STREAMCRM_CHURN_HORIZON, default 30d)",
     )
     p.add_argument(
         "--tracked-skus",
         type=int,
-        default=int(_env("STREAMCRM_TRACKED_SKUS", str(MAX_SKUS))),
+        default=_env("STREAMCRM_TRACKED_SKUS", None),
         help="most SKUs the offer learners track (the least popular are dropped; memory grows "
         f"with it) (env STREAMCRM_TRACKED_SKUS, default {MAX_SKUS})",
     )

@@ -5,7 +5,7 @@ Nothing else reads the environment, so tests and replays pass settings explicitl
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 
 from streamcrm.decisions import CrmConfig
 from streamcrm.erasure import DEFAULT_HOLD_S
@@ -26,6 +26,9 @@ class Topics:
     offers: str = "streamcrm.offers"
     profiles: str = "streamcrm.profiles"
     erasures: str = "streamcrm.erasures"  # customer_erased receipts (the privacy audit)
+    # Every decision record with its inputs and the rules version; written only with
+    # Settings.audit (--audit), so not among outputs().
+    decisions: str = "streamcrm.decisions"
 
     def inputs(self) -> dict[str, str]:
         """Topic name -> topic kind, for the three co-partitioned input topics."""
@@ -40,8 +43,7 @@ class Topics:
         >>> Topics().prefixed("t1.").erasures
         't1.streamcrm.erasures'
         """
-        names = (self.browse, self.cart, self.order, *self.outputs())
-        return Topics(*(prefix + name for name in names))
+        return Topics(**{f.name: prefix + getattr(self, f.name) for f in fields(self)})
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +85,9 @@ class Settings:
     # Short group-join timeouts: joining a group on Tansu otherwise waits ~30 s.
     fast_rebalance: bool = False
     log_level: str = "warning"
+    log_format: str = "text"  # or "json": one JSON object per line (streamcrm.logs)
+    # Publish every decision record to topics.decisions (app/audit.py).
+    audit: bool = False
     # "wall": deadlines fire on the wall clock (live); "event": on event time (replays,
     # simulated traffic), as the watermark passes them.
     clock: str = "wall"

@@ -27,6 +27,7 @@ OUTPUT_TYPES: tuple[str, ...] = (
     "next_best_offer",
     "customer_profile_updated",
     "customer_erased",
+    "decision_recorded",  # the optional audit topic (--audit)
 )
 TOPIC_KIND_OF_TYPE: dict[str, str] = {t: kind for kind, types in INPUT_TYPES.items() for t in types}
 

@@ -142,6 +142,7 @@ def _summary(stats: dict[str, Any], sent: int, elapsed: float) -> dict[str, Any]
     return {
         "events_sent": sent,
         "events_in": events_in,
+        "rules_version": stats.get("rules_version"),
         "applied": stats.get("applied", 0),
         "duplicates": stats.get("duplicates", 0),
         "dead_letters": stats.get("dead_letters", 0),

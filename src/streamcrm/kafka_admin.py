@@ -32,7 +32,8 @@ async def ensure_topics(settings: Settings, *, timeout_s: float = 15.0) -> None:
     )
     await start_client(admin, servers, settings.kafka_security, timeout_s=timeout_s)
     try:
-        wanted = [*settings.topics.inputs(), *settings.topics.outputs()]
+        audit = [settings.topics.decisions] if settings.audit else []
+        wanted = [*settings.topics.inputs(), *settings.topics.outputs(), *audit]
         existing = set(await admin.list_topics())
         missing = [_new_topic(settings, name) for name in wanted if name not in existing]
         if missing:

@@ -1,7 +1,6 @@
 """Population views of the profiles: how many customers per lifecycle stage and segment. Pure.
 
->>> from streamcrm.outcomes import Tally
-from streamcrm.state import CustomerState
+>>> from streamcrm.state import CustomerState
 >>> profile_distribution([CustomerState("c1", 0.0, 0.0), CustomerState("c2", 0.0, 0.0)])
 {'lifecycle': {'prospect': 2}, 'segments': {}, 'tiers': {'none': 2}}
 """

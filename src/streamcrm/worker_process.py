@@ -15,38 +15,44 @@ from typing import Any
 
 from streamcrm.config import Settings
 from streamcrm.kafka_security import child_env
+from streamcrm.rules import to_toml
 
 
-def worker_command(settings: Settings, data_dir: Path) -> list[str]:
+def worker_command(settings: Settings, data_dir: Path, rules_file: Path) -> list[str]:
     """The command line that runs a worker with exactly these settings, secrets aside
-    (they go in :func:`child_environment`: ``ps`` shows every process's command line)."""
-    t, a = settings.topics, settings.crm.abandon
-    stages = ",".join(
-        f"{s.name}:{s.after:g}s" + (":incentive" if s.incentive else "") for s in a.stages
-    )
+    (they go in :func:`child_environment`: ``ps`` shows every process's command line).
+
+    The business rules travel whole in ``rules_file`` (:func:`write_rules`), not as flags:
+    a rule without a flag would otherwise revert to its default in the child."""
+    t = settings.topics
     cmd = [
         sys.executable, "-m", "streamcrm", "worker",
         "--broker", settings.broker, "--partitions", str(settings.partitions),
         "--app-id", settings.app_id, "--web-port", str(settings.web_port),
         "--data-dir", str(data_dir), "--fast-rebalance", "--log-level", settings.log_level,
+        "--log-format", settings.log_format,
         "--batch-size", str(settings.batch_size),
         "--topic-browse", t.browse, "--topic-cart", t.cart, "--topic-order", t.order,
         "--topic-deadletter", t.deadletter, "--topic-coupons", t.coupons,
-        "--clock", settings.clock, "--abandon-after", f"{a.abandon_after:g}s", "--stages", stages,
-        "--holdout", str(settings.crm.contact.holdout_share),
-        "--consent-default", "yes" if settings.crm.contact.consent_default else "no",
-        "--incentive-window", f"{a.incentive_window:g}s",
-        "--churn-horizon", f"{settings.crm.churn_horizon_s:g}s",
-        "--tracked-skus", str(settings.crm.tracked_skus),
+        "--clock", settings.clock, "--rules", str(rules_file),
         "--checkpoint-every", f"{settings.checkpoint_every_s:g}s",
         "--max-record-bytes", str(settings.max_record_bytes),
         "--max-future-skew", f"{settings.max_future_skew_s:g}s",
         "--topic-profiles", t.profiles, "--topic-offers", t.offers,
         "--topic-erasures", t.erasures, "--erasure-hold", f"{settings.erasure_hold_s:g}s",
+        "--topic-decisions", t.decisions,
     ]  # fmt: skip
+    if settings.audit:
+        cmd.append("--audit")
     if settings.deadletter_retention_s is not None:
         cmd += ["--deadletter-retention", f"{settings.deadletter_retention_s:g}s"]
     return cmd if settings.redis_url else [*cmd, "--no-redis"]
+
+
+def write_rules(settings: Settings, path: Path) -> Path:
+    """The settings' business rules as a rules file that loads back to them exactly."""
+    path.write_text(to_toml(settings.crm))
+    return path
 
 
 def child_environment(settings: Settings) -> dict[str, str]:
@@ -65,8 +71,9 @@ class WorkerProcess:
         self.log_path = workdir / "worker.log"
         self.stats_url = f"http://127.0.0.1:{settings.web_port}/stats"
         with open(self.log_path, "ab") as log:
+            rules = write_rules(settings, workdir / "rules.toml")
             self.proc = subprocess.Popen(
-                worker_command(settings, workdir / "worker-data"),
+                worker_command(settings, workdir / "worker-data", rules),
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 env=child_environment(settings),

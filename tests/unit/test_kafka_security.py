@@ -134,7 +134,7 @@ def test_a_child_worker_gets_its_secrets_through_the_environment_not_its_command
         kafka_security=settings("SASL_SSL", "SCRAM-SHA-256"),
         web_token="web-token-2",  # noqa: S106
     )
-    command = " ".join(worker_command(secure, tmp_path))
+    command = " ".join(worker_command(secure, tmp_path, tmp_path / "rules.toml"))
     for secret in ("redis-pw-1", "s3cret-pw", "web-token-2"):
         assert secret not in command
     env = child_environment(secure)

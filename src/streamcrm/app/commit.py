@@ -4,8 +4,9 @@ Order is what recovery relies on: erasures first (a later event of the same id i
 batch is a new customer, written after the tombstone), then each changed state (one
 changelog record per customer per batch, to the customer's own partition: a batch mixes
 partitions, so Faust's "current event" would name the wrong one), then every emitted
-event to its topic (:data:`streamcrm.protocol.TOPIC_OF`), then the decision log and the
-counters. Redis is written in the background and never holds the stream.
+event to its topic (:data:`streamcrm.protocol.TOPIC_OF`), then the durable decision audit
+(``--audit``), the decision log and the counters. Redis is written in the background and
+never holds the stream.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from streamcrm.app.audit import publish_audit
 from streamcrm.app.erasure import commit_erasures
 from streamcrm.events import PROCESSING_ERROR
 from streamcrm.ingest import BatchResult
@@ -54,6 +56,7 @@ class BatchCommit:
             topic = self.topics[event_type]
             for key, body in records:
                 await runtime.outbox.send(topic, key, orjson.dumps(body))
+        await publish_audit(runtime, result.decisions)
         log_batch(result)
         if runtime.settings.clock == "wall":  # stages fire in sweeps and at batch ends alike
             for decision in result.decisions:

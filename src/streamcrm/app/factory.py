@@ -23,6 +23,7 @@ from streamcrm.app.stats import WorkerStats
 from streamcrm.app.web import attach_pages
 from streamcrm.config import Settings, kafka_url
 from streamcrm.kafka_security import faust_credentials
+from streamcrm.rules import rules_version
 from streamcrm.serving import SnapshotWriter
 
 log = logging.getLogger(__name__)
@@ -43,6 +44,7 @@ class Runtime:
     snapshots: SnapshotWriter | None
     outbox: Outbox
     sync: SnapshotSync | None = None  # probes, retries and resyncs the snapshot (resync.py)
+    rules_version: str = ""  # of settings.crm (streamcrm.rules): on /stats and audit records
 
 
 def create_app(settings: Settings) -> faust.App:
@@ -85,6 +87,7 @@ def create_app(settings: Settings) -> faust.App:
         stats=WorkerStats(),
         snapshots=SnapshotWriter(settings.redis_url) if settings.redis_url else None,
         outbox=Outbox(lambda: _kafka_producer(app), delay_s=settings.drills.send_delay_s),
+        rules_version=rules_version(settings.crm),
     )
     inputs = app.topic(
         *settings.topics.inputs(),

@@ -1,6 +1,13 @@
 """The worker's web pages: ``/stats`` (JSON), ``/metrics`` (Prometheus), ``/health``,
-``/dashboard`` (a live page fed by server-sent events from ``/events``), all read-only and
-open, and ``/customers/<id>`` (one customer's state: a bearer token, off without one)."""
+``/ready``, ``/dashboard`` (a live page fed by server-sent events from ``/events``), all
+read-only and open, and ``/customers/<id>`` (one customer's state: a bearer token, off
+without one).
+
+``/health`` answers while the process serves; ``/ready`` only once the group has
+assigned this worker its partitions and every table is recovered (Faust's recovery,
+our changelog catch-up and the deadline index included), and not during a rebalance:
+503 otherwise. ``/stats`` answers 503 until the first recovery, since before it every
+figure would read as a silent zero."""
 
 from __future__ import annotations
 
@@ -29,8 +36,33 @@ SSE_INTERVAL_S = 1.0
 POPULATION_TTL_S = 5.0
 
 
+def readiness(recovered: bool, rebalancing: bool, partitions: list[int]) -> tuple[int, dict[str, Any]]:
+    """``/ready``'s status and body. ``recovered``: a recovery has completed since start.
+
+    >>> readiness(False, False, [])
+    (503, {'ready': False, 'status': 'recovering', 'partitions': []})
+    >>> readiness(True, False, [0, 2])
+    (200, {'ready': True, 'status': 'ready', 'partitions': [0, 2]})
+    """
+    if not recovered:
+        status = "recovering"
+    elif rebalancing:
+        status = "rebalancing"
+    else:
+        return 200, {"ready": True, "status": "ready", "partitions": partitions}
+    return 503, {"ready": False, "status": status, "partitions": partitions}
+
+
 def attach_pages(app: faust.App, runtime: Runtime, customers: Any, processor: Processor) -> None:
     inputs = set(runtime.settings.topics.inputs())
+
+    def owned() -> list[int]:
+        return sorted({tp.partition for tp in app.consumer.assignment() if tp.topic in inputs})
+
+    def ready() -> tuple[int, dict[str, Any]]:
+        # Set once Faust's recovery, our on_recover catch-up included, first completes.
+        recovered = app.tables.recovery.completed.is_set()  # type: ignore[attr-defined]
+        return readiness(recovered, bool(app.rebalancing), owned() if recovered else [])
 
     def highwater(topic: str, partition: int) -> int | None:
         for tp in app.consumer.assignment():
@@ -79,9 +111,9 @@ def attach_pages(app: faust.App, runtime: Runtime, customers: Any, processor: Pr
         body["buffered"] = processor.buffered()
         body["clock"] = processor.clock
         body["watermark"] = processor.watermark
-        body["partitions"] = sorted(
-            {tp.partition for tp in app.consumer.assignment() if tp.topic in inputs}
-        )
+        body["partitions"] = owned()
+        body["ready"] = ready()[0] == 200
+        body["rules_version"] = runtime.rules_version
         body["lag"] = sum(
             max((highwater(t, p) or n) - n, 0) for (t, p), n in runtime.stats.next_offsets.items()
         )
@@ -110,6 +142,9 @@ def attach_pages(app: faust.App, runtime: Runtime, customers: Any, processor: Pr
                 since = None if raw is None else float(raw)
             except ValueError:
                 return self.json({"error": "latency_since must be epoch seconds"}, status=400)
+            status, body = ready()
+            if body["status"] == "recovering":  # nothing to count yet: not a silent zero
+                return self.json(body, status=status)
             return self.json(stats(request.query.get("fresh") == "1", since))
 
     @app.page("/health")
@@ -118,6 +153,12 @@ def attach_pages(app: faust.App, runtime: Runtime, customers: Any, processor: Pr
 
         async def get(self, request: Request) -> Response:
             return self.json({"status": "ok"})
+
+    @app.page("/ready")
+    class ReadyView(View):
+        async def get(self, request: Request) -> Response:
+            status, body = ready()
+            return self.json(body, status=status)
 
     @app.page("/metrics")
     class MetricsView(View):

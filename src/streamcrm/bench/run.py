@@ -41,6 +41,7 @@ from streamcrm.config import Settings, Topics, bootstrap_servers
 from streamcrm.kafka_admin import ensure_topics
 from streamcrm.kafka_security import KafkaSecurity, client_kwargs, start_client
 from streamcrm.publish import publish
+from streamcrm.rules import rules_version
 from streamcrm.tansu import broker, free_port
 from streamcrm.worker_process import WorkerProcess, child_environment
 
@@ -285,6 +286,7 @@ def run_bench(
         "events": events,
         "rounds": rounds,
         "partitions": settings.partitions,
+        "rules_version": rules_version(settings.crm),
         "customers": workload.customers,
         "skus": workload.skus,
         "workload": workload.describe(),

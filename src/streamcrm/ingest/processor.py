@@ -23,6 +23,7 @@ from streamcrm.ingest.batch import BatchResult, Erased, Horizon, Lookup, Owned, 
 from streamcrm.ingest.dead_letter import reject
 from streamcrm.learning.candidates import CandidateStats
 from streamcrm.learning.churn import ChurnModel
+from streamcrm.learning.ranking import OfferRanker
 from streamcrm.policies.abandoned_cart import AbandonConfig
 from streamcrm.policies.contact import ContactConfig
 from streamcrm.reorder import ReorderBuffer
@@ -84,6 +85,7 @@ class Processor:
         self.learners = Learners(
             churn=ChurnModel(horizon_s=self.crm.churn_horizon_s),
             candidates=CandidateStats(max_skus=self.crm.tracked_skus),
+            ranker=OfferRanker(epsilon=self.crm.offers.exploration),
         )
         self.clock = clock
         self.max_record_bytes = max_record_bytes

@@ -45,6 +45,7 @@ class OfferConfig:
     buy_window_s: float = 86_400.0
     max_candidates: int = 60
     learn: bool = True  # learn the ranker from cart adds and purchases (off: measure without)
+    exploration: float = 0.1  # the ranker's epsilon: the last slot's share of random picks
 
 
 def interactions(event: Event) -> list[tuple[str, str | None, float | None]]:

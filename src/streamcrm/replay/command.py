@@ -17,6 +17,7 @@ from streamcrm.config import Settings
 from streamcrm.replay.adapters import map_rows
 from streamcrm.replay.report import render
 from streamcrm.replay.runner import replay
+from streamcrm.rules import rules_version
 
 
 class ReplayInputError(RuntimeError):
@@ -71,6 +72,7 @@ def run_replay(args: argparse.Namespace, settings: Settings) -> int:
             )
     elapsed = time.perf_counter() - started
     summary |= {
+        "rules_version": rules_version(settings.crm),
         "unmapped_rows": sum(unmapped.values()),
         "unmapped_by_reason": dict(unmapped),
         "elapsed_s": round(elapsed, 3),

@@ -1,0 +1,422 @@
+"""Business rules as a file: ``--rules rules.toml`` -> :class:`~streamcrm.decisions.CrmConfig`.
+
+:data:`RULES` is the one mapping from a file key (``section.name``) to the CrmConfig field
+it sets and the kind of value it takes; loading, validation, the normalized form, the
+rules version and the file a child worker is given are all read from it. A key the file
+leaves out keeps the CrmConfig default, so ``rules.toml`` at the repository top (every
+default, documented) loads to exactly ``CrmConfig()`` (tests/unit/test_rules.py).
+
+Durations are seconds or ``90s``/``30m``/``24h``/``7d`` strings. Unknown sections and keys
+are errors, like out-of-range values: :class:`RulesError` names the key and what it allows.
+
+>>> rules_from({"coupon": {"buy_anyway": 0.8}}).abandon.rule.buy_anyway
+0.8
+>>> rules_from({"coupon": {"buy_anyway": 2}})
+Traceback (most recent call last):
+...
+streamcrm.rules.RulesError: coupon.buy_anyway: 2 is not allowed (a share between 0 and 1)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import itertools
+import math
+import tomllib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from streamcrm.config import parse_duration
+from streamcrm.decisions import CrmConfig
+from streamcrm.policies.abandoned_cart import Stage
+from streamcrm.policies.contact import KINDS, KindRule
+
+
+class RulesError(ValueError):
+    """A rules file the worker must not start with; one line naming the key."""
+
+
+@dataclass(frozen=True, slots=True)
+class Kind:
+    """How one key's value is read from the file (``load``) and written back (``dump``)."""
+
+    allowed: str  # said in errors
+    load: Callable[[Any], Any]  # raises ValueError / TypeError / KeyError on bad input
+    dump: Callable[[Any], Any] = lambda v: v
+
+
+def _number(v: Any) -> float:
+    if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v):
+        raise TypeError
+    return float(v)
+
+
+def _checked(test: Callable[[float], bool], convert: Callable[[Any], Any] = _number) -> Any:
+    def load(v: Any) -> Any:
+        value = convert(v)
+        if not test(value):
+            raise ValueError
+        return value
+
+    return load
+
+
+def _integer(v: Any) -> int:
+    if isinstance(v, bool) or not isinstance(v, int):
+        raise TypeError
+    return v
+
+
+def _boolean(v: Any) -> bool:
+    if not isinstance(v, bool):
+        raise TypeError
+    return v
+
+
+def _text(v: Any) -> str:
+    if not isinstance(v, str) or not v:
+        raise TypeError
+    return v
+
+
+def _duration(v: Any) -> float:
+    value = parse_duration(v) if isinstance(v, str) else _number(v)
+    if not 0 <= value < math.inf:  # "inf" parses as a duration, and never comes
+        raise ValueError
+    return value
+
+
+def _table_list(v: Any, fields: tuple[str, ...]) -> list[dict[str, Any]]:
+    if not isinstance(v, list) or not all(isinstance(i, dict) and set(i) == set(fields) for i in v):
+        raise TypeError
+    return v
+
+
+def _ascending(values: list[float]) -> bool:
+    return all(a < b for a, b in itertools.pairwise(values))
+
+
+def _stages(v: Any) -> tuple[Stage, ...]:
+    items = _table_list(v, ("name", "after", "incentive"))
+    stages = tuple(
+        Stage(_text(i["name"]), _duration(i["after"]), _boolean(i["incentive"])) for i in items
+    )
+    if len({s.name for s in stages}) != len(stages):
+        raise ValueError
+    return stages
+
+
+def _coupon_tiers(v: Any) -> tuple[tuple[float, float], ...]:
+    items = _table_list(v, ("min_cart_value", "percent"))
+    tiers = tuple((_number(i["min_cart_value"]), _number(i["percent"])) for i in items)
+    if not tiers or not _ascending([t[0] for t in tiers]):
+        raise ValueError
+    if not all(t[0] >= 0 and 0 < t[1] <= 100 for t in tiers):
+        raise ValueError
+    return tiers
+
+
+def _vip_tiers(v: Any) -> tuple[tuple[str, float], ...]:
+    items = _table_list(v, ("name", "min_spend"))
+    tiers = tuple((_text(i["name"]), _number(i["min_spend"])) for i in items)
+    names = [t[0] for t in tiers]
+    if "none" in names or len(set(names)) != len(names) or not _ascending([t[1] for t in tiers]):
+        raise ValueError
+    return tiers
+
+
+def _quiet_hours(v: Any) -> tuple[int, int] | None:
+    if not isinstance(v, list) or len(v) not in (0, 2):
+        raise TypeError
+    if not v:
+        return None
+    start, end = (_integer(h) for h in v)
+    if not (0 <= start < 24 and 0 <= end < 24):
+        raise ValueError
+    return start, end
+
+
+def _contact_kinds(v: Any) -> dict[str, KindRule]:
+    if not isinstance(v, dict) or set(v) != set(KINDS):
+        raise TypeError
+    rules = {}
+    for name, body in v.items():
+        if not isinstance(body, dict) or not set(body) <= {"per_day", "per_week", "shared", "quiet"}:
+            raise TypeError
+        caps = {k: _integer(body[k]) for k in ("per_day", "per_week") if k in body}
+        if any(c < 0 for c in caps.values()):
+            raise ValueError
+        rules[name] = KindRule(
+            per_day=caps.get("per_day"), per_week=caps.get("per_week"),
+            shared=_boolean(body["shared"]), quiet=_boolean(body["quiet"]),
+        )  # fmt: skip
+    return rules
+
+
+def _kind_dump(rule: KindRule) -> dict[str, Any]:
+    caps = {"per_day": rule.per_day, "per_week": rule.per_week}
+    return {**{k: c for k, c in caps.items() if c is not None}, "shared": rule.shared,
+            "quiet": rule.quiet}  # fmt: skip
+
+
+def _multipliers(v: Any) -> dict[str, float]:
+    if not isinstance(v, dict) or "none" not in v:
+        raise TypeError
+    out = {_text(k): _number(x) for k, x in v.items()}
+    if not all(x >= 0 for x in out.values()):
+        raise ValueError
+    return out
+
+
+DURATION = Kind("a duration: seconds or 90s, 30m, 24h, 7d", _duration)
+SHARE = Kind("a share between 0 and 1", _checked(lambda x: 0.0 <= x <= 1.0))
+FACTOR = Kind("a number above 0", _checked(lambda x: x > 0))
+AMOUNT = Kind("a number of at least 0", _checked(lambda x: x >= 0))
+COUNT = Kind("an integer of at least 0", _checked(lambda x: x >= 0, _integer))
+POSITIVE = Kind("an integer of at least 1", _checked(lambda x: x >= 1, _integer))
+BOOL = Kind("true or false", _boolean)
+TEXT = Kind("a non-empty string", _text)
+STAGES = Kind(
+    "a list of {name, after, incentive} tables, in time order, none before abandon_after, "
+    "names unique",
+    _stages,
+    lambda v: [{"name": s.name, "after": s.after, "incentive": s.incentive} for s in v],
+)
+COUPON_TIERS = Kind(
+    "a non-empty list of {min_cart_value, percent} tables, min_cart_value ascending, "
+    "percent in (0, 100]",
+    _coupon_tiers,
+    lambda v: [{"min_cart_value": m, "percent": p} for m, p in v],
+)
+VIP_TIERS = Kind(
+    "a list of {name, min_spend} tables, min_spend ascending, names unique and not 'none'",
+    _vip_tiers,
+    lambda v: [{"name": n, "min_spend": m} for n, m in v],
+)
+QUIET_HOURS = Kind(
+    "[] (none) or [start, end], two whole hours 0-23, e.g. [21, 8]",
+    _quiet_hours,
+    lambda v: [] if v is None else list(v),
+)
+UTC_OFFSET = Kind("hours between -14 and 14", _checked(lambda x: -14.0 <= x <= 14.0))
+CONTACT_KINDS = Kind(
+    f"a table per message kind ({', '.join(KINDS)}), each with per_day and per_week "
+    "(integers >= 0, or omitted: the shared max_per_day / max_per_week), shared and quiet "
+    "(true or false)",
+    _contact_kinds,
+    lambda v: {k: _kind_dump(r) for k, r in v.items()},
+)
+MULTIPLIERS = Kind("a table of tier name = multiplier >= 0, with 'none'", _multipliers, dict)
+
+
+# File key -> (CrmConfig field path, kind): the only place the two are matched; every
+# other function here (checks across keys included) reads rules through it.
+RULES: dict[str, tuple[str, Kind]] = {
+    "abandoned_cart.abandon_after": ("abandon.abandon_after", DURATION),
+    "abandoned_cart.stages": ("abandon.stages", STAGES),
+    "abandoned_cart.attribution_window": ("abandon.attribution_window", DURATION),
+    "abandoned_cart.coupon_ttl": ("abandon.coupon_ttl", DURATION),
+    "abandoned_cart.incentive_window": ("abandon.incentive_window", DURATION),
+    "coupon.buy_anyway": ("abandon.rule.buy_anyway", SHARE),
+    "coupon.free_shipping_below": ("abandon.rule.free_shipping_below", AMOUNT),
+    "coupon.max_redeemed": ("abandon.rule.max_redeemed", COUNT),
+    "coupon.tiers": ("abandon.rule.tiers", COUPON_TIERS),
+    "contact.consent_default": ("contact.consent_default", BOOL),
+    "contact.max_per_day": ("contact.max_per_day", COUNT),
+    "contact.max_per_week": ("contact.max_per_week", COUNT),
+    "contact.holdout_share": ("contact.holdout_share", SHARE),
+    "contact.holdout_salt": ("contact.holdout_salt", TEXT),
+    "contact.quiet_hours": ("contact.quiet_hours", QUIET_HOURS),
+    "contact.utc_offset_hours": ("contact.utc_offset_h", UTC_OFFSET),
+    "contact.kinds": ("contact.kinds", CONTACT_KINDS),
+    "offers.items": ("offers.items", POSITIVE),
+    "offers.throttle": ("offers.throttle_s", DURATION),
+    "offers.click_window": ("offers.click_window_s", DURATION),
+    "offers.buy_window": ("offers.buy_window_s", DURATION),
+    "offers.max_candidates": ("offers.max_candidates", POSITIVE),
+    "offers.learn": ("offers.learn", BOOL),
+    "offers.exploration": ("offers.exploration", SHARE),
+    "offers.tracked_skus": ("tracked_skus", POSITIVE),
+    "profile.loyal_orders": ("profile.loyal_orders", POSITIVE),
+    "profile.at_risk_factor": ("profile.at_risk_factor", FACTOR),
+    "profile.churn_factor": ("profile.churn_factor", FACTOR),
+    "profile.default_rhythm_days": ("profile.default_rhythm_days", FACTOR),
+    "profile.min_rhythm_days": ("profile.min_rhythm_days", FACTOR),
+    "profile.rhythm_weight": ("profile.rhythm_weight", SHARE),
+    "profile.tier_window_days": ("profile.tier_window_days", FACTOR),
+    "profile.points_per_unit": ("profile.points_per_unit", AMOUNT),
+    "profile.tiers": ("profile.tiers", VIP_TIERS),
+    "profile.multipliers": ("profile.multipliers", MULTIPLIERS),
+    "churn.horizon": ("churn_horizon_s", DURATION),
+    "churn.winback_items": ("winback_items", COUNT),
+}
+SECTIONS = tuple(dict.fromkeys(key.split(".")[0] for key in RULES))
+
+
+def _get(config: Any, path: str) -> Any:
+    for name in path.split("."):
+        config = getattr(config, name)
+    return config
+
+
+def _set(config: Any, values: Mapping[str, Any]) -> Any:
+    """``config`` with every ``path: value`` set, each dataclass rebuilt once (so its own
+    checks see the final values, not a half-changed mix)."""
+    nested: dict[str, dict[str, Any]] = {}
+    changes: dict[str, Any] = {}
+    for path, value in values.items():
+        head, _, rest = path.partition(".")
+        if rest:
+            nested.setdefault(head, {})[rest] = value
+        else:
+            changes[head] = value
+    for head, inner in nested.items():
+        changes[head] = _set(getattr(config, head), inner)
+    return dataclasses.replace(config, **changes) if changes else config
+
+
+def _flat(data: Mapping[str, Any]) -> dict[str, Any]:
+    """``{"coupon": {"buy_anyway": 0.8}}`` -> ``{"coupon.buy_anyway": 0.8}``, refusing
+    unknown sections and keys."""
+    flat = {}
+    for section, body in data.items():
+        if section not in SECTIONS:
+            msg = f"unknown section [{section}] (allowed: {', '.join(SECTIONS)})"
+            raise RulesError(msg)
+        if not isinstance(body, dict):
+            msg = f"{section} must be a [{section}] table"
+            raise RulesError(msg)
+        for name, value in body.items():
+            key = f"{section}.{name}"
+            if key not in RULES:
+                names = [k.split(".", 1)[1] for k in RULES if k.startswith(section + ".")]
+                msg = f"unknown key {key} (allowed in [{section}]: {', '.join(names)})"
+                raise RulesError(msg)
+            flat[key] = value
+    return flat
+
+
+def rules_from(data: Mapping[str, Any], base: CrmConfig | None = None) -> CrmConfig:
+    """The CrmConfig these rules describe; keys left out keep ``base``'s (the defaults)."""
+    values = {}
+    for key, value in _flat(data).items():
+        path, kind = RULES[key]
+        try:
+            values[path] = kind.load(value)
+        except (TypeError, ValueError, KeyError):
+            msg = f"{key}: {_show(value)} is not allowed ({kind.allowed})"
+            raise RulesError(msg) from None
+    config = base or CrmConfig()
+    try:
+        config = _set(config, values)
+    except ValueError as exc:  # AbandonConfig.__post_init__: stage order vs abandon_after
+        now = {key: values.get(path, _get(config, path)) for key, (path, _) in RULES.items()}
+        at = ", ".join(f"{st.name} {st.after:g}s" for st in now["abandoned_cart.stages"])
+        after = now["abandoned_cart.abandon_after"]
+        msg = f"abandoned_cart.stages: {exc} (abandon_after {after:g}s; stages {at})"
+        raise RulesError(msg) from None
+    return _checked_whole(config)
+
+
+def _checked_whole(config: CrmConfig) -> CrmConfig:
+    """Rules that span keys, read by key (through RULES) like everything else."""
+
+    def rule(key: str) -> Any:
+        return _get(config, RULES[key][0])
+
+    tiers, multipliers = rule("profile.tiers"), rule("profile.multipliers")
+    missing = [name for name, _ in tiers if name not in multipliers]
+    if missing:
+        msg = (
+            f"profile.multipliers: no multiplier for tier {missing[0]!r} "
+            "(allowed: one per profile.tiers name, and 'none')"
+        )
+        raise RulesError(msg)
+    at_risk, churn = rule("profile.at_risk_factor"), rule("profile.churn_factor")
+    if not at_risk < churn:
+        msg = f"profile.churn_factor: must be above at_risk_factor ({at_risk:g}), not {churn:g}"
+        raise RulesError(msg)
+    per_day, per_week = rule("contact.max_per_day"), rule("contact.max_per_week")
+    if per_week < per_day:
+        msg = f"contact.max_per_week: must be at least max_per_day ({per_day}), not {per_week}"
+        raise RulesError(msg)
+    return config
+
+
+def _show(value: Any) -> str:
+    text = (
+        repr(value)
+        if isinstance(value, str)
+        else str(value).lower()
+        if isinstance(value, bool)
+        else str(value)
+    )
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def load_rules(path: str | Path, base: CrmConfig | None = None) -> CrmConfig:
+    """Read and validate a rules file; every problem is one :class:`RulesError` line."""
+    try:
+        with open(path, "rb") as file:
+            data = tomllib.load(file)
+    except OSError as exc:
+        msg = f"cannot read {path}: {exc.strerror or exc}"
+        raise RulesError(msg) from None
+    except tomllib.TOMLDecodeError as exc:
+        msg = f"{path} is not valid TOML: {exc}"
+        raise RulesError(msg) from None
+    try:
+        return rules_from(data, base)
+    except RulesError as exc:
+        msg = f"{path}: {exc}"
+        raise RulesError(msg) from None
+
+
+def normalized(config: CrmConfig) -> dict[str, dict[str, Any]]:
+    """Every rule's value, sections in file order, durations in seconds: the rules as data
+    (what the version hashes and what a child worker is given)."""
+    out: dict[str, dict[str, Any]] = {section: {} for section in SECTIONS}
+    for key, (path, kind) in RULES.items():
+        section, name = key.split(".")
+        out[section][name] = kind.dump(_get(config, path))
+    return out
+
+
+def rules_version(config: CrmConfig) -> str:
+    """A short hash of the normalized rules: two workers deciding alike show the same one.
+
+    >>> rules_version(CrmConfig()) == rules_version(rules_from({"churn": {"horizon": "30d"}}))
+    True
+    """
+    body = orjson.dumps(normalized(config), option=orjson.OPT_SORT_KEYS)
+    return "rules-" + hashlib.sha256(body).hexdigest()[:12]
+
+
+def to_toml(config: CrmConfig) -> str:
+    """The rules as a TOML file that loads back to ``config`` exactly (floats by repr)."""
+    lines = [f"# streamcrm rules {rules_version(config)}, written by streamcrm."]
+    for section, body in normalized(config).items():
+        lines.append(f"\n[{section}]")
+        lines += [f"{name} = {_toml(value)}" for name, value in body.items()]
+    return "\n".join(lines) + "\n"
+
+
+def _toml(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    if isinstance(value, str):
+        return orjson.dumps(value).decode()  # a JSON string is a TOML basic string
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml(v) for v in value) + "]"
+    return (
+        "{ "
+        + ", ".join(f"{orjson.dumps(k).decode()} = {_toml(v)}" for k, v in value.items())
+        + " }"
+    )
