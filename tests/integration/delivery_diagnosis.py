@@ -79,7 +79,7 @@ def explain(
             continue
         passed = next(
             (
-                (offset, o)
+                (offset, o, state.updated_at)
                 for offset, state in history
                 for t, p, o in state.offsets
                 if t == s.topic and p == s.partition and o >= s.offset
@@ -90,7 +90,8 @@ def explain(
         if passed is not None:
             lines.append(
                 f"{where}: passed by offset (state at changelog offset {passed[0]} records "
-                f"{passed[1]} on that partition without it: dropped as a replay{done})"
+                f"{passed[1]} on that partition without it: dropped as a replay{done}; "
+                f"written at {passed[2]:.3f})"
             )
         else:
             lines.append(f"{where}: never read (no state passed its offset{done})")

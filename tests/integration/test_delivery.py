@@ -155,6 +155,11 @@ async def diagnose(
     for cid in customers:
         findings = explain(cid, history.get(cid, []), sent, committed)
         out.append(f"{cid}: " + ("; ".join(findings[:20]) or "no finding"))
+        steps = [
+            f"@{o} n={st.events_applied} at={st.updated_at:.3f} {list(st.offsets)}"
+            for o, st in history.get(cid, [])
+        ]
+        out.append(f"{cid} changelog: " + " | ".join(steps[-30:]))
     return "\n".join(out)
 
 

@@ -36,5 +36,5 @@ def test_an_event_passed_by_offset_is_told_from_one_never_read() -> None:
     history = [(0, _state(["e0", "e2"], 102))]
     findings = explain("c1", history, SENT, committed={("cart", 2): 103})
     assert findings[0].startswith("cart[2]@101: passed by offset (state at changelog offset 0")
-    assert findings[0].endswith("committed 103)")
+    assert findings[0].endswith("committed 103; written at 0.000)")
     assert findings[1] == "cart[2]@103: never read (no state passed its offset, committed 103)"
