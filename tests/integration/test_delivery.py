@@ -18,11 +18,14 @@ import orjson
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
+from streamcrm.app.factory import CUSTOMERS_TABLE
 from streamcrm.config import Settings
 from streamcrm.kafka_admin import ensure_topics
+from streamcrm.state import CustomerState
 from streamcrm.synthetic import SyntheticRecord, generate
 
 from .conftest import Deployment, WorkerHandle
+from .delivery_diagnosis import Sent, explain
 from .test_ingest import expected_states
 
 CRASH_RESTARTS = 4
@@ -80,11 +83,12 @@ async def wait_committed_to_end(
     pytest.fail(f"committed offsets never reached the end offsets: {behind}")
 
 
-def assert_state_matches_core(
-    worker: WorkerHandle, dep: Deployment, records: list[SyntheticRecord]
+async def assert_state_matches_core(
+    worker: WorkerHandle, dep: Deployment, records: list[SyntheticRecord], metadata: list[Any]
 ) -> None:
     """events_applied counts every event ever applied to a customer: equal to the core's
-    only if nothing was lost or applied twice (redeliveries are dropped by event_id)."""
+    only if nothing was lost or applied twice (redeliveries are dropped by event_id).
+    ``metadata``: where each record went, for the diagnosis of a customer short of events."""
     expected = expected_states(dep, records)
     want = {cid: state.events_applied for cid, state in expected.items()}
 
@@ -95,13 +99,68 @@ def assert_state_matches_core(
 
     deadline = time.monotonic() + 120
     while (got := applied_counts()) != want and time.monotonic() < deadline:
-        time.sleep(0.5)
+        await asyncio.sleep(0.5)
     diff = {cid: (got[cid], n) for cid, n in want.items() if got[cid] != n}
-    assert not diff, f"(applied, expected) per customer: {diff}; stats {worker.stats()}"
+    if diff:
+        why = await diagnose(dep, records, metadata, sorted(diff))
+        pytest.fail(f"(applied, expected) per customer: {diff}; stats {worker.stats()}\n{why}")
     for customer_id, state in expected.items():
-        got = worker.get(f"/customers/{customer_id}")
-        assert got["order_count"] == state.order_count, customer_id
-        assert got["total_spend"] == pytest.approx(state.total_spend), customer_id
+        got_state = worker.get(f"/customers/{customer_id}")
+        assert got_state["order_count"] == state.order_count, customer_id
+        assert got_state["total_spend"] == pytest.approx(state.total_spend), customer_id
+
+
+async def read_changelog(dep: Deployment) -> dict[str, list[tuple[int, CustomerState]]]:
+    """Every record of the customers table's changelog, per customer in offset order, up
+    to the end the fetch responses report (Tansu's ListOffsets is short: app/catchup.py)."""
+    topic = f"{dep.app_id}-{CUSTOMERS_TABLE}-changelog"
+    consumer = AIOKafkaConsumer(bootstrap_servers=dep.bootstrap, enable_auto_commit=False)
+    await consumer.start()
+    history: dict[str, list[tuple[int, CustomerState]]] = {}
+    try:
+        tps = [TopicPartition(topic, p) for p in range(dep.partitions)]
+        consumer.assign(tps)
+        await consumer.seek_to_beginning(*tps)
+        deadline = time.monotonic() + 60
+        pending = set(tps)
+        while pending and time.monotonic() < deadline:
+            batch = await consumer.getmany(timeout_ms=500)
+            for messages in batch.values():
+                for m in messages:
+                    if m.key is not None and m.value is not None:
+                        state = CustomerState.from_dict(orjson.loads(m.value))
+                        history.setdefault(m.key.decode(), []).append((m.offset, state))
+            for tp in list(pending):
+                highwater = consumer.highwater(tp)
+                if highwater is not None and await consumer.position(tp) >= highwater:
+                    pending.discard(tp)
+    finally:
+        await consumer.stop()
+    return history
+
+
+async def diagnose(
+    dep: Deployment, records: list[SyntheticRecord], metadata: list[Any], customers: list[str]
+) -> str:
+    """Why each customer is short (or over), from the changelog: tests/integration/
+    delivery_diagnosis.py."""
+    history = await read_changelog(dep)
+    committed = {(tp.topic, tp.partition): o for tp, o in (await committed_offsets(dep)).items()}
+    sent = [
+        Sent(orjson.loads(r.value)["event_id"], r.key.decode(), m.topic, m.partition, m.offset)
+        for r, m in zip(records, metadata, strict=True)
+        if r.key is not None
+    ]
+    out = []
+    for cid in customers:
+        findings = explain(cid, history.get(cid, []), sent, committed)
+        out.append(f"{cid}: " + ("; ".join(findings[:20]) or "no finding"))
+        steps = [
+            f"@{o} n={st.events_applied} at={st.updated_at:.3f} {list(st.offsets)}"
+            for o, st in history.get(cid, [])
+        ]
+        out.append(f"{cid} changelog: " + " | ".join(steps[-30:]))
+    return "\n".join(out)
 
 
 async def trickle(
@@ -171,7 +230,7 @@ async def test_a_crashing_batch_is_never_committed_past_and_is_applied_once_fixe
     published = backlog + live[: len(sent)]
 
     fixed = deployment.start_worker("fixed", redis=False)
-    assert_state_matches_core(fixed, deployment, published)
+    await assert_state_matches_core(fixed, deployment, published, metadata)
     await wait_committed_to_end(deployment, metadata)
     assert fixed.stats()["dead_letters"] == 0
 
@@ -203,5 +262,5 @@ async def test_kill_term_join_and_leave_under_backlog_lose_and_repeat_nothing(
         timeout=90,
         what="w3 owns every partition",
     )
-    assert_state_matches_core(w3, deployment, records)
+    await assert_state_matches_core(w3, deployment, records, metadata)
     await wait_committed_to_end(deployment, metadata)

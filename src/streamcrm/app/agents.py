@@ -220,14 +220,35 @@ def attach_recovery(
 
     @customers.on_recover  # type: ignore[untyped-decorator]
     async def rebuild_deadlines() -> None:
-        active = _owned(app, input_topics)
-        for table, decode in ((customers, _customer), (learners, bytes), (markers, bytes)):
-            tail = await changelog_tail(
+        active, generation = _owned(app, input_topics), app.consumer_generation_id
+        tables: tuple[tuple[Any, Callable[[bytes], Any]], ...] = (
+            (customers, _customer),
+            (learners, bytes),
+            (markers, bytes),
+        )
+        tails = [
+            await changelog_tail(
                 settings.broker,
                 table.changelog_topic.get_topic_name(),
                 active,
                 security=settings.kafka_security,
             )
+            for table, _ in tables
+        ]
+        if app.consumer_generation_id != generation:
+            # Another rebalance began while the tails were read. Faust cancels the
+            # recovery that called this but not this task (its callbacks run as tasks
+            # of their own): the next generation restores, catches up and applies
+            # batches meanwhile, and these older tails written now would set its
+            # customers back and lose the events applied in between (tests/unit/
+            # test_recovery_catchup.py). That generation's own catch-up does the rest.
+            log.warning(
+                "changelog catch-up of generation %s discarded: generation %s began meanwhile",
+                generation,
+                app.consumer_generation_id,
+            )
+            return
+        for (table, decode), tail in zip(tables, tails, strict=True):  # no await from here
             for _, key, value in tail:  # in offset order per partition: the last write wins
                 if value is None:
                     table.data.pop(key.decode(), None)

@@ -38,7 +38,16 @@ on the 4th of 4 restarts under live traffic. So here:
 - the fetch loop applies rewinds before its next fetch: in the consumer's thread it
   moves the position back to the rewind (never forward), resets the read offset to it
   and forgets the gaps from there on; until then it skips the partition's records at or
-  past the rewind (the rest of a fetch already in hand).
+  past the rewind (the rest of a fetch already in hand);
+- a record is taken only once its generation's recovery has sought the inputs, and never
+  at or past a rewind still pending (``put`` rechecks after waiting for room): the wall
+  clock's replay check (``state.replayed``) assumes a partition is applied in offset
+  order, and one record applied ahead of those to be read again made it drop them.
+  Reproduced under CPU load (tests/integration/test_delivery.py, 4 of 6 runs): right
+  after the seek (rewind to 167) browse[7]@282 was taken alone and applied before
+  167..281 were read again; 274..281 of the same customer then counted as duplicates.
+  The traces fit a record held in ``put`` (a full buffer) across the seek that emptied
+  the buffer; the check at ``take`` covers any other way in.
 
 So the committed offset of a partition never passes a record that was not applied: the
 offsets below it were acked (applied) or read again from an earlier position.
@@ -83,7 +92,11 @@ class Intake:
         # Partition -> earliest offset dropped or to be read again; applied by the fetch
         # loop (IntakeConsumer) before its next fetch.
         self.rewinds: dict[Any, int] = {}
+        self._marks: dict[Any, int] = {}  # per partition: rewinds asked for so far
         self.rewound = 0  # rewinds that moved a fetch position back
+        # The generation whose recovery sought the inputs to their committed offsets
+        # (restart_from): until then a fetch position may be anywhere (see take).
+        self.sought: int | None = None
         # What the ingest loop took, for the wall-clock deadline horizon (app/horizon.py).
         self.reads = ReadHorizon(self.topics, highwater=lambda topic, partition: None)
         self.in_hand: list[Any] = []  # the batch the ingest loop took and has not acked
@@ -97,11 +110,14 @@ class Intake:
         return True
 
     async def put(self, message: Any, suspended: Any) -> bool:
-        """Wait for room; False (dropped, to be read again) if ``suspended`` is set first."""
-        while not self.offer(message):
+        """Wait for room; False (dropped, to be read again) if ``suspended`` is set first,
+        or if a rewind at or before it was asked for while it waited (a seek to committed
+        offsets empties the buffer, and this message must not be the first one read)."""
+        while message.offset < self.rewinds.get(message.tp, _END):
+            if self.offer(message):
+                return True
             if suspended.is_set():
-                self.drop([message])
-                return False
+                break
             self._room.clear()
             waiters = {
                 asyncio.ensure_future(self._room.wait()),
@@ -112,12 +128,21 @@ class Intake:
             finally:
                 for waiter in waiters:
                     waiter.cancel()
-        return True
+        self.drop([message])
+        return False
 
     def rewind(self, tp: Any, offset: int) -> None:
         """Read ``tp`` again from ``offset`` (or earlier)."""
+        self._marks[tp] = self._marks.get(tp, 0) + 1
         if offset < self.rewinds.get(tp, _END):
             self.rewinds[tp] = offset
+
+    def rewound_to(self, pending: Mapping[Any, int], marks: Mapping[Any, int]) -> None:
+        """The fetch loop applied ``pending`` (a copy of the rewinds taken with ``marks``):
+        forget each one no drop or seek has asked for again since."""
+        for tp, offset in pending.items():
+            if self.rewinds.get(tp) == offset and self._marks.get(tp) == marks.get(tp):
+                del self.rewinds[tp]
 
     def drop(self, messages: Iterable[Any]) -> None:
         """Let go of untracked messages: each partition is read again from the earliest."""
@@ -137,6 +162,7 @@ class Intake:
         self.drop(m for m in self._buffer if m.tp in committed)
         self._buffer = deque(kept)
         self._room.set()
+        self.sought = self.app.consumer_generation_id if self.app is not None else None
         now = time.time()
         for tp, offset in committed.items():
             self.rewind(tp, offset)
@@ -163,11 +189,17 @@ class Intake:
             batch = [buffer.popleft() for _ in range(min(max_messages, len(buffer)))]
             self._room.set()
             generation = app.consumer_generation_id
-            if not app.flow_control.is_active():
-                kept, stale = [], batch
+            kept: list[Any] = []
+            if not app.flow_control.is_active() or self.sought != generation:
+                stale = batch  # suspended, or before the seek: positions not reset yet
             else:
-                kept = [m for m in batch if m.generation_id == generation]
-                stale = [m for m in batch if m.generation_id != generation]
+                # In offset order per partition: one dropped holds back those after it.
+                stale = []
+                for m in batch:
+                    if m.generation_id == generation and m.offset < self.rewinds.get(m.tp, _END):
+                        kept.append(m)
+                    else:
+                        self.drop([m])
             self.drop(stale)
             if kept:
                 self.in_hand = kept
@@ -225,16 +257,22 @@ class IntakeConsumer(faust_aiokafka.Consumer):
         )
 
     async def _apply_rewinds(self, intake: Intake) -> None:
-        """Move each rewound partition's fetch position back (never forward)."""
-        pending, intake.rewinds = intake.rewinds, {}
+        """Move each rewound partition's fetch position back (never forward).
+
+        The rewinds stay pending (records at or past them are neither offered nor taken)
+        until the move is done: a record fetched from the old position must not reach the
+        ingest loop before the partition is read again from the rewind."""
+        pending, marks = dict(intake.rewinds), dict(intake._marks)
         assigned = self.assignment()
         targets = {tp: offset for tp, offset in pending.items() if tp in assigned}
         if not targets:
+            intake.rewound_to(pending, marks)
             return
         thread = self._thread
         resumed: dict[Any, tuple[int | None, bool]] = await thread.call_thread(
             _rewind_positions, thread._ensure_consumer(), targets
         )
+        intake.rewound_to(pending, marks)
         for tp, (resume_at, moved) in resumed.items():
             # The next record read is at resume_at: no gap before it, none remembered after.
             self._read_offset[tp] = resume_at or None
@@ -265,7 +303,7 @@ class IntakeConsumer(faust_aiokafka.Consumer):
             while not (consumer_should_stop() or fetcher_should_stop()):
                 if intake.rewinds:
                     await self._apply_rewinds(intake)
-                rewinds = intake.rewinds  # a fresh dict after each apply
+                rewinds = intake.rewinds  # pending until applied (the same dict throughout)
                 set_flag(flag_consumer_fetching)
                 ait = getmany(timeout=1.0)
                 await self.sleep(0)
