@@ -82,6 +82,9 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="push the events through a broker and a real worker instead of in memory",
     )
+    from streamcrm.replay.flags import add_worker_flags  # light: argparse only
+
+    add_worker_flags(rep)
     _add_broker_flags(rep, embedded_default=True)
     _add_decision_flags(rep)
     rep.set_defaults(clock="event", redis_url=None, no_redis=True)
