@@ -107,11 +107,13 @@ class CandidateStats:
         if self._outbox is None:
             self._outbox = SkuDeltas(self.half_life_s, self.max_skus, self.max_neighbours)
 
-    def export_delta(self) -> dict[str, Any]:
+    def export_delta(self) -> dict[str, Any] | None:
         """This worker's own interactions since the last export, per SKU, as data (at most
-        ``max_skus`` SKUs: :mod:`streamcrm.sharing.sku_deltas`)."""
+        ``max_skus`` SKUs: :mod:`streamcrm.sharing.sku_deltas`); None if there were none."""
         self.share()
         assert self._outbox is not None
+        if not self._outbox.events:
+            return None
         delta = self._outbox.to_data()
         self._outbox = SkuDeltas(self.half_life_s, self.max_skus, self.max_neighbours)
         return delta
@@ -121,6 +123,8 @@ class CandidateStats:
         the two times and summed, counts and co-occurrence weights summed, the catalogue
         entry replaced. Equal to having observed those interactions here (up to float
         rounding and eviction). Checked: :class:`BadState` on anything else."""
+        if delta is None:
+            return
         items, events = check_delta(delta)
         for sku, score, at, count, category, price, _ in items:
             if score is not None:

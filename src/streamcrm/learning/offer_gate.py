@@ -55,15 +55,20 @@ class OfferGate:
         box[1] += int(model_hit)
         box[2] += int(fallback_hit)
 
-    def export_delta(self) -> dict[str, int]:
-        """This worker's own informative moments since the last export, as counts."""
+    def export_delta(self) -> dict[str, int] | None:
+        """This worker's own informative moments since the last export, as counts (None:
+        there were none)."""
         n, model, fallback = self._outbox
+        if not n:
+            return None
         self._outbox = [0, 0, 0]
         return {"examples": n, "model_hits": model, "fallback_hits": fallback}
 
     def merge_delta(self, delta: Any) -> None:
         """Another worker's moments, folded in as if they had arrived here in one run
         (``n`` moments with the delta's hit shares: the weight of ``n`` fading steps)."""
+        if delta is None:
+            return
         if not isinstance(delta, dict):
             raise BadState("gate delta: expected an object")
         n = integer(delta.get("examples"), "gate examples")

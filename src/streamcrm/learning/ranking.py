@@ -51,9 +51,12 @@ class OfferRanker:
         self._share: LinearShare | None = None  # set by the first export (sharing on)
         self._labels_exported = 0
 
-    def export_delta(self) -> dict[str, Any]:
+    def export_delta(self) -> dict[str, Any] | None:
         """What this worker's own examples moved since the last export, as data
-        (weights, intercept and scaler statistics; see :mod:`streamcrm.sharing.linear`)."""
+        (weights, intercept and scaler statistics; see :mod:`streamcrm.sharing.linear`);
+        None if it learned nothing since."""
+        if self.labels == self._labels_exported:
+            return None
         if self._share is None:
             self._share = LinearShare()
         delta = self._share.export(self.lr, self.scaler)
@@ -62,6 +65,8 @@ class OfferRanker:
 
     def merge_delta(self, delta: Any) -> None:
         """Add another worker's :meth:`export_delta` (checked; :class:`BadState` if not)."""
+        if delta is None:
+            return
         if not isinstance(delta, dict):
             raise BadState("ranker delta: expected an object")
         labels = integer(delta.get("labels"), "ranker labels")

@@ -58,9 +58,12 @@ class RFMScorer:
                 self._sketch[dim].update(value)
                 self._outbox[dim].update(value)
 
-    def export_delta(self) -> dict[str, Any]:
-        """This worker's values since the last export, as sketches (plain data)."""
+    def export_delta(self) -> dict[str, Any] | None:
+        """This worker's values since the last export, as sketches (plain data); None if
+        there were none."""
         self.share()
+        if not self._outbox["r"].n:
+            return None
         k = self._outbox["r"].k
         out = {dim: self._outbox[dim].to_data() for dim in DIMS}
         self._outbox = {dim: KLL(k) for dim in DIMS}
@@ -68,6 +71,8 @@ class RFMScorer:
 
     def merge_delta(self, delta: Any) -> None:
         """Another worker's :meth:`export_delta` (checked; :class:`BadState` if not)."""
+        if delta is None:
+            return
         if not isinstance(delta, dict):
             raise BadState("RFM delta: expected an object")
         sketches = {dim: KLL.from_data(delta.get(dim)) for dim in DIMS}

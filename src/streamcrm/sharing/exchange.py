@@ -76,7 +76,9 @@ class Exchange:
         if now >= self.next_at:
             self.next_at = now + self.every_s
             for i, (peer, learner_set) in enumerate(zip(self.peers, learners, strict=True)):
-                self.transport.publish(peer.export(learner_set), now)
+                delta = peer.export(learner_set)
+                if delta is not None:
+                    self.transport.publish(delta, now)
                 n, total, first = self.pending[i]
                 if n:
                     arrives = now + getattr(self.transport, "delay_s", 0.0)

@@ -25,7 +25,7 @@ PARTS = ("rfm", "candidates", "ranker", "churn", "gate")
 
 
 class Shareable(Protocol):
-    def export_delta(self) -> Any: ...
+    def export_delta(self) -> Any: ...  # None: nothing learned since the last export
     def merge_delta(self, delta: Any) -> None: ...
 
 
@@ -52,9 +52,13 @@ class Peer:
     seen: dict[str, int] = field(default_factory=dict)
     merged: int = 0
 
-    def export(self, learners: LearnerSet) -> dict[str, Any]:
-        self.seq += 1
+    def export(self, learners: LearnerSet) -> dict[str, Any] | None:
+        """Everything learned here since the last export; None if nothing was (a part
+        that learned nothing is null)."""
         parts = {name: getattr(learners, name).export_delta() for name in PARTS}
+        if all(part is None for part in parts.values()):
+            return None
+        self.seq += 1
         return {"v": VERSION, "worker": self.worker, "seq": self.seq, **parts}
 
     def merge(self, learners: LearnerSet, delta: Any) -> bool:
