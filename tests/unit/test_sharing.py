@@ -296,3 +296,18 @@ def test_a_delta_reaches_the_other_worker_after_the_stated_delay() -> None:
 @given(st.text(min_size=1, max_size=30))
 def test_replay_partitions_customers_as_the_worker_does(customer: str) -> None:
     assert partition_for(customer.encode(), 8) == partition_of(customer, 8)
+
+
+def test_exchanging_after_every_example_is_exactly_one_learner() -> None:
+    """Summed deltas are one model taking every worker's SGD steps: with no staleness
+    (an exchange after each example) they are the single learner, step for step."""
+    rng = random.Random(4)
+    one, a, b = OfferRanker(scaled=False), OfferRanker(scaled=False), OfferRanker(scaled=False)
+    for i, (x, y) in enumerate(labelled(rng, 60)):
+        one.learn_one(x, y)
+        mine, other = (a, b) if i % 2 else (b, a)
+        mine.learn_one(x, y)
+        other.merge_delta(mine.export_delta())
+    assert a.weights() == pytest.approx(one.weights(), abs=1e-9)
+    assert b.weights() == pytest.approx(one.weights(), abs=1e-9)
+    assert a.lr.intercept == pytest.approx(one.lr.intercept)

@@ -18,7 +18,7 @@ import math
 from collections.abc import Iterable
 from typing import Any
 
-from streamcrm.learning.river_state import BadState, integer, number, pairs, text
+from streamcrm.learning.river_state import BadState, integer, pairs
 
 MAX_DELTA_SKUS = 1_000_000
 Item = tuple[str, float | None, float, float, str | None, float | None, list[tuple[str, float]]]
@@ -82,7 +82,9 @@ class SkuDeltas:
 
 def check_delta(data: Any) -> tuple[list[Item], int]:
     """The items and event count of a delta as :meth:`SkuDeltas.to_data` writes it;
-    :class:`BadState` on anything else (a record is data, never trusted)."""
+    :class:`BadState` on anything else (a record is data, never trusted). Inlined type
+    checks: this ran once per SKU per receiving worker (cProfile: half the merge time
+    with one call per field)."""
     if not isinstance(data, dict):
         raise BadState("candidate delta: expected an object")
     events = integer(data.get("events"), "candidate delta events")
@@ -91,20 +93,27 @@ def check_delta(data: Any) -> tuple[list[Item], int]:
         if len(row) != 7:
             raise BadState("candidate delta: expected 7 fields per SKU")
         sku, score, at, count, category, price, links = row
-        items.append((
-            text(sku, "sku"),
-            None if score is None else number(score, "popularity"),
-            number(at, "time"),
-            number(count, "count"),
-            None if category is None else text(category, "category"),
-            None if price is None else number(price, "price"),
-            [(text(k, "neighbour"), number(v, "link weight")) for k, v in _links(links)],
-        ))  # fmt: skip
+        if not (_is_text(sku) and (score is None or _is_number(score)) and _is_number(at)
+                and _is_number(count) and (category is None or _is_text(category))
+                and (price is None or _is_number(price))):  # fmt: skip
+            raise BadState(f"candidate delta: a malformed record for SKU {str(sku)[:40]!r}")
+        items.append((sku, score, at, count, category, price, _links(links)))
     return items, events
 
 
-def _links(value: Any) -> list[list[Any]]:
+def _is_number(v: Any) -> bool:
+    return (type(v) is float or type(v) is int) and math.isfinite(v)
+
+
+def _is_text(v: Any) -> bool:
+    return type(v) is str and len(v) <= 1000
+
+
+def _links(value: Any) -> list[tuple[str, float]]:
     rows = pairs(value, "neighbours", 1000)
-    if any(len(r) != 2 for r in rows):
-        raise BadState("neighbours: expected [sku, weight] pairs")
-    return rows
+    out = []
+    for r in rows:
+        if len(r) != 2 or not _is_text(r[0]) or not _is_number(r[1]):
+            raise BadState("neighbours: expected [sku, weight] pairs")
+        out.append((r[0], float(r[1])))
+    return out
