@@ -13,6 +13,7 @@ points; on: the KLL sketch).
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 import time
 from pathlib import Path
@@ -23,6 +24,7 @@ import orjson
 from streamcrm.decisions import CrmConfig
 from streamcrm.replay.adapters import Mapped, map_rows
 from streamcrm.replay.runner import Workers, replay
+from streamcrm.sharing.exchange import Exchange
 from streamcrm.synthetic import generate
 
 KEYS = ("offer_hit_rate_at_5", "offer_hit_rate_at_10", "offers_evaluated",
@@ -42,14 +44,49 @@ def load(args: argparse.Namespace) -> list[Mapped]:
     return out
 
 
+SHARING_CPU = [0.0]
+_tick = Exchange.tick
+
+
+def timed_tick(self: Exchange, learners: Any, now: float) -> None:
+    """Exchange.tick, its CPU time counted (exports, encoding, merges: the sharing cost)."""
+    started = time.process_time()
+    _tick(self, learners, now)
+    SHARING_CPU[0] += time.process_time() - started
+
+
+Exchange.tick = timed_tick  # type: ignore[method-assign]
+
+
 def run(mapped: list[Mapped], workers: Workers) -> dict[str, Any]:
-    started = time.perf_counter()
-    summary = replay(mapped, crm=CrmConfig(), workers=workers).summary()
-    elapsed = time.perf_counter() - started
+    """One replay. The simulated workers run one after another in this process, so its
+    events per CPU second is the mean per-worker throughput (each worker's own events
+    over its own busy time, summed over workers), the figure to compare with one worker."""
+    SHARING_CPU[0] = 0.0
+    started, cpu = time.perf_counter(), time.process_time()
+    outcome = replay(mapped, crm=CrmConfig(), workers=workers)
+    summary = outcome.summary()
+    elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
     row = {k: summary.get(k) for k in KEYS}
     row |= {"segment_shares": summary["segment_shares"], "sharing": summary["cluster"]["sharing"],
-            "elapsed_s": round(elapsed, 2), "events_per_s": round(summary["events"] / elapsed)}  # fmt: skip
+            "elapsed_s": round(elapsed, 2), "cpu_s": round(cpu, 2),
+            "events_per_cpu_s": round(summary["events"] / cpu),
+            "sharing_cpu_share": round(SHARING_CPU[0] / cpu, 3),
+            "_hits": {c: ["model_hit_at_5" in e for e in evs] for c, evs in outcome.evaluations.items()}}  # fmt: skip
     return row
+
+
+def mcnemar(a: dict[str, list[bool]], b: dict[str, list[bool]]) -> dict[str, Any]:
+    """Paired on the same evaluation moments (each customer's k-th evaluated offer):
+    hits only in ``a``, only in ``b``, and the exact two-sided McNemar p-value."""
+    only_a = only_b = 0
+    for customer, hits in a.items():
+        for x, y in zip(hits, b.get(customer, []), strict=False):
+            only_a += x and not y
+            only_b += y and not x
+    n, k = only_a + only_b, min(only_a, only_b)
+    p = min(1.0, 2 * sum(math.comb(n, i) for i in range(k + 1)) / 2**n) if n else 1.0
+    return {"hits_only_1_worker": only_a, "hits_only_n_workers": only_b, "p": round(p, 4)}
 
 
 def gap(a: dict[str, float], b: dict[str, float]) -> float:
@@ -84,8 +121,13 @@ def main() -> None:
             round(row["offer_hit_rate_at_5"] / one["off"]["offer_hit_rate_at_5"], 4)
             if one["off"]["offer_hit_rate_at_5"] else None
         )  # fmt: skip
+        cpu_1 = one["off"]["events_per_cpu_s"]
+        row["throughput_per_worker_vs_1_worker"] = round(row["events_per_cpu_s"] / cpu_1, 3)
+        row["paired_vs_1_worker_off"] = mcnemar(one["off"]["_hits"], row["_hits"])
         row["segment_pp_vs_1_worker"] = gap(row["segment_shares"], one[sharing]["segment_shares"])
         row["segment_pp_vs_1_worker_off"] = gap(row["segment_shares"], one["off"]["segment_shares"])
+    for row in runs.values():
+        del row["_hits"]
     print(orjson.dumps(runs).decode())
 
 
