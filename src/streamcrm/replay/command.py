@@ -29,6 +29,9 @@ def _workers(args: argparse.Namespace) -> Workers:
     if every <= 0 or delay < 0:
         msg = "--share-every must be above 0 and --share-delay at least 0 (seconds)"
         raise ReplayInputError(msg)
+    if count > 1 and args.via_kafka:
+        msg = "--workers works with the in-memory replay only; drop --via-kafka"
+        raise ReplayInputError(msg)
     if getattr(args, "sharing", "off") == "off":
         return Workers(count, partitions)
     if args.via_kafka:

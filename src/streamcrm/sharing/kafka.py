@@ -15,6 +15,7 @@ from typing import Any
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
+from streamcrm.kafka_security import KafkaSecurity, client_kwargs
 from streamcrm.learning.river_state import BadState
 from streamcrm.sharing.learners import LearnerSet, Peer
 
@@ -22,12 +23,15 @@ LEARNING_TOPIC = "streamcrm.learning"
 
 
 class KafkaTransport:
-    def __init__(self, bootstrap: str, topic: str = LEARNING_TOPIC, **client: Any) -> None:
+    def __init__(
+        self, bootstrap: str, topic: str = LEARNING_TOPIC, security: KafkaSecurity | None = None
+    ) -> None:
         self.topic = topic
-        self.producer = AIOKafkaProducer(bootstrap_servers=bootstrap, **client)
+        security = security or KafkaSecurity()
+        self.producer = AIOKafkaProducer(bootstrap_servers=bootstrap, **client_kwargs(security))
         self.consumer = AIOKafkaConsumer(
             bootstrap_servers=bootstrap, enable_auto_commit=False, group_id=None,
-            auto_offset_reset="earliest", **client,
+            auto_offset_reset="earliest", **client_kwargs(security),
         )  # fmt: skip
         self.bytes = 0
         self.messages = 0
