@@ -12,6 +12,7 @@ import asyncio
 import sys
 from collections.abc import Sequence
 from dataclasses import replace
+from typing import Any
 
 from streamcrm.cli_flags import (
     UsageError,
@@ -53,67 +54,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="events per second; 0 = as fast as possible (default 0)",
     )
 
-    rep = sub.add_parser(
-        "replay", help="replay a behaviour log on event time through the decision code"
-    )
-    rep.add_argument(
-        "file", help="the log file (CSV for rees46/taobao/retailrocket, JSON lines for jsonl)"
-    )
-    rep.add_argument(
-        "--format",
-        required=True,
-        choices=["rees46", "taobao", "retailrocket", "jsonl"],
-        help="the log's format",
-    )
-    rep.add_argument(
-        "--json", action="store_true", help="print the summary as one JSON object, last line"
-    )
-    rep.add_argument(
-        "--report", metavar="DIR", help="write an HTML report with plots to DIR/index.html"
-    )
-    rep.add_argument(
-        "--decisions-out",
-        metavar="FILE",
-        help="write every emitted offer, coupon and profile event to FILE as JSON lines",
-    )
-    rep.add_argument(
-        "--via-kafka",
-        action="store_true",
-        help="push the events through a broker and a real worker instead of in memory",
-    )
-    _add_broker_flags(rep, embedded_default=True)
-    _add_decision_flags(rep)
-    rep.set_defaults(clock="event", redis_url=None, no_redis=True)
-
-    bench = sub.add_parser(
-        "bench", help="throughput and latency: raw consumer vs naive Faust vs pipeline"
-    )
-    _add_broker_flags(bench, embedded_default=True)
-    _add_redis_flags(bench)
-    add_rules_flag(bench)
-    bench.add_argument(
-        "--events", type=int, default=60_000, help="events per contender run (default 60000)"
-    )
-    bench.add_argument(
-        "--rounds", type=int, default=2, help="interleaved rounds; the best is reported (default 2)"
-    )
-    bench.add_argument(
-        "--seed", type=int, default=7, help="random seed of the synthetic events (default 7)"
-    )
-    _add_shop_flags(bench, customers=100_000, skus=100_000)
-    bench.add_argument(
-        "--callgrind",
-        action="store_true",
-        help="also count the decision core's instructions per event under valgrind (minutes)",
-    )
-    bench.add_argument(
-        "--json", action="store_true", help="print the figures as one JSON object, last line"
-    )
-    bench.add_argument(
-        "--workload", nargs=2, metavar=("FORMAT", "FILE"),
-        help="benchmark on a real log (formats as replay's) instead of the synthetic shop",
-    )  # fmt: skip
-    bench.set_defaults(partitions=_int_env("STREAMCRM_PARTITIONS", 4))
+    _add_replay_parser(sub)
+    _add_bench_parser(sub)
 
     demo = sub.add_parser(
         "demo", help="broker + worker + generator in one command; prints a JSON summary"
@@ -159,6 +101,75 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_evaluate_policy_parser(sub)
     return parser
+
+
+def _add_replay_parser(sub: Any) -> None:
+    rep = sub.add_parser(
+        "replay", help="replay a behaviour log on event time through the decision code"
+    )
+    rep.add_argument(
+        "file", help="the log file (CSV for rees46/taobao/retailrocket, JSON lines for jsonl)"
+    )
+    rep.add_argument(
+        "--format",
+        required=True,
+        choices=["rees46", "taobao", "retailrocket", "jsonl"],
+        help="the log's format",
+    )
+    rep.add_argument(
+        "--json", action="store_true", help="print the summary as one JSON object, last line"
+    )
+    rep.add_argument(
+        "--report", metavar="DIR", help="write an HTML report with plots to DIR/index.html"
+    )
+    rep.add_argument(
+        "--decisions-out",
+        metavar="FILE",
+        help="write every emitted offer, coupon and profile event to FILE as JSON lines",
+    )
+    rep.add_argument(
+        "--via-kafka",
+        action="store_true",
+        help="push the events through a broker and a real worker instead of in memory",
+    )
+    from streamcrm.replay.flags import add_worker_flags  # light: argparse only
+
+    add_worker_flags(rep)
+    _add_broker_flags(rep, embedded_default=True)
+    _add_decision_flags(rep)
+    rep.set_defaults(clock="event", redis_url=None, no_redis=True)
+
+
+def _add_bench_parser(sub: Any) -> None:
+    bench = sub.add_parser(
+        "bench", help="throughput and latency: raw consumer vs naive Faust vs pipeline"
+    )
+    _add_broker_flags(bench, embedded_default=True)
+    _add_redis_flags(bench)
+    add_rules_flag(bench)
+    bench.add_argument(
+        "--events", type=int, default=60_000, help="events per contender run (default 60000)"
+    )
+    bench.add_argument(
+        "--rounds", type=int, default=2, help="interleaved rounds; the best is reported (default 2)"
+    )
+    bench.add_argument(
+        "--seed", type=int, default=7, help="random seed of the synthetic events (default 7)"
+    )
+    _add_shop_flags(bench, customers=100_000, skus=100_000)
+    bench.add_argument(
+        "--callgrind",
+        action="store_true",
+        help="also count the decision core's instructions per event under valgrind (minutes)",
+    )
+    bench.add_argument(
+        "--json", action="store_true", help="print the figures as one JSON object, last line"
+    )
+    bench.add_argument(
+        "--workload", nargs=2, metavar=("FORMAT", "FILE"),
+        help="benchmark on a real log (formats as replay's) instead of the synthetic shop",
+    )  # fmt: skip
+    bench.set_defaults(partitions=_int_env("STREAMCRM_PARTITIONS", 4))
 
 
 def _check_generator_args(args: argparse.Namespace) -> None:

@@ -35,6 +35,8 @@ from typing import Any
 
 from sortedcontainers import SortedList
 
+from streamcrm.sharing.sku_deltas import SkuDeltas, check_delta
+
 _NONE: dict[str, float] = {}
 MAX_SKUS = 20_000  # tracked SKUs by default (a worker's --tracked-skus)
 
@@ -66,6 +68,8 @@ class CandidateStats:
     # baseline the offers are measured against (O(log n) per update, O(k) per top list).
     counts: dict[str, float] = field(default_factory=dict)
     _by_count: SortedList = field(default_factory=SortedList)  # (-count, sku)
+    # Sharing on (:meth:`share`): this worker's own interactions since the last export.
+    _outbox: SkuDeltas | None = None
 
     def observe(
         self, sku: str, category: str | None, price: float | None, *, ts: float, weight: float,
@@ -93,8 +97,65 @@ class CandidateStats:
                 if other in tracked:  # no neighbour list for an evicted SKU: memory stays bounded
                     self._link(other, sku, weight)
         self._updates += 1
+        if self._outbox is not None:
+            self._outbox.observe(sku, category, price, ts, weight, recent, tracked, session_s)
         if len(self.popularity) > self.max_skus:
             self._evict()
+
+    def share(self) -> None:
+        """Record this worker's interactions for :meth:`export_delta` from now on."""
+        if self._outbox is None:
+            self._outbox = SkuDeltas(self.half_life_s, self.max_skus, self.max_neighbours)
+
+    def export_delta(self) -> dict[str, Any] | None:
+        """This worker's own interactions since the last export, per SKU, as data (at most
+        ``max_skus`` SKUs: :mod:`streamcrm.sharing.sku_deltas`); None if there were none."""
+        self.share()
+        assert self._outbox is not None
+        if not self._outbox.events:
+            return None
+        delta = self._outbox.to_data()
+        self._outbox = SkuDeltas(self.half_life_s, self.max_skus, self.max_neighbours)
+        return delta
+
+    def merge_delta(self, delta: Any) -> None:
+        """Add another worker's :meth:`export_delta`: popularity decayed to the later of
+        the two times and summed, counts and co-occurrence weights summed, the catalogue
+        entry replaced. Equal to having observed those interactions here (up to float
+        rounding and eviction). Checked: :class:`BadState` on anything else."""
+        if delta is None:
+            return
+        items, events = check_delta(delta)
+        for sku, score, at, count, category, price, _ in items:
+            if score is not None:
+                self._merge_item(sku, score, at, count, category, price)
+        tracked = self.popularity
+        for sku, *_, links in items:
+            if sku in tracked:  # as in observe: no neighbour list for an untracked SKU
+                for other, weight in links:
+                    self._link(sku, other, weight)
+        self._updates += events
+        if len(self.popularity) > self.max_skus:
+            self._evict()
+
+    def _merge_item(
+        self, sku: str, score: float, at: float, count: float, category: str | None,
+        price: float | None,
+    ) -> None:  # fmt: skip
+        entry = self.popularity.get(sku)
+        if entry is not None:
+            when, half_life = max(at, entry[1]), self.half_life_s
+            score = score * math.pow(0.5, (when - at) / half_life) + entry[0] * math.pow(
+                0.5, (when - entry[1]) / half_life
+            )
+            at = when
+        self.popularity[sku] = (score, at)
+        self._rerank(sku, score, at)
+        self._count(sku, self.counts.get(sku, 0.0) + count)
+        self._changed.add(sku)
+        if category is not None or price is not None:
+            old_category, old_price = self.catalog.get(sku, ("unknown", 0.0))
+            self.catalog[sku] = (category or old_category, old_price if price is None else price)
 
     def _count(self, sku: str, count: float) -> None:
         old = self.counts.get(sku)

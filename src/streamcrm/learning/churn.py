@@ -23,9 +23,11 @@ True
 from __future__ import annotations
 
 import math
+from typing import Any
 
 from river import compose, linear_model, metrics, preprocessing
 
+from streamcrm.sharing.linear import LinearShare
 from streamcrm.state import CustomerState
 
 DAY = 86_400.0
@@ -68,6 +70,28 @@ class ChurnModel:
         self.labels = 0
         self.positives = 0
         self.history: list[tuple[str, float, bool, float, float]] | None = None
+        self._share: LinearShare | None = None  # set by the first export (sharing on)
+        self._labels_exported = 0
+
+    def export_delta(self) -> dict[str, Any] | None:
+        """This worker's own steps since the last export (:mod:`streamcrm.sharing.linear`).
+        ``labels``, ``positives`` and the progressive AUC stay this worker's own (each
+        scored its own labels), so a replay adds them up across workers. None if it
+        learned nothing since."""
+        if self.labels == self._labels_exported:
+            return None
+        self._labels_exported = self.labels
+        if self._share is None:
+            self._share = LinearShare()
+        return self._share.export(self.model["LogisticRegression"], self.model["StandardScaler"])
+
+    def merge_delta(self, delta: Any) -> None:
+        """Add another worker's :meth:`export_delta` (checked; :class:`BadState` if not)."""
+        if delta is None:
+            return
+        if self._share is None:
+            self._share = LinearShare()
+        self._share.merge(self.model["LogisticRegression"], self.model["StandardScaler"], delta)
 
     def churn_score(self, x: dict[str, float]) -> float:
         """Probability of *not* ordering within the horizon."""

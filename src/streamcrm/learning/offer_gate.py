@@ -22,8 +22,10 @@ True
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
+
+from streamcrm.learning.river_state import BadState, integer
 
 
 @dataclass(slots=True)
@@ -36,6 +38,8 @@ class OfferGate:
     fallback_rate: float = 0.0
     model_hits: int = 0  # all-time, for the report
     fallback_hits: int = 0
+    # This worker's own moments since the last export: (examples, model hits, fallback hits).
+    _outbox: list[int] = field(default_factory=lambda: [0, 0, 0])
 
     def update(self, *, model_hit: bool, fallback_hit: bool) -> None:
         if not (model_hit or fallback_hit):
@@ -46,6 +50,38 @@ class OfferGate:
         self.examples += 1
         self.model_hits += int(model_hit)
         self.fallback_hits += int(fallback_hit)
+        box = self._outbox
+        box[0] += 1
+        box[1] += int(model_hit)
+        box[2] += int(fallback_hit)
+
+    def export_delta(self) -> dict[str, int] | None:
+        """This worker's own informative moments since the last export, as counts (None:
+        there were none)."""
+        n, model, fallback = self._outbox
+        if not n:
+            return None
+        self._outbox = [0, 0, 0]
+        return {"examples": n, "model_hits": model, "fallback_hits": fallback}
+
+    def merge_delta(self, delta: Any) -> None:
+        """Another worker's moments, folded in as if they had arrived here in one run
+        (``n`` moments with the delta's hit shares: the weight of ``n`` fading steps)."""
+        if delta is None:
+            return
+        if not isinstance(delta, dict):
+            raise BadState("gate delta: expected an object")
+        n = integer(delta.get("examples"), "gate examples")
+        model = integer(delta.get("model_hits"), "gate model hits")
+        fallback = integer(delta.get("fallback_hits"), "gate fallback hits")
+        if not n or model > n or fallback > n:
+            return
+        keep = self.fading**n
+        self.model_rate = keep * self.model_rate + (1 - keep) * model / n
+        self.fallback_rate = keep * self.fallback_rate + (1 - keep) * fallback / n
+        self.examples += n
+        self.model_hits += model
+        self.fallback_hits += fallback
 
     @property
     def use_model(self) -> bool:

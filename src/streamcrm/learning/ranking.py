@@ -32,6 +32,9 @@ from typing import Any
 from river import compose, linear_model, optim, preprocessing
 from river.utils.math import sigmoid
 
+from streamcrm.learning.river_state import BadState, integer
+from streamcrm.sharing.linear import LinearShare
+
 ZEROS = repeat(0.0)  # the default weight of a feature the model has not seen
 
 
@@ -45,6 +48,33 @@ class OfferRanker:
         self.scaler = preprocessing.StandardScaler() if scaled else None
         self.model: Any = self.lr if self.scaler is None else compose.Pipeline(self.scaler, self.lr)
         self.labels = 0
+        self._share: LinearShare | None = None  # set by the first export (sharing on)
+        self._labels_exported = 0
+
+    def export_delta(self) -> dict[str, Any] | None:
+        """What this worker's own examples moved since the last export, as data
+        (weights, intercept and scaler statistics; see :mod:`streamcrm.sharing.linear`);
+        None if it learned nothing since."""
+        if self.labels == self._labels_exported:
+            return None
+        if self._share is None:
+            self._share = LinearShare()
+        delta = self._share.export(self.lr, self.scaler)
+        delta["labels"], self._labels_exported = self.labels - self._labels_exported, self.labels
+        return delta
+
+    def merge_delta(self, delta: Any) -> None:
+        """Add another worker's :meth:`export_delta` (checked; :class:`BadState` if not)."""
+        if delta is None:
+            return
+        if not isinstance(delta, dict):
+            raise BadState("ranker delta: expected an object")
+        labels = integer(delta.get("labels"), "ranker labels")
+        if self._share is None:
+            self._share = LinearShare()
+        self._share.merge(self.lr, self.scaler, delta)
+        self.labels += labels
+        self._labels_exported += labels
 
     @property
     def version(self) -> str:

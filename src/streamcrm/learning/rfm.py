@@ -4,6 +4,10 @@ Cut points at 20/40/60/80% of recency (days since the last order), frequency (or
 and monetary value (spend), each a River ``stats.Quantile`` (the P-square estimator:
 constant memory, no nightly sort). Scores are 1-5, 5 best (for recency: most recent).
 
+P-square estimates cannot be merged, so workers that share (:meth:`RFMScorer.share`)
+take their cut points from a mergeable KLL sketch instead (:mod:`streamcrm.sharing.kll`):
+its own values plus every other worker's, so all score against one population.
+
 >>> scorer = RFMScorer(min_customers=5)
 >>> for i in range(50):
 ...     scorer.learn_one(recency_days=i, frequency=1 + i % 7, monetary=10.0 * i)
@@ -16,26 +20,79 @@ constant memory, no nightly sort). Scores are 1-5, 5 best (for recency: most rec
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 from river import stats
 
+from streamcrm.learning.river_state import BadState, integer
+from streamcrm.sharing.kll import KLL
+
 CUTS = (0.2, 0.4, 0.6, 0.8)
+DIMS = ("r", "f", "m")
 
 
 class RFMScorer:
     def __init__(self, min_customers: int = 20) -> None:
         self.min_customers = min_customers
         self.seen = 0
-        self._cuts = {dim: [stats.Quantile(q) for q in CUTS] for dim in ("r", "f", "m")}
+        self._cuts = {dim: [stats.Quantile(q) for q in CUTS] for dim in DIMS}
+        # Sharing on: the population's sketch, this worker's values since the last export,
+        # and the cut points read from the sketch (re-read as it grows by ~1%).
+        self._sketch: dict[str, KLL] | None = None
+        self._outbox: dict[str, KLL] = {}
+        self._sketch_cuts: dict[str, list[float | None]] = {}
+        self._cuts_at = -1
+
+    def share(self, k: int = 200) -> None:
+        """Score against a mergeable sketch from now on (see the module's docstring)."""
+        if self._sketch is None:
+            self._sketch = {dim: KLL(k) for dim in DIMS}
+            self._outbox = {dim: KLL(k) for dim in DIMS}
 
     def learn_one(self, *, recency_days: float, frequency: float, monetary: float) -> None:
         self.seen += 1
         for dim, value in (("r", recency_days), ("f", frequency), ("m", monetary)):
             for quantile in self._cuts[dim]:
                 quantile.update(value)
+            if self._sketch is not None:
+                self._sketch[dim].update(value)
+                self._outbox[dim].update(value)
+
+    def export_delta(self) -> dict[str, Any] | None:
+        """This worker's values since the last export, as sketches (plain data); None if
+        there were none."""
+        self.share()
+        if not self._outbox["r"].n:
+            return None
+        k = self._outbox["r"].k
+        out = {dim: self._outbox[dim].to_data() for dim in DIMS}
+        self._outbox = {dim: KLL(k) for dim in DIMS}
+        return out
+
+    def merge_delta(self, delta: Any) -> None:
+        """Another worker's :meth:`export_delta` (checked; :class:`BadState` if not)."""
+        if delta is None:
+            return
+        if not isinstance(delta, dict):
+            raise BadState("RFM delta: expected an object")
+        sketches = {dim: KLL.from_data(delta.get(dim)) for dim in DIMS}
+        self.share()
+        assert self._sketch is not None
+        n = integer(sketches["r"].n, "RFM values")
+        for dim in DIMS:
+            self._sketch[dim].merge(sketches[dim])
+        self.seen += n
+
+    def _cut_points(self, dim: str) -> list[float | None]:
+        if self._sketch is None:
+            return [q.get() for q in self._cuts[dim]]
+        if self.seen - self._cuts_at > self.seen // 100:
+            self._cuts_at = self.seen
+            self._sketch_cuts = {d: self._sketch[d].cuts(CUTS) for d in DIMS}
+        return self._sketch_cuts[dim]
 
     def _above(self, dim: str, value: float) -> int:
-        return sum(1 for q in self._cuts[dim] if (cut := q.get()) is not None and value > cut)
+        return sum(1 for cut in self._cut_points(dim) if cut is not None and value > cut)
 
     def score_one(
         self, *, recency_days: float, frequency: float, monetary: float

@@ -15,9 +15,30 @@ import orjson
 
 from streamcrm.config import Settings
 from streamcrm.replay.adapters import map_rows
+from streamcrm.replay.flags import DEFAULT_EVERY_S
 from streamcrm.replay.report import render
-from streamcrm.replay.runner import replay
+from streamcrm.replay.runner import Workers, replay
 from streamcrm.rules import rules_version
+
+
+def _workers(args: argparse.Namespace) -> Workers:
+    count, partitions = getattr(args, "workers", 1), getattr(args, "partitions", 8)
+    if not 1 <= count <= partitions:
+        msg = f"--workers {count}: give 1 to --partitions ({partitions}) workers"
+        raise ReplayInputError(msg)
+    every, delay = getattr(args, "share_every", DEFAULT_EVERY_S), getattr(args, "share_delay", 0.0)
+    if every <= 0 or delay < 0:
+        msg = "--share-every must be above 0 and --share-delay at least 0 (seconds)"
+        raise ReplayInputError(msg)
+    if count > 1 and args.via_kafka:
+        msg = "--workers works with the in-memory replay only; drop --via-kafka"
+        raise ReplayInputError(msg)
+    if getattr(args, "sharing", "off") == "off":
+        return Workers(count, partitions)
+    if args.via_kafka:
+        msg = "--sharing on works with the in-memory replay only; drop --via-kafka"
+        raise ReplayInputError(msg)
+    return Workers(count, partitions, share_every_s=every, share_delay_s=delay)
 
 
 class ReplayInputError(RuntimeError):
@@ -33,6 +54,7 @@ def run_replay(args: argparse.Namespace, settings: Settings) -> int:
     if out and args.via_kafka:
         msg = "--decisions-out works with the in-memory replay only; drop --via-kafka"
         raise ReplayInputError(msg)
+    workers = _workers(args)
     started = time.perf_counter()
     try:
         with path.open(encoding="utf-8", newline="") as lines:
@@ -54,7 +76,9 @@ def run_replay(args: argparse.Namespace, settings: Settings) -> int:
                 _say(f"  {done}/{total} events replayed")
 
         with _decision_log(out) as write:
-            outcome = replay(mapped, crm=settings.crm, progress=progress, decisions=write)
+            outcome = replay(
+                mapped, crm=settings.crm, progress=progress, decisions=write, workers=workers
+            )
         summary = outcome.summary()
         if out:
             summary["decisions_written"] = (

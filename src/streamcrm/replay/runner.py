@@ -7,17 +7,19 @@ deadlines fire as the watermark (the largest event time so far) passes them.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from streamcrm.decisions import CrmConfig
 from streamcrm.erasure import Marker
-from streamcrm.ingest import Processor, Record
+from streamcrm.ingest import BatchResult, Processor, Record
 from streamcrm.outcomes import Tally
 from streamcrm.profiles_summary import BASELINES, hit_rates, profile_distribution
 from streamcrm.replay.adapters import Mapped
 from streamcrm.replay.evaluation import auc_ci, exact_auc, offer_ci, ratio_ci
+from streamcrm.sharing.exchange import Exchange, partition_for, worker_for
+from streamcrm.sharing.memory import MemoryTransport
 from streamcrm.state import CustomerState
 
 KINDS = {"browse": "browse", "cart": "cart", "order": "order"}
@@ -46,6 +48,7 @@ class ReplayOutcome:
     bucket_s: float = BUCKET_S
     # Per customer, each evaluated offer's outcomes (for customer-clustered intervals).
     evaluations: dict[str, list[list[str]]] = field(default_factory=dict)
+    cluster: dict[str, Any] = field(default_factory=dict)  # workers, partitions, sharing
 
     def summary(self) -> dict[str, Any]:
         o = Tally(self.outcomes)
@@ -78,7 +81,14 @@ class ReplayOutcome:
             "offers_emitted": len(self.offers),
             **offer_summary(self.outcomes, self.evaluations),
             "offer_ranker": self.ranker,
+            "cluster": self.cluster,
+            "segment_shares": segment_shares(self.profiles.get("segments", {}), self.customers),
         }
+
+
+def segment_shares(segments: dict[str, int], customers: int) -> dict[str, float]:
+    """Each RFM segment's share of all customers (the others have not ordered yet)."""
+    return {k: round(v / customers, 4) for k, v in segments.items()} if customers else {}
 
 
 def offer_summary(outcomes: Counter[str], per: dict[str, list[list[str]]]) -> dict[str, Any]:
@@ -124,6 +134,19 @@ def replay_order(mapped: Sequence[Mapped]) -> list[Mapped]:
     return sorted(mapped, key=lambda m: (m.ts, _RANK[m.topic_kind]))
 
 
+@dataclass(frozen=True, slots=True)
+class Workers:
+    """The simulated cluster: ``count`` workers, each its own :class:`Processor`, customers
+    split as Kafka splits keys over ``partitions``; ``share_every_s`` None: each learns
+    alone (today's worker), else they exchange deltas every that much event time, each
+    delivered ``share_delay_s`` later (:mod:`streamcrm.sharing`)."""
+
+    count: int = 1
+    partitions: int = 8
+    share_every_s: float | None = None
+    share_delay_s: float = 0.0
+
+
 def replay(
     mapped: Sequence[Mapped],
     *,
@@ -131,56 +154,150 @@ def replay(
     batch_size: int = 50,
     progress: Callable[[int, int], None] | None = None,
     decisions: Callable[[list[dict[str, Any]]], None] | None = None,
+    workers: Workers = Workers(),
 ) -> ReplayOutcome:
     """``decisions``: called per batch with every offer, coupon and profile event it
-    emitted, in event-time order (ties: coupons, offers, profile events)."""
-    processor = Processor(KINDS, crm=crm, clock="event")
-    processor.learners.churn.history = []  # every label, for the exact AUC and baselines
-    table: dict[str, CustomerState] = {}
-    markers: dict[str, Marker] = {}  # erased customers (a jsonl log may erase some)
-    result = ReplayOutcome()
+    emitted, in event-time order (ties: coupons, offers, profile events). With several
+    ``workers`` a batch's events go to their workers in log order, then deltas move."""
+    processors = [Processor(KINDS, crm=crm, clock="event") for _ in range(workers.count)]
+    for processor in processors:
+        processor.learners.churn.history = []  # every label, for the exact AUC and baselines
+    exchange = None
+    if workers.share_every_s is not None:
+        transport = MemoryTransport(delay_s=workers.share_delay_s)
+        learner_sets = [p.learners for p in processors]
+        exchange = Exchange.between(learner_sets, transport, workers.share_every_s)
+    sim = _Cluster(processors, workers, exchange, result=ReplayOutcome())
     mapped = replay_order(mapped)
     if mapped and mapped[-1].ts - mapped[0].ts < 6 * 3600:
-        result.bucket_s = 300.0  # a short log: five-minute buckets keep the plots readable
-    bucket_s = result.bucket_s
+        sim.result.bucket_s = 300.0  # a short log: five-minute buckets keep the plots readable
     for start in range(0, len(mapped), batch_size):
         chunk = mapped[start : start + batch_size]
-        records = [Record(m.topic_kind, 0, start + i, m.key, m.value) for i, m in enumerate(chunk)]
-        now = max(m.ts for m in chunk)
-        batch = processor.process(records, table.get, now, erased=markers.get)
-        for customer_id, (_, marker) in batch.erasures.items():  # before states: see BatchResult
-            table.pop(customer_id, None)
-            markers[customer_id] = marker
-        for customer_id, (_, state) in batch.states.items():
-            table[customer_id] = state
-        result.events += len(chunk)
-        result.applied += sum(batch.applied.values())
-        result.dead_letters += len(batch.dead_letters)
-        result.duplicates += batch.duplicates
-        result.outcomes.update(batch.outcomes)
-        result.coupons.extend(coupon for _, coupon in batch.coupons)
-        result.offers.extend(offer for _, offer in batch.offers)
-        result.profile_events += len(batch.profile_events)
-        if decisions is not None:
-            emitted = [e for _, e in (*batch.coupons, *batch.offers, *batch.profile_events)]
-            decisions(sorted(emitted, key=lambda e: e["ts"]))  # ISO UTC text sorts as time
-        for customer_id, hits in batch.evaluations:
-            result.evaluations.setdefault(customer_id, []).append(hits)
-        for m in chunk:
-            result.timeline.setdefault(m.ts - m.ts % bucket_s, Counter())["events"] += 1
-        # Outcomes are counted per batch (small batches keep the hour right).
-        bucket = result.timeline.setdefault(now - now % bucket_s, Counter())
-        bucket.update(batch.outcomes)
-        bucket["coupons_issued"] += len(batch.coupons)
+        for offset, piece, exchange_at in _pieces(chunk, exchange):
+            sim.step(piece, start + offset, decisions)
+            if exchange is not None and exchange_at is not None:
+                exchange.tick([p.learners for p in processors], exchange_at)
         if progress is not None:
-            progress(result.events, len(mapped))
+            progress(sim.result.events, len(mapped))
+    _finish(sim.result, processors, sim.table, workers, exchange)
+    return sim.result
+
+
+def _pieces(
+    chunk: Sequence[Mapped], exchange: Exchange | None
+) -> Iterator[tuple[int, Sequence[Mapped], float | None]]:
+    """The batch whole (sharing off), or cut where an exchange falls due: (offset, piece,
+    the event time to exchange at after it). Lazy: each cut reads the next exchange time
+    after the previous exchange."""
+    if exchange is None:
+        yield 0, chunk, None
+        return
+    begin = 0
+    while begin < len(chunk):
+        due = exchange.next_at
+        end = begin + 1
+        while end < len(chunk) and (due is None or chunk[end].ts < due):
+            end += 1
+        at = chunk[end].ts if end < len(chunk) else chunk[end - 1].ts
+        yield begin, chunk[begin:end], at
+        begin = end
+
+
+@dataclass(slots=True)
+class _Cluster:
+    processors: list[Processor]
+    workers: Workers
+    exchange: Exchange | None
+    result: ReplayOutcome
+    table: dict[str, CustomerState] = field(default_factory=dict)
+    markers: dict[str, Marker] = field(default_factory=dict)  # erased customers
+
+    def step(
+        self, piece: Sequence[Mapped], start: int,
+        decisions: Callable[[list[dict[str, Any]]], None] | None,
+    ) -> None:  # fmt: skip
+        """One batch: each worker processes its customers' events in it, in log order."""
+        now = max(m.ts for m in piece)
+        emitted: list[dict[str, Any]] = []
+        outcomes: Counter[str] = Counter()
+        result, exchange = self.result, self.exchange
+        for w, (records, times) in _route(piece, start, self.workers).items():
+            batch = self.processors[w].process(
+                records, self.table.get, now, erased=self.markers.get
+            )
+            result.events += len(records)
+            _absorb(result, batch, self.table, self.markers, emitted, outcomes)
+            if exchange is not None:
+                for ts in times:
+                    exchange.saw(w, ts)
+        if decisions is not None:
+            decisions(sorted(emitted, key=lambda e: e["ts"]))  # ISO UTC text sorts as time
+        _timeline(result, piece, now, outcomes)
+
+
+def _route(
+    chunk: Sequence[Mapped], start: int, workers: Workers
+) -> dict[int, tuple[list[Record], list[float]]]:
+    """Each record (and its event time) to its customer's worker. All to one: exactly
+    the one-worker replay (one timer index per worker, as the replay always had)."""
+    out: dict[int, tuple[list[Record], list[float]]] = {}
+    for i, m in enumerate(chunk):
+        w = 0
+        if workers.count > 1:
+            w = worker_for(partition_for(m.key, workers.partitions), workers.count)
+        records, times = out.setdefault(w, ([], []))
+        records.append(Record(m.topic_kind, 0, start + i, m.key, m.value))
+        times.append(m.ts)
+    return out
+
+
+def _absorb(
+    result: ReplayOutcome, batch: BatchResult, table: dict[str, CustomerState],
+    markers: dict[str, Marker], emitted: list[dict[str, Any]], outcomes: Counter[str],
+) -> None:  # fmt: skip
+    for customer_id, (_, marker) in batch.erasures.items():  # before states: see BatchResult
+        table.pop(customer_id, None)
+        markers[customer_id] = marker
+    for customer_id, (_, state) in batch.states.items():
+        table[customer_id] = state
+    result.applied += sum(batch.applied.values())
+    result.dead_letters += len(batch.dead_letters)
+    result.duplicates += batch.duplicates
+    result.outcomes.update(batch.outcomes)
+    outcomes.update(batch.outcomes)
+    outcomes["coupons_issued"] += len(batch.coupons)
+    result.coupons.extend(coupon for _, coupon in batch.coupons)
+    result.offers.extend(offer for _, offer in batch.offers)
+    result.profile_events += len(batch.profile_events)
+    emitted.extend(e for _, e in (*batch.coupons, *batch.offers, *batch.profile_events))
+    for customer_id, hits in batch.evaluations:
+        result.evaluations.setdefault(customer_id, []).append(hits)
+
+
+def _timeline(
+    result: ReplayOutcome, chunk: Sequence[Mapped], now: float, outcomes: Counter[str]
+) -> None:
+    bucket_s = result.bucket_s
+    for m in chunk:
+        result.timeline.setdefault(m.ts - m.ts % bucket_s, Counter())["events"] += 1
+    # Outcomes are counted per batch (small batches keep the hour right).
+    result.timeline.setdefault(now - now % bucket_s, Counter()).update(outcomes)
+
+
+def _finish(
+    result: ReplayOutcome, processors: Sequence[Processor], table: dict[str, CustomerState],
+    workers: Workers, exchange: Exchange | None,
+) -> None:  # fmt: skip
     result.customers = len(table)
-    result.timers_pending = processor.pending_timers()
+    result.timers_pending = sum(p.pending_timers() for p in processors)
     result.profiles = profile_distribution(table.values())
-    result.churn_auc = processor.learners.churn.progressive_auc()
-    result.churn_labels = processor.learners.churn.labels
-    result.churn = churn_summary(processor.learners.churn.history or [])
-    learners = processor.learners
+    churn = [p.learners.churn for p in processors]
+    # The progressive AUC is each worker's own; with several, the exact AUC (over every
+    # worker's labels, below) is the figure.
+    result.churn_auc = churn[0].progressive_auc() if len(churn) == 1 else None
+    result.churn_labels = sum(c.labels for c in churn)
+    result.churn = churn_summary([h for c in churn for h in c.history or []])
+    learners = processors[0].learners  # with sharing: every worker's model; without: one's
     result.ranker = {
         "version": learners.ranker.version, "weights": learners.ranker.weights(),
         "intercept": round(float(learners.ranker.lr.intercept), 4),
@@ -188,4 +305,7 @@ def replay(
         "choices_learned": Tally(result.outcomes)["choice_learned"],
         "choices_target_not_candidate": Tally(result.outcomes)["choice_target_not_candidate"],
     }  # fmt: skip
-    return result
+    result.cluster = {
+        "workers": workers.count, "partitions": workers.partitions,
+        "sharing": exchange.summary(result.events) if exchange is not None else None,
+    }  # fmt: skip

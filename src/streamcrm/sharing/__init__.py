@@ -1,0 +1,1 @@
+"""Population learners shared between workers: deltas out, deltas in (see README)."""

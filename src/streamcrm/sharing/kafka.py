@@ -1,0 +1,85 @@
+"""The Kafka transport of learner deltas: one topic every worker reads whole. Shell only.
+
+``streamcrm.learning`` (one partition, delete policy): each worker produces its deltas
+keyed by its sender id and reads the topic from its own position with an assigned
+consumer outside the consumer group, so every worker sees every delta, in one order.
+Not compacted: a delta is an increment, and compaction keeps only each key's latest.
+The topic's retention only has to cover a restart: a checkpoint records the offset up to
+which it includes merged deltas (README, "How state and learning are distributed").
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+
+from streamcrm.kafka_security import KafkaSecurity, client_kwargs
+from streamcrm.learning.river_state import BadState
+from streamcrm.sharing.learners import LearnerSet, Peer
+
+LEARNING_TOPIC = "streamcrm.learning"
+
+
+class KafkaTransport:
+    def __init__(
+        self, bootstrap: str, topic: str = LEARNING_TOPIC, security: KafkaSecurity | None = None
+    ) -> None:
+        self.topic = topic
+        security = security or KafkaSecurity()
+        self.producer = AIOKafkaProducer(bootstrap_servers=bootstrap, **client_kwargs(security))
+        self.consumer = AIOKafkaConsumer(
+            bootstrap_servers=bootstrap, enable_auto_commit=False, group_id=None,
+            auto_offset_reset="earliest", **client_kwargs(security),
+        )  # fmt: skip
+        self.bytes = 0
+        self.messages = 0
+
+    async def start(self, from_offset: int | None = None) -> None:
+        await self.producer.start()
+        await self.consumer.start()
+        partition = TopicPartition(self.topic, 0)
+        self.consumer.assign([partition])
+        if from_offset is not None:
+            self.consumer.seek(partition, from_offset)
+
+    async def stop(self) -> None:
+        await self.consumer.stop()
+        await self.producer.stop()
+
+    async def publish(self, sender: str, delta: dict[str, Any]) -> None:
+        payload = orjson.dumps(delta)
+        await self.producer.send_and_wait(self.topic, payload, key=sender.encode(), partition=0)
+        self.bytes += len(payload)
+        self.messages += 1
+
+    async def fetch(self, timeout_s: float) -> list[Any]:
+        """What arrived since the last fetch; a record that is not JSON is skipped here and
+        one that is not a delta is rejected by the merge (both counted by the caller)."""
+        batches = await self.consumer.getmany(timeout_ms=int(timeout_s * 1000))
+        out: list[Any] = []
+        for records in batches.values():
+            for record in records:
+                try:
+                    out.append(orjson.loads(record.value or b""))
+                except orjson.JSONDecodeError:
+                    out.append(None)
+        return out
+
+
+async def share_once(
+    peer: Peer, learners: LearnerSet, transport: KafkaTransport, *, timeout_s: float = 0.1
+) -> tuple[int, int]:
+    """One exchange for one worker: publish what it learned, merge what arrived.
+    Returns (merged, rejected)."""
+    delta = peer.export(learners)
+    if delta is not None:
+        await transport.publish(peer.worker, delta)
+    merged = rejected = 0
+    for received in await transport.fetch(timeout_s):
+        try:
+            merged += int(peer.merge(learners, received))
+        except BadState:
+            rejected += 1
+    return merged, rejected
