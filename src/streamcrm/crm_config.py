@@ -31,7 +31,8 @@ class CrmConfig:
 @dataclass(slots=True)
 class Learners:
     """The population models (no per-customer state). Decisions teach them in place, as
-    River estimators learn; the shell checkpoints them (:mod:`streamcrm.app.learner_store`)."""
+    River estimators learn, each through its view (:mod:`streamcrm.decisions.learner_view`);
+    the shell checkpoints them (:mod:`streamcrm.app.learner_store`)."""
 
     rfm: RFMScorer = field(default_factory=RFMScorer)
     churn: ChurnModel = field(default_factory=ChurnModel)

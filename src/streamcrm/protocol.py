@@ -19,17 +19,25 @@ with:
 Each returns a :class:`Step`: the new state, the events it emits, the outcome names it
 counts, its audit records. Decisions never read the clock and never do I/O. The one
 side effect they may have is teaching the population learners in ``ctx.learners``
-(River's ``learn_one`` is in place); each function that does says so.
+(River's ``learn_one`` is in place); each function that does says so. A decision reaches
+only the learners its signature names, ``ctx: Context[View]`` with a view of
+:mod:`streamcrm.decisions.learner_view`; a bare ``Context`` reaches none.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Generic, Protocol
+
+from typing_extensions import TypeVar  # a TypeVar default: typing has it from 3.13
 
 from streamcrm.crm_config import CrmConfig, Learners
 from streamcrm.events import Event
 from streamcrm.state import CustomerState
+
+# What of the learners a decision may reach. Covariant, so a Context over the full
+# Learners is one over any view Learners satisfies; nothing (object) unless stated.
+L_co = TypeVar("L_co", covariant=True, default=object)
 
 # Emitted event type -> the ``Topics`` attribute naming its topic (config.Topics). Stated
 # once: the shell sends by this, the batch result groups by it. In the shell's send order.
@@ -67,11 +75,12 @@ class Step:
 
 
 @dataclass(frozen=True, slots=True)
-class Context:
-    """What a decision may consult besides the customer's state."""
+class Context(Generic[L_co]):
+    """What a decision may consult besides the customer's state: ``learners`` is the
+    shell's :class:`~streamcrm.crm_config.Learners`, seen through the decision's view."""
 
     config: CrmConfig
-    learners: Learners
+    learners: L_co
     before: CustomerState | None = None  # on_event: the state before the event was applied
 
 
@@ -83,10 +92,13 @@ class Decision(Protocol):
     EMITS: frozenset[str]
     FOLLOWS: frozenset[str]
 
-    def on_event(self, state: CustomerState, event: Event, ctx: Context) -> Step: ...
+    # Called with the full Learners: a module's narrower view must be one Learners satisfies.
+    def on_event(self, state: CustomerState, event: Event, ctx: Context[Learners]) -> Step: ...
 
-    def on_emitted(self, state: CustomerState, emitted: Emitted, ctx: Context) -> Step: ...
+    def on_emitted(
+        self, state: CustomerState, emitted: Emitted, ctx: Context[Learners]
+    ) -> Step: ...
 
     def due(self, state: CustomerState, config: CrmConfig) -> float | None: ...
 
-    def on_due(self, state: CustomerState, now: float, ctx: Context) -> Step: ...
+    def on_due(self, state: CustomerState, now: float, ctx: Context[Learners]) -> Step: ...

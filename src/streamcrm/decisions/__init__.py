@@ -55,7 +55,7 @@ class _Fold:
         if step.evaluations:
             self.evaluations += step.evaluations
 
-    def follow(self, after: int, seen: int, ctx: Context) -> None:
+    def follow(self, after: int, seen: int, ctx: Context[Learners]) -> None:
         """Hand the events emitted since ``seen`` to the decisions after ``after`` that
         follow their type (and so on, for what those emit)."""
         while seen < len(self.emitted):

@@ -1,11 +1,13 @@
 """Churn labels that resolve later: at each new order the open example closes as a
 positive (they ordered again within the horizon) and a new one opens; at its horizon an
-open example closes as a negative. Teaches ``ctx.learners.churn`` (its one side effect).
+open example closes as a negative. Teaches the churn model, ``ctx.learners.churn.learn_one``
+(its one side effect; :class:`~streamcrm.decisions.learner_view.ChurnLabelLearners`).
 """
 
 from __future__ import annotations
 
 from streamcrm.crm_config import CrmConfig
+from streamcrm.decisions.learner_view import ChurnLabelLearners
 from streamcrm.events import Event
 from streamcrm.evolve import evolve
 from streamcrm.learning.churn import churn_features
@@ -30,8 +32,9 @@ def order_features(before: CustomerState | None, state: CustomerState, ts: float
     return churn_features(before or CustomerState(state.customer_id, ts, ts), ts)
 
 
-def on_event(state: CustomerState, event: Event, ctx: Context) -> Step:
-    """Close the open example as a positive (ordered again in time), open a new one."""
+def on_event(state: CustomerState, event: Event, ctx: Context[ChurnLabelLearners]) -> Step:
+    """Close the open example as a positive (ordered again in time; teaches the churn
+    model), open a new one."""
     if not new_order(ctx.before, state, event):
         return Step(state)
     x = order_features(ctx.before, state, event.ts)
@@ -51,8 +54,8 @@ def due(state: CustomerState, config: CrmConfig) -> float | None:
     return pending[0] + config.churn_horizon_s if pending else None
 
 
-def on_due(state: CustomerState, now: float, ctx: Context) -> Step:
-    """No order within the horizon: the open example is a negative."""
+def on_due(state: CustomerState, now: float, ctx: Context[ChurnLabelLearners]) -> Step:
+    """No order within the horizon: the open example is a negative (teaches the churn model)."""
     pending = state.profile.churn_pending
     if pending is None:
         return Step(state)

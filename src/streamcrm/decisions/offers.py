@@ -2,12 +2,15 @@
 new offer when it is time; close the reward window at its deadline. The rules are
 :mod:`streamcrm.policies.next_best_offer` and :mod:`streamcrm.policies.offer_learning`.
 
-Teaches ``ctx.learners`` (candidate statistics, ranker, gate) in place: its one side effect.
+Teaches ``ctx.learners`` (candidate statistics, ranker, gate) in place at events: its one
+side effect (:class:`~streamcrm.decisions.learner_view.OfferLearners`; it cannot reach the
+RFM or churn models).
 """
 
 from __future__ import annotations
 
 from streamcrm.crm_config import CrmConfig
+from streamcrm.decisions.learner_view import OfferLearners
 from streamcrm.events import Event
 from streamcrm.evolve import evolve
 from streamcrm.policies import next_best_offer as policy
@@ -30,9 +33,10 @@ EMITS = frozenset({"next_best_offer"})
 FOLLOWS: frozenset[str] = frozenset()
 
 
-def on_event(state: CustomerState, event: Event, ctx: Context) -> Step:
+def on_event(state: CustomerState, event: Event, ctx: Context[OfferLearners]) -> Step:
     config, learners, before = ctx.config, ctx.learners, ctx.before
-    # Evaluated before this event is learned: was its target seen at all before it?
+    # Evaluated before this event is learned: was its target seen at all before it? (The
+    # gate learns here; learn_choice teaches the ranker, learn_population the statistics.)
     state, evaluated = policy.evaluate(state, event, learners.candidates, learners.gate)
     outcomes = list(evaluated)
     if config.offers.learn:  # from the choice, against the candidates built before it
@@ -73,6 +77,6 @@ def due(state: CustomerState, config: CrmConfig) -> float | None:
     return policy.resolve_due(state, config.offers)
 
 
-def on_due(state: CustomerState, now: float, ctx: Context) -> Step:
+def on_due(state: CustomerState, now: float, ctx: Context[OfferLearners]) -> Step:
     """The reward window closed (no learner is touched)."""
     return Step(policy.resolve(state, ctx.learners.ranker), outcomes=("offer_resolved",))

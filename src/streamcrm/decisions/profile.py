@@ -3,7 +3,8 @@ against the population, the lifecycle stage (on events, and at the deadline wher
 would change with no event); a ``customer_profile_updated`` event when something changed.
 
 The rules are :mod:`streamcrm.policies.profile`. Teaches ``ctx.learners.rfm`` (the
-streaming quantiles) in place and reads the churn model: its one side effect.
+streaming quantiles) in place, its one side effect, and only reads the churn model
+(:class:`~streamcrm.decisions.learner_view.ProfileLearners`).
 """
 
 from __future__ import annotations
@@ -11,8 +12,9 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
-from streamcrm.crm_config import CrmConfig, Learners
+from streamcrm.crm_config import CrmConfig
 from streamcrm.decisions.churn_labels import new_order, order_features
+from streamcrm.decisions.learner_view import ProfileLearners
 from streamcrm.events import Event, format_ts
 from streamcrm.evolve import evolve
 from streamcrm.learning.churn import churn_features
@@ -30,7 +32,7 @@ FOLLOWS: frozenset[str] = frozenset()
 ORDERS = frozenset({"order_placed", "order_cancelled"})
 
 
-def on_event(state: CustomerState, event: Event, ctx: Context) -> Step:
+def on_event(state: CustomerState, event: Event, ctx: Context[ProfileLearners]) -> Step:
     if event.type in ORDERS:
         state = policy.on_order(state, ctx.before, event, ctx.config.profile)
     if new_order(ctx.before, state, event):
@@ -47,15 +49,19 @@ def due(state: CustomerState, config: CrmConfig) -> float | None:
     return policy.stage_due(state, config.profile)
 
 
-def on_due(state: CustomerState, now: float, ctx: Context) -> Step:
+def on_due(state: CustomerState, now: float, ctx: Context[ProfileLearners]) -> Step:
     return refresh(rescore(state, now, ctx.learners), now, ctx.config)
 
 
 def rescore(
-    state: CustomerState, now: float, learners: Learners, churn_x: dict[str, float] | None = None
+    state: CustomerState,
+    now: float,
+    learners: ProfileLearners,
+    churn_x: dict[str, float] | None = None,
 ) -> CustomerState:
     """RFM against the population and the churn score, as of ``now`` (on ``churn_x``
-    when given: at an order, the features its churn example was opened with)."""
+    when given: at an order, the features its churn example was opened with). Teaches
+    the RFM quantiles these values first (the one side effect)."""
     if state.order_count <= 0 or state.last_order_at is None:
         return state
     values = {

@@ -1,0 +1,81 @@
+"""What each decision may reach of the population learners: one view per decision.
+
+A decision states its view in its signature, ``ctx: Context[ProfileLearners]``, and mypy
+holds it to that: it cannot call a learner method its view does not list, and the
+registry line checks that :class:`~streamcrm.crm_config.Learners` satisfies the view.
+A bare ``Context`` reaches no learner at all (abandoned carts, win-back). Views are
+read-only properties (the learners are the shell's to swap, not the decision's).
+
+Which calls teach (the one side effect a decision may have; River learns in place), by view:
+
+- :class:`ChurnLabelLearners`: ``churn.learn_one`` teaches a resolved label; nothing is read.
+- :class:`ProfileLearners`: ``rfm.learn_one`` teaches the streaming quantiles;
+  ``rfm.score_one`` and ``churn.churn_score`` only read (the churn model cannot be taught).
+- :class:`OfferLearners`: the candidate statistics (``observe``), the ranker
+  (``learn_example``) and the gate (``update``) are taught, and read, by the offer policies.
+
+The offers' three learners are handed whole to the offer policies
+(:mod:`streamcrm.policies.next_best_offer`, :mod:`streamcrm.policies.offer_learning`),
+which are typed over the concrete classes; the view keeps the offers away from the RFM
+and churn models.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from streamcrm.learning.candidates import CandidateStats
+from streamcrm.learning.offer_gate import OfferGate
+from streamcrm.learning.ranking import OfferRanker
+
+
+class ChurnTeacher(Protocol):
+    def learn_one(self, x: dict[str, float], *, ordered_again: bool, group: str = "") -> None:
+        """Teach one resolved label (a side effect)."""
+
+
+class ChurnScorer(Protocol):
+    def churn_score(self, x: dict[str, float]) -> float:
+        """The probability of not ordering within the horizon (a read)."""
+
+
+class RfmQuantiles(Protocol):
+    def learn_one(self, *, recency_days: float, frequency: float, monetary: float) -> None:
+        """Add one customer's values to the population quantiles (a side effect)."""
+
+    def score_one(
+        self, *, recency_days: float, frequency: float, monetary: float
+    ) -> tuple[int, int, int] | None:
+        """Quintile scores against the population (a read)."""
+
+
+class ChurnLabelLearners(Protocol):
+    """:mod:`streamcrm.decisions.churn_labels`: teaches the churn model, reads nothing."""
+
+    @property
+    def churn(self) -> ChurnTeacher: ...
+
+
+class ProfileLearners(Protocol):
+    """:mod:`streamcrm.decisions.profile`: teaches the RFM quantiles and scores against
+    them; reads the churn score (it cannot teach the churn model)."""
+
+    @property
+    def rfm(self) -> RfmQuantiles: ...
+
+    @property
+    def churn(self) -> ChurnScorer: ...
+
+
+class OfferLearners(Protocol):
+    """:mod:`streamcrm.decisions.offers`: the candidate statistics, the ranker and the gate
+    (each taught and read by the offer policies)."""
+
+    @property
+    def candidates(self) -> CandidateStats: ...
+
+    @property
+    def ranker(self) -> OfferRanker: ...
+
+    @property
+    def gate(self) -> OfferGate: ...
