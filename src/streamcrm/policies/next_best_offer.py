@@ -63,7 +63,9 @@ def interactions(event: Event) -> list[tuple[str, str | None, float | None]]:
 
 
 def learn_population(before: CustomerState | None, event: Event, stats: CandidateStats) -> None:
-    """Feed popularity and co-occurrence with one event, against the customer's history."""
+    """Feed popularity and co-occurrence with one event, against the customer's history.
+
+    Teaches ``stats`` in place (its one side effect); returns nothing."""
     weight = WEIGHTS.get(event.type)
     if weight is None:
         return
@@ -265,6 +267,7 @@ def evaluate(
 
     Each list was taken when the offer was made; ``stats`` (before this event is learned)
     says whether the system had seen the target at all (the upper bound of any ranker).
+    Teaches ``gate`` (when given) the evaluated offer's outcome, in place.
     """
     offer = state.offer
     if (

@@ -39,7 +39,9 @@ def learn_choice(
     ranker: OfferRanker,
     config: OfferConfig,
 ) -> list[str]:
-    """Learn from one cart add or order; the outcomes it counts (for the replay's report)."""
+    """Learn from one cart add or order; the outcomes it counts (for the replay's report).
+
+    Teaches ``ranker`` in place (its one side effect); ``stats`` is only read."""
     if event.type not in CHOICES or before is None:
         return []
     pool = candidate_pool(before, stats, event.ts, config)
