@@ -22,8 +22,25 @@ import orjson
 from streamcrm.events import format_ts
 
 AUDIT_TYPE = "decision_recorded"
-# Today's records carry no kind of their own: every one is an abandoned-cart stage.
+# An abandoned-cart stage's record carries no kind of its own (the first records had
+# none); every other decision names its kind.
 DEFAULT_KIND = "abandoned_cart_stage"
+OFFER_KIND = "next_best_offer"
+WINBACK_KIND = "win_back"
+
+
+def kind_of(decision: dict[str, Any]) -> str:
+    """Which decision a core record is of.
+
+    >>> kind_of({"coupon_id": "k1"}), kind_of({"kind": "win_back"})
+    ('abandoned_cart_stage', 'win_back')
+    """
+    return str(decision.get("kind", DEFAULT_KIND))
+
+
+def is_stage(decision: dict[str, Any]) -> bool:
+    """An abandoned-cart stage's record (what the lateness figures and the dashboard read)."""
+    return kind_of(decision) == DEFAULT_KIND
 
 
 def audit_record(decision: dict[str, Any], rules_version: str) -> tuple[bytes, dict[str, Any]]:
@@ -37,7 +54,7 @@ def audit_record(decision: dict[str, Any], rules_version: str) -> tuple[bytes, d
         "type": AUDIT_TYPE,
         "customer_id": customer_id,
         "ts": format_ts(float(decision["at"])),
-        "kind": str(decision.get("kind", DEFAULT_KIND)),
+        "kind": kind_of(decision),
         "rules_version": rules_version,
         "decision": inner,
     }

@@ -18,6 +18,7 @@ import orjson
 
 from streamcrm.app.audit import publish_audit
 from streamcrm.app.erasure import commit_erasures
+from streamcrm.audit import is_stage
 from streamcrm.events import PROCESSING_ERROR
 from streamcrm.ingest import BatchResult
 from streamcrm.policies.abandoned_cart import anonymous
@@ -59,7 +60,7 @@ class BatchCommit:
         await publish_audit(runtime, result.decisions)
         log_batch(result)
         if runtime.settings.clock == "wall":  # stages fire in sweeps and at batch ends alike
-            for decision in result.decisions:
+            for decision in filter(is_stage, result.decisions):
                 runtime.stats.fired_late(now - decision["at"])
         runtime.stats.add(result)
         if runtime.snapshots is not None:

@@ -8,6 +8,7 @@ from collections import Counter, deque
 from dataclasses import dataclass, field
 from typing import Any
 
+from streamcrm.audit import is_stage
 from streamcrm.experiments.lift import lift_readout
 from streamcrm.ingest import BatchResult
 from streamcrm.outcomes import Tally
@@ -55,7 +56,7 @@ class WorkerStats:
         self.offers_emitted += len(result.offers)
         self.duplicates += result.duplicates
         self.batches += 1
-        self.recent_decisions.extend(result.decisions)
+        self.recent_decisions.extend(filter(is_stage, result.decisions))
         if result.max_event_ts is not None:
             self.max_event_ts = max(self.max_event_ts or result.max_event_ts, result.max_event_ts)
 

@@ -9,6 +9,9 @@ RFM or churn models).
 
 from __future__ import annotations
 
+from typing import Any
+
+from streamcrm.audit import OFFER_KIND
 from streamcrm.crm_config import CrmConfig
 from streamcrm.decisions.learner_view import OfferLearners
 from streamcrm.events import Event
@@ -55,6 +58,7 @@ def on_event(state: CustomerState, event: Event, ctx: Context[OfferLearners]) ->
         now=event.ts,
     )  # fmt: skip
     emitted: tuple[Emitted, ...] = ()
+    offer = None
     if not verdict.allowed:
         outcomes.append(f"offer_{verdict.reason}")
     else:
@@ -66,7 +70,32 @@ def on_event(state: CustomerState, event: Event, ctx: Context[OfferLearners]) ->
             emitted = (Emitted("next_best_offer", offer, event.ts),)
             by = "fallback" if offer["model_version"] == policy.FALLBACK_VERSION else "model"
             outcomes += ("offer_sent", f"offer_by_{by}")
-    return Step(state, emitted=emitted, outcomes=tuple(outcomes), evaluations=evaluations)
+    audit = (audit_record(state, event, verdict.reason, offer),)
+    return Step(
+        state, emitted=emitted, outcomes=tuple(outcomes), audit=audit, evaluations=evaluations
+    )
+
+
+def audit_record(
+    state: CustomerState, event: Event, verdict: str, offer: dict[str, Any] | None
+) -> dict[str, Any]:
+    """The decision's record for the audit topic: its verdict (ok, or why the contact
+    policy refused), what triggered it and, when a list was made, its items with their
+    scores and propensities (the ranker's inputs are the customer's state and the
+    candidate statistics at that moment, too large to log)."""
+    record: dict[str, Any] = {
+        "customer_id": state.customer_id, "at": event.ts, "kind": OFFER_KIND,
+        "verdict": verdict, "sent": offer is not None,
+        "inputs": {"event_id": event.event_id, "event_type": event.type},
+    }  # fmt: skip
+    if offer is not None:
+        record["offer_id"] = offer["offer_id"]
+        record["model_version"] = offer["model_version"]
+        record["items"] = [
+            {"sku": i["sku"], "score": i["score"], "propensity": i["propensity"]}
+            for i in offer["items"]
+        ]
+    return record
 
 
 def on_emitted(state: CustomerState, emitted: Emitted, ctx: Context) -> Step:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
+from streamcrm.audit import WINBACK_KIND
 from streamcrm.crm_config import CrmConfig
 from streamcrm.decisions.profile import became
 from streamcrm.events import Event, format_ts
@@ -55,12 +56,19 @@ def _winback(state: CustomerState, at: float, config: CrmConfig) -> Step:
         "winback", state.customer_id, consent=contact.consent(state.consent),
         history=history(state, at), now=at,
     )  # fmt: skip
+    offer_id = winback_offer_id(state)
+    record: dict[str, Any] = {
+        "customer_id": state.customer_id, "at": at, "kind": WINBACK_KIND, "offer_id": offer_id,
+        "verdict": verdict.reason, "sent": False,
+        "inputs": {"last_order_at": state.last_order_at, "churn_score": p.churn_score},
+    }  # fmt: skip
     if not verdict.allowed:
-        return Step(state, outcomes=(f"winback_{verdict.reason}",))
+        return Step(state, outcomes=(f"winback_{verdict.reason}",), audit=(record,))
     items = affinity_items(state, config.winback_items)
     if not items:
-        return Step(state, outcomes=("winback_no_candidates",))
-    offer_id = winback_offer_id(state)
+        record |= {"verdict": "no_candidates"}
+        return Step(state, outcomes=("winback_no_candidates",), audit=(record,))
+    record |= {"sent": True, "items": [i["sku"] for i in items]}
     body = {
         "event_id": offer_id,
         "type": "next_best_offer",
@@ -72,7 +80,10 @@ def _winback(state: CustomerState, at: float, config: CrmConfig) -> Step:
         "items": items,
     }
     state = evolve(state, profile=evolve(p, winback_sent_at=at))
-    return Step(state, emitted=(Emitted("next_best_offer", body, at),), outcomes=("winback_sent",))
+    return Step(
+        state, emitted=(Emitted("next_best_offer", body, at),), outcomes=("winback_sent",),
+        audit=(record,),
+    )  # fmt: skip
 
 
 def winback_offer_id(state: CustomerState) -> str:
