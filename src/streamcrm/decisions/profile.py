@@ -33,12 +33,13 @@ ORDERS = frozenset({"order_placed", "order_cancelled"})
 
 
 def on_event(state: CustomerState, event: Event, ctx: Context[ProfileLearners]) -> Step:
+    segment_before = state.profile.segment
     if event.type in ORDERS:
         state = policy.on_order(state, ctx.before, event, ctx.config.profile)
     if new_order(ctx.before, state, event):
         x = order_features(ctx.before, state, event.ts)
         state = rescore(state, event.ts, ctx.learners, x)
-    return refresh(state, event.ts, ctx.config)
+    return refresh(state, event.ts, ctx.config, segment_before)
 
 
 def on_emitted(state: CustomerState, emitted: Emitted, ctx: Context) -> Step:
@@ -50,7 +51,7 @@ def due(state: CustomerState, config: CrmConfig) -> float | None:
 
 
 def on_due(state: CustomerState, now: float, ctx: Context[ProfileLearners]) -> Step:
-    return refresh(rescore(state, now, ctx.learners), now, ctx.config)
+    return refresh(rescore(state, now, ctx.learners), now, ctx.config, state.profile.segment)
 
 
 def rescore(
@@ -80,10 +81,12 @@ def rescore(
     )
 
 
-def refresh(state: CustomerState, at: float, config: CrmConfig) -> Step:
+def refresh(
+    state: CustomerState, at: float, config: CrmConfig, old_segment: str | None
+) -> Step:
     """Stage and tier at ``at`` (never before the last evaluation: a customer's time never
-    goes back); the profile event if either changed."""
-    old_segment = state.profile.segment
+    goes back); the profile event if either, or the segment since ``old_segment`` (the
+    customer's before this step's rescore), changed."""
     evaluated = state.profile.evaluated_at
     at = at if evaluated is None else max(at, evaluated)
     state, changes = policy.refresh(state, at, config.profile)
