@@ -9,14 +9,24 @@ from pathlib import Path
 import orjson
 import pytest
 
-from streamcrm.contract import INPUT_TYPES, OUTPUT_TYPES, schema_dir, validator
+from streamcrm.contract import (
+    BROADCAST_TYPES,
+    INPUT_TYPES,
+    OUTPUT_TYPES,
+    UNWIRED_INPUT_TYPES,
+    schema_dir,
+    validator,
+)
 
-ALL_TYPES = [t for types in INPUT_TYPES.values() for t in types] + list(OUTPUT_TYPES)
+ALL_TYPES = (
+    [t for types in {**INPUT_TYPES, **UNWIRED_INPUT_TYPES}.values() for t in types]
+    + [*BROADCAST_TYPES, *OUTPUT_TYPES]
+)
 CORE = [
     "config", "contract", "events", "state", "ingest", "snapshot", "synthetic", "timers", "reorder",
     "decisions", "profiles_summary", "policies/abandoned_cart", "policies/contact", "policies/coupon",
     "policies/profile", "learning/rfm", "learning/churn", "replay/adapters", "replay/runner", "replay/report",
-    "snapshot_sync",
+    "snapshot_sync", "policies/complaint_sla",
 ]  # fmt: skip
 SRC = Path(__file__).resolve().parents[2] / "src" / "streamcrm"
 
