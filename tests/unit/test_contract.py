@@ -27,6 +27,7 @@ CORE = [
     "decisions", "profiles_summary", "policies/abandoned_cart", "policies/contact", "policies/coupon",
     "policies/profile", "learning/rfm", "learning/churn", "replay/adapters", "replay/runner", "replay/report",
     "snapshot_sync", "policies/complaint_sla",
+    "policies/coupon_abuse", "synthetic_farmers",
 ]  # fmt: skip
 SRC = Path(__file__).resolve().parents[2] / "src" / "streamcrm"
 
