@@ -27,7 +27,8 @@ CORE = [
     "decisions", "profiles_summary", "policies/abandoned_cart", "policies/contact", "policies/coupon",
     "policies/profile", "learning/rfm", "learning/churn", "replay/adapters", "replay/runner", "replay/report",
     "snapshot_sync", "policies/complaint_sla",
-    "policies/coupon_abuse", "synthetic_farmers",
+    "policies/coupon_abuse", "synthetic_farmers", "pricing/demand", "pricing/suggest",
+    "pricing/table", "policies/flash_sale", "policies/flash_sale_index",
 ]  # fmt: skip
 SRC = Path(__file__).resolve().parents[2] / "src" / "streamcrm"
 
