@@ -16,6 +16,7 @@ from streamcrm.policies.complaint_sla import (
     OUTCOMES,
     ComplaintState,
     SlaConfig,
+    answer_times,
     churn_features,
     due,
     on_due,
@@ -128,6 +129,16 @@ def test_suppression_and_churn_features_follow_open_complaints() -> None:
     state, _, _ = on_event(state, ev("complaint_resolved", 26 * H, "T2"), CFG)
     assert not suppresses_marketing(state, 26 * H)
     assert churn_features(state) == {"complaints_open": 0, "complaints_breached": 0}
+
+
+def test_answer_times_count_each_sla_once() -> None:
+    state, _, _ = on_event(None, ev("complaint_opened", 0.0), CFG)
+    replied = ev("complaint_replied", 2 * H)
+    assert answer_times(state, replied) == (("first_reply", 2 * H),)
+    state, _, _ = on_event(state, replied, CFG)
+    assert answer_times(state, replied) == ()  # a second reply is not a first reply
+    assert answer_times(state, ev("complaint_resolved", 5 * H)) == (("resolution", 5 * H),)
+    assert answer_times(state, ev("complaint_resolved", 5 * H, "T9")) == ()
 
 
 def test_other_events_pass_through() -> None:

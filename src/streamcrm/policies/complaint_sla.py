@@ -267,3 +267,22 @@ def churn_features(state: ComplaintState | None) -> dict[str, int]:
     open_ = state.open if state is not None else ()
     breached = sum(1 for c in open_ if c.reply_breached or c.resolution_breached)
     return {"complaints_open": len(open_), "complaints_breached": breached}
+
+
+def answer_times(state: ComplaintState | None, event: Event) -> tuple[tuple[str, float], ...]:
+    """Seconds from opening to the first reply and to the resolution that ``event``
+    brings, for ``/metrics`` histograms; taken on the state *before* the event.
+
+    >>> s = ComplaintState("c1", (Complaint("T1", 100.0),))
+    >>> answer_times(s, Event("e", "complaint_resolved", "c1", 400.0, "email", None, {"complaint_id": "T1"}))
+    (('first_reply', 300.0), ('resolution', 300.0))
+    """
+    if state is None or event.type not in ("complaint_replied", "complaint_resolved"):
+        return ()
+    cid = str(event.body["complaint_id"])
+    found = next((c for c in state.open if c.complaint_id == cid), None)
+    if found is None:
+        return ()
+    took = max(0.0, event.ts - found.opened_at)
+    first = ((FIRST_REPLY, took),) if found.replied_at is None else ()
+    return first + (((RESOLUTION, took),) if event.type == "complaint_resolved" else ())
