@@ -27,8 +27,31 @@ OUTPUT_TYPES: tuple[str, ...] = (
     "next_best_offer",
     "customer_profile_updated",
     "customer_erased",
+    # Issue 19 cores, built but not yet wired into the worker:
+    "sla_breached",
+    "anomaly_flagged",
+    "price_suggestion",
+    "flash_sale_notification",
 )
 TOPIC_KIND_OF_TYPE: dict[str, str] = {t: kind for kind, types in INPUT_TYPES.items() for t in types}
+# Customer-keyed inputs whose decision cores exist but whose topic no worker consumes yet
+# (issue 19). decode() validates them; the worker's topic maps do not list them, so
+# INPUT_TYPES (what a worker subscribes to) stays as it is until they are wired.
+UNWIRED_INPUT_TYPES: dict[str, tuple[str, ...]] = {
+    "service": (
+        "complaint_opened",
+        "complaint_replied",
+        "complaint_resolved",
+        "customer_flag_cleared",
+    ),
+}
+DECODABLE_KIND_OF_TYPE: dict[str, str] = {
+    **TOPIC_KIND_OF_TYPE,
+    **{t: kind for kind, types in UNWIRED_INPUT_TYPES.items() for t in types},
+}
+# Broadcast inputs keyed by their own id, not a customer (no envelope customer_id):
+# decoded by their own module (streamcrm.policies.flash_sale).
+BROADCAST_TYPES: tuple[str, ...] = ("flash_sale_announced",)
 
 
 def schema_dir() -> Path:
