@@ -20,24 +20,8 @@ INPUT_TYPES: dict[str, tuple[str, ...]] = {
     "browse": ("product_viewed", "search_performed"),
     "cart": ("cart_item_added", "cart_item_removed", "cart_cleared", "checkout_started"),
     "order": ("order_placed", "order_cancelled", "consent_updated", "customer_erasure_requested"),
-}
-OUTPUT_TYPES: tuple[str, ...] = (
-    "dead_letter",
-    "coupon_issued",
-    "next_best_offer",
-    "customer_profile_updated",
-    "customer_erased",
-    # Issue 19 cores, built but not yet wired into the worker:
-    "sla_breached",
-    "anomaly_flagged",
-    "price_suggestion",
-    "flash_sale_notification",
-)
-TOPIC_KIND_OF_TYPE: dict[str, str] = {t: kind for kind, types in INPUT_TYPES.items() for t in types}
-# Customer-keyed inputs whose decision cores exist but whose topic no worker consumes yet
-# (issue 19). decode() validates them; the worker's topic maps do not list them, so
-# INPUT_TYPES (what a worker subscribes to) stays as it is until they are wired.
-UNWIRED_INPUT_TYPES: dict[str, tuple[str, ...]] = {
+    # The service desk: complaints (SLAs, marketing held back) and reviewers clearing
+    # coupon-abuse flags. Keyed by customer like the others, co-partitioned with them.
     "service": (
         "complaint_opened",
         "complaint_replied",
@@ -45,10 +29,19 @@ UNWIRED_INPUT_TYPES: dict[str, tuple[str, ...]] = {
         "customer_flag_cleared",
     ),
 }
-DECODABLE_KIND_OF_TYPE: dict[str, str] = {
-    **TOPIC_KIND_OF_TYPE,
-    **{t: kind for kind, types in UNWIRED_INPUT_TYPES.items() for t in types},
-}
+OUTPUT_TYPES: tuple[str, ...] = (
+    "dead_letter",
+    "coupon_issued",
+    "next_best_offer",
+    "customer_profile_updated",
+    "customer_erased",
+    "sla_breached",
+    "anomaly_flagged",
+    # Issue 19 cores, built but not yet wired into the worker (broadcast / re-keyed):
+    "price_suggestion",
+    "flash_sale_notification",
+)
+TOPIC_KIND_OF_TYPE: dict[str, str] = {t: kind for kind, types in INPUT_TYPES.items() for t in types}
 # Broadcast inputs keyed by their own id, not a customer (no envelope customer_id):
 # decoded by their own module (streamcrm.policies.flash_sale).
 BROADCAST_TYPES: tuple[str, ...] = ("flash_sale_announced",)

@@ -27,9 +27,8 @@ import jsonschema_rs
 import orjson
 
 from streamcrm.contract import (
-    DECODABLE_KIND_OF_TYPE,
     INPUT_TYPES,
-    UNWIRED_INPUT_TYPES,
+    TOPIC_KIND_OF_TYPE,
     describe_error,
     validator,
 )
@@ -153,12 +152,12 @@ def decode(
     if not isinstance(body, dict):
         raise InvalidEvent(NOT_AN_OBJECT, f"expected a JSON object, got {type(body).__name__}")
     event_type = body.get("type")
-    kind = DECODABLE_KIND_OF_TYPE.get(event_type) if isinstance(event_type, str) else None
+    kind = TOPIC_KIND_OF_TYPE.get(event_type) if isinstance(event_type, str) else None
     if kind is None or not isinstance(event_type, str):
-        known = ", ".join(sorted(DECODABLE_KIND_OF_TYPE))
+        known = ", ".join(sorted(TOPIC_KIND_OF_TYPE))
         raise InvalidEvent(UNKNOWN_TYPE, f"type {event_type!r} is not one of: {known}", body)
     if kind != topic_kind:
-        expected = ", ".join({**INPUT_TYPES, **UNWIRED_INPUT_TYPES}.get(topic_kind, ()))
+        expected = ", ".join(INPUT_TYPES.get(topic_kind, ()))
         raise InvalidEvent(
             WRONG_TOPIC,
             f"{event_type} belongs on the {kind} topic; this topic takes {expected}",

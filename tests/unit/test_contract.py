@@ -13,13 +13,12 @@ from streamcrm.contract import (
     BROADCAST_TYPES,
     INPUT_TYPES,
     OUTPUT_TYPES,
-    UNWIRED_INPUT_TYPES,
     schema_dir,
     validator,
 )
 
 ALL_TYPES = (
-    [t for types in {**INPUT_TYPES, **UNWIRED_INPUT_TYPES}.values() for t in types]
+    [t for types in INPUT_TYPES.values() for t in types]
     + [*BROADCAST_TYPES, *OUTPUT_TYPES]
 )
 CORE = [
@@ -32,6 +31,7 @@ CORE = [
     "snapshot_sync", "policies/complaint_sla",
     "policies/coupon_abuse", "synthetic_farmers", "pricing/demand", "pricing/suggest",
     "pricing/table", "policies/flash_sale", "policies/flash_sale_index",
+    "decisions/complaint_sla", "decisions/coupon_abuse",
 ]  # fmt: skip
 SRC = Path(__file__).resolve().parents[2] / "src" / "streamcrm"
 

@@ -11,7 +11,7 @@ from streamcrm.crm_config import CrmConfig
 from streamcrm.decisions.profile import became
 from streamcrm.events import Event, format_ts
 from streamcrm.evolve import evolve
-from streamcrm.policies.contact import REASONS, history
+from streamcrm.policies.contact import REASONS, history, hold
 from streamcrm.protocol import Context, Emitted, Step
 from streamcrm.state import CustomerState
 
@@ -53,7 +53,7 @@ def _winback(state: CustomerState, at: float, config: CrmConfig) -> Step:
     contact = config.contact
     verdict = contact.check(
         "winback", state.customer_id, consent=contact.consent(state.consent),
-        history=history(state, at), now=at,
+        history=history(state, at), now=at, hold=hold(state, at, config.sla),
     )  # fmt: skip
     if not verdict.allowed:
         return Step(state, outcomes=(f"winback_{verdict.reason}",))

@@ -29,7 +29,7 @@ from streamcrm.reorder import ReorderBuffer
 from streamcrm.state import DEFAULT_LIMITS, CustomerState, Limits, apply, at_offset, replayed
 from streamcrm.timers import DueIndex
 
-_KIND_RANK = {"browse": 0, "cart": 1, "order": 2}
+_KIND_RANK = {"browse": 0, "cart": 1, "order": 2, "service": 3}
 # The outcomes the processor counts itself (the decisions declare theirs).
 OUTCOMES = frozenset({"cart_lines_dropped", "customer_erased", "erased_event_dropped", "timer_error"})
 
