@@ -46,7 +46,7 @@ class World:
         result = self.processor.process(records, self.table.get, now)
         for cid, (_, state) in result.states.items():
             self.table[cid] = state
-        for event_type, key, body in result.outputs():
+        for event_type, _key, body in result.outputs():
             validator(event_type).validate(body)
         return result
 
