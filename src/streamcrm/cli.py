@@ -127,6 +127,13 @@ def build_parser() -> argparse.ArgumentParser:
         default=0.0,
         help="events per second offered; 0 = as fast as possible (default 0)",
     )
+    demo.add_argument(
+        "--farmer-share",
+        type=float,
+        default=0.0,
+        help="add this share of --customers as coupon farmers, and report the flags' "
+        "false-flag rate on the ordinary customers (default 0: none)",
+    )
     _add_decision_flags(demo)
     # Synthetic traffic runs on simulated time: deadlines follow event time.
     demo.set_defaults(clock=_env("STREAMCRM_CLOCK", "event"))
