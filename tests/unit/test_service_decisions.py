@@ -169,3 +169,15 @@ def test_a_flag_expires_on_its_deadline() -> None:
 def test_every_new_outcome_is_declared() -> None:
     assert {"suppressed_complaint_open", "winback_complaint_open",
             "incentive_withheld_anomaly_flag", "complaint_resolution_le_inf"} <= DECLARED  # fmt: skip
+
+
+def test_open_and_breached_complaints_are_churn_features() -> None:
+    from streamcrm.learning.churn import churn_features
+
+    w = World()
+    w.at(T0, ev("complaint_opened", T0, complaint_id="T1"))
+    w.at(T0 + 25 * HOUR)
+    x = churn_features(w.table["c1"], T0 + 25 * HOUR)
+    assert (x["complaints_open"], x["complaints_breached"]) == (1.0, 1.0)
+    quiet = churn_features(CustomerState("c2", T0, T0), T0)
+    assert (quiet["complaints_open"], quiet["complaints_breached"]) == (0.0, 0.0)
