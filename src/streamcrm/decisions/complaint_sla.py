@@ -25,7 +25,9 @@ SLAS = (policy.FIRST_REPLY, policy.RESOLUTION)
 
 
 def bucket_name(sla: str, bound_h: float | None) -> str:
-    """>>> bucket_name("first_reply", 4.0), bucket_name("resolution", None)
+    """The outcome counting answers within ``bound_h`` hours (None: the open bucket).
+
+    >>> bucket_name("first_reply", 4.0), bucket_name("resolution", None)
     ('complaint_first_reply_le_4h', 'complaint_resolution_le_inf')
     """
     return f"complaint_{sla}_le_{'inf' if bound_h is None else f'{bound_h:g}h'}"

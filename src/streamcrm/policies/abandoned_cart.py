@@ -8,7 +8,8 @@ closes the cart so nothing more fires. An incentive, though, is given at most on
 cart and once per customer in ``incentive_window`` (30 days by default): a re-armed
 incentive stage sends a plain reminder instead and counts why
 (``incentive_withheld_once_per_cart``, ``incentive_withheld_once_per_customer_window``), so
-editing a cart cannot farm coupons. A holdout decision that would have carried an
+editing a cart cannot farm coupons; so does a coupon-abuse flag
+(``incentive_withheld_anomaly_flag``, :mod:`streamcrm.policies.coupon_abuse`). A holdout decision that would have carried an
 incentive counts as one, so both arms meet the same rule. Decision times are the due times, not the moment a
 sweep happened to run, so a replay decides exactly as live operation would.
 

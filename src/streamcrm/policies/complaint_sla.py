@@ -5,7 +5,7 @@ A decision module in the protocol's shape (issue 15): :func:`on_event`, :func:`d
 the state (opened_at + SLA, and which SLAs already breached), so they are as durable as
 the state. While a complaint is open (breached or not) marketing to the customer is
 suppressed (:func:`suppresses_marketing`); open and breached counts are churn features
-(:func:`churn_features`). Core built, not yet wired into the worker.
+(:func:`churn_features`). Wired as :mod:`streamcrm.decisions.complaint_sla`.
 
 >>> from streamcrm.events import Event
 >>> def ev(kind, ts, cid="T1"):

@@ -11,7 +11,8 @@ same features after the step (``scorer.learn_one(features(state, event.ts))``): 
 is updated outside, so this module stays pure. A flag blocks incentives
 (:func:`blocks_incentives`) until it expires (a deadline) or a ``customer_flag_cleared``
 arrives; after a clear the customer is not re-flagged for ``clear_grace_s``, so a
-reviewer's decision is not undone by the next click. Core built, not yet wired.
+reviewer's decision is not undone by the next click. Wired as
+:mod:`streamcrm.decisions.coupon_abuse`.
 
 >>> from streamcrm.events import Event
 >>> class Always:  # a stand-in scorer: everything looks anomalous
