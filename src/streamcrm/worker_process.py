@@ -43,6 +43,7 @@ def worker_command(settings: Settings, data_dir: Path) -> list[str]:
         "--max-future-skew", f"{settings.max_future_skew_s:g}s",
         "--topic-profiles", t.profiles, "--topic-offers", t.offers,
         "--topic-erasures", t.erasures, "--erasure-hold", f"{settings.erasure_hold_s:g}s",
+        "--topic-service", t.service, "--topic-service-out", t.service_out,
     ]  # fmt: skip
     if settings.deadletter_retention_s is not None:
         cmd += ["--deadletter-retention", f"{settings.deadletter_retention_s:g}s"]
