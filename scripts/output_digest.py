@@ -18,6 +18,7 @@ import time
 from collections import Counter
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import orjson
 
@@ -44,6 +45,25 @@ def records(args: argparse.Namespace) -> list[tuple[str, bytes, bytes, float]]:
     return sorted(rows, key=lambda row: row[3]) if args.sort else rows
 
 
+def _views(before_19: bool) -> tuple[Any, Any]:
+    """How states and outcome counts are hashed (see ``--before-issue-19``)."""
+    if not before_19:
+        return orjson.dumps, lambda outcomes: outcomes
+    from streamcrm.decisions import complaint_sla, coupon_abuse
+
+    new = complaint_sla.OUTCOMES | coupon_abuse.OUTCOMES
+
+    def dump(state: CustomerState) -> bytes:
+        data = orjson.loads(orjson.dumps(state))
+        data.pop("complaints"), data.pop("abuse")
+        pending = data["profile"]["churn_pending"]
+        if pending:  # the churn example's features, without the complaint counts
+            pending[1] = [kv for kv in pending[1] if not kv[0].startswith("complaints_")]
+        return orjson.dumps(data)
+
+    return dump, lambda outcomes: {k: v for k, v in outcomes.items() if k not in new}
+
+
 def parse_ts(text: str) -> float:
     return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
 
@@ -60,7 +80,14 @@ def main() -> None:
     parser.add_argument("file", nargs="?")
     parser.add_argument("--batch", type=int, default=100)
     parser.add_argument("--clock", choices=("event", "wall"), default="event")
+    parser.add_argument(
+        "--before-issue-19", action="store_true",
+        help="hash states without the complaints/abuse sub-states and the churn example's "
+        "complaint counts, and outcomes without those decisions' names: comparable with a "
+        "digest taken before they were wired",
+    )  # fmt: skip
     args = parser.parse_args()
+    dump, counted = _views(args.before_issue_19)
     rows = records(args)
     processor = Processor(KINDS, crm=CrmConfig(), clock=args.clock)
     if args.max_skus:
@@ -80,7 +107,7 @@ def main() -> None:
         batch = processor.process(chunk, table.get, ts)
         for cid, (_, state) in sorted(batch.states.items()):
             table[cid] = state
-            digest.update(cid.encode() + orjson.dumps(state))
+            digest.update(cid.encode() + dump(state))
         for name, items in (
             ("dead", batch.dead_letters), ("coupons", batch.coupons),
             ("profiles", batch.profile_events), ("offers", batch.offers),
@@ -91,7 +118,7 @@ def main() -> None:
         counts["decisions"] += len(batch.decisions)
         for decision in batch.decisions:
             digest.update(orjson.dumps(decision))
-        digest.update(orjson.dumps(dict(sorted(batch.outcomes.items()))))
+        digest.update(orjson.dumps(dict(sorted(counted(batch.outcomes).items()))))
         outcomes.update(batch.outcomes)
     elapsed = time.perf_counter() - started
     stats = processor.learners.candidates

@@ -69,6 +69,13 @@ def build_parser() -> argparse.ArgumentParser:
         default=0.0,
         help="events per second offered; 0 = as fast as possible (default 0)",
     )
+    demo.add_argument(
+        "--farmer-share",
+        type=float,
+        default=0.0,
+        help="add this share of --customers as coupon farmers, and report the flags' "
+        "false-flag rate on the ordinary customers (default 0: none)",
+    )
     _add_decision_flags(demo)
     # Synthetic traffic runs on simulated time: deadlines follow event time.
     demo.set_defaults(clock=_env("STREAMCRM_CLOCK", "event"))
@@ -178,6 +185,9 @@ def _check_generator_args(args: argparse.Namespace) -> None:
         raise UsageError(msg)
     if args.events and args.bad > args.events:
         msg = f"--bad {args.bad} is more than --events {args.events}"
+        raise UsageError(msg)
+    if not 0.0 <= getattr(args, "farmer_share", 0.0) <= 1.0:
+        msg = f"--farmer-share must be a share between 0 and 1 (got {args.farmer_share:g})"
         raise UsageError(msg)
 
 

@@ -50,12 +50,12 @@ def _add_broker_flags(p: argparse.ArgumentParser, *, embedded_default: bool = Fa
     )
     _add_kafka_security_flags(p)
     defaults = Topics()
-    kinds = ("browse", "cart", "order", "deadletter", "coupons", "offers", "profiles",
-             "erasures", "decisions")  # fmt: skip
+    kinds = ("browse", "cart", "order", "service", "deadletter", "coupons", "offers", "profiles",
+             "erasures", "service_out", "decisions")  # fmt: skip
     for kind in kinds:
         env = f"STREAMCRM_TOPIC_{kind.upper()}"
         p.add_argument(
-            f"--topic-{kind}",
+            f"--topic-{kind.replace('_', '-')}",
             default=_env(env, getattr(defaults, kind)),
             help=f"topic name (env {env}, default {getattr(defaults, kind)})",
         )

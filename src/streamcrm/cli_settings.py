@@ -35,10 +35,15 @@ def settings_from(args: argparse.Namespace) -> Settings:
         offers=args.topic_offers,
         profiles=args.topic_profiles,
         erasures=args.topic_erasures,
+        service=args.topic_service,
+        service_out=args.topic_service_out,
         decisions=getattr(args, "topic_decisions", Topics().decisions),  # verify sets none
     )
-    if len(set(topics.inputs())) != 3:
+    if len({topics.browse, topics.cart, topics.order}) != 3:
         msg = "the browse, cart and order topics must be three different topics"
+        raise UsageError(msg)
+    if topics.service in {topics.browse, topics.cart, topics.order}:
+        msg = "the service topic must differ from the browse, cart and order topics"
         raise UsageError(msg)
     settings = Settings(
         broker=args.broker or "127.0.0.1:9092",

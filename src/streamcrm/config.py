@@ -21,21 +21,29 @@ class Topics:
     browse: str = "storefront.browse"
     cart: str = "storefront.cart"
     order: str = "storefront.order"
+    service: str = "storefront.service"  # complaints, flag clearances (the service desk)
     deadletter: str = "streamcrm.deadletter"
     coupons: str = "streamcrm.coupons"
     offers: str = "streamcrm.offers"
     profiles: str = "streamcrm.profiles"
     erasures: str = "streamcrm.erasures"  # customer_erased receipts (the privacy audit)
+    service_out: str = "streamcrm.service"  # sla_breached, anomaly_flagged (for the desk)
     # Every decision record with its inputs and the rules version; written only with
     # Settings.audit (--audit), so not among outputs().
     decisions: str = "streamcrm.decisions"
 
     def inputs(self) -> dict[str, str]:
-        """Topic name -> topic kind, for the three co-partitioned input topics."""
-        return {self.browse: "browse", self.cart: "cart", self.order: "order"}
+        """Topic name -> topic kind, for the four co-partitioned input topics."""
+        return {
+            self.browse: "browse", self.cart: "cart", self.order: "order",
+            self.service: "service",
+        }  # fmt: skip
 
     def outputs(self) -> tuple[str, ...]:
-        return (self.deadletter, self.coupons, self.offers, self.profiles, self.erasures)
+        return (
+            self.deadletter, self.coupons, self.offers, self.profiles, self.erasures,
+            self.service_out,
+        )  # fmt: skip
 
     def prefixed(self, prefix: str) -> Topics:
         """Every topic renamed ``<prefix><name>``: one run's own topics on a shared broker.

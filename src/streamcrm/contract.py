@@ -20,6 +20,14 @@ INPUT_TYPES: dict[str, tuple[str, ...]] = {
     "browse": ("product_viewed", "search_performed"),
     "cart": ("cart_item_added", "cart_item_removed", "cart_cleared", "checkout_started"),
     "order": ("order_placed", "order_cancelled", "consent_updated", "customer_erasure_requested"),
+    # The service desk: complaints (SLAs, marketing held back) and reviewers clearing
+    # coupon-abuse flags. Keyed by customer like the others, co-partitioned with them.
+    "service": (
+        "complaint_opened",
+        "complaint_replied",
+        "complaint_resolved",
+        "customer_flag_cleared",
+    ),
 }
 OUTPUT_TYPES: tuple[str, ...] = (
     "dead_letter",
@@ -28,8 +36,16 @@ OUTPUT_TYPES: tuple[str, ...] = (
     "customer_profile_updated",
     "customer_erased",
     "decision_recorded",  # the optional audit topic (--audit)
+    "sla_breached",
+    "anomaly_flagged",
+    # Issue 19 cores, built but not yet wired into the worker (broadcast / re-keyed):
+    "price_suggestion",
+    "flash_sale_notification",
 )
 TOPIC_KIND_OF_TYPE: dict[str, str] = {t: kind for kind, types in INPUT_TYPES.items() for t in types}
+# Broadcast inputs keyed by their own id, not a customer (no envelope customer_id):
+# decoded by their own module (streamcrm.policies.flash_sale).
+BROADCAST_TYPES: tuple[str, ...] = ("flash_sale_announced",)
 
 
 def schema_dir() -> Path:

@@ -5,13 +5,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from streamcrm.learning.anomaly import AnomalyDetector
 from streamcrm.learning.candidates import MAX_SKUS, CandidateStats
 from streamcrm.learning.churn import ChurnModel
 from streamcrm.learning.offer_gate import OfferGate
 from streamcrm.learning.ranking import OfferRanker
 from streamcrm.learning.rfm import RFMScorer
 from streamcrm.policies.abandoned_cart import AbandonConfig
+from streamcrm.policies.complaint_sla import SlaConfig
 from streamcrm.policies.contact import ContactConfig
+from streamcrm.policies.coupon_abuse import AbuseConfig
 from streamcrm.policies.next_best_offer import OfferConfig
 from streamcrm.policies.profile import DAY, ProfileConfig
 
@@ -26,6 +29,8 @@ class CrmConfig:
     winback_items: int = 3
     offers: OfferConfig = field(default_factory=OfferConfig)
     tracked_skus: int = MAX_SKUS  # the candidate statistics' cap (memory ~ this)
+    sla: SlaConfig = field(default_factory=SlaConfig)  # complaint SLAs
+    abuse: AbuseConfig = field(default_factory=AbuseConfig)  # coupon-abuse flags
 
 
 @dataclass(slots=True)
@@ -39,3 +44,5 @@ class Learners:
     candidates: CandidateStats = field(default_factory=CandidateStats)
     ranker: OfferRanker = field(default_factory=OfferRanker)
     gate: OfferGate = field(default_factory=OfferGate)
+    # Coupon abuse; not checkpointed (learner_store.py): a restart warms it up again.
+    anomaly: AnomalyDetector = field(default_factory=AnomalyDetector)

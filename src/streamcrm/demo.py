@@ -87,6 +87,7 @@ def _run(args: argparse.Namespace, settings: Settings, workdir: Path) -> int:
             publish_synthetic(
                 settings, args.events, seed=args.seed, customers=args.customers, skus=args.skus,
                 bad=args.bad, rate=args.rate, end_of_stream=settings.clock == "event",
+                farmer_share=args.farmer_share,
             )
         )  # fmt: skip
 
@@ -107,6 +108,8 @@ def _run(args: argparse.Namespace, settings: Settings, workdir: Path) -> int:
         elapsed = time.monotonic() - started
         stats = worker.stats(fresh=True) or stats  # population counts as of the end
         summary = _summary(stats, sent, elapsed)
+        if args.farmer_share > 0:
+            summary |= _flag_rates(settings, args.customers)
         _report(summary, elapsed)
         if args.hold:
             _say(f"holding: the dashboard stays up at {base}/dashboard until Ctrl-C")
@@ -161,8 +164,32 @@ def _summary(stats: dict[str, Any], sent: int, elapsed: float) -> dict[str, Any]
         "lifecycle": stats.get("lifecycle", {}),
         "segments": stats.get("segments", {}),
         "churn_auc": stats.get("churn_auc"),
+        "sla_breaches": stats.get("service", {}).get("sla_breaches", 0),
+        "anomaly_flags": stats.get("service", {}).get("anomaly_flags", 0),
         "elapsed_s": round(elapsed, 3),
         "events_per_s": round(events_in / elapsed, 1) if elapsed > 0 else 0.0,
+    }
+
+
+def _flag_rates(settings: Settings, customers: int) -> dict[str, Any]:
+    """Who the flags named (read back from the service topic): farmers ("f..." ids in the
+    synthetic shop) and ordinary customers, as a share of the ``customers`` drawn from."""
+    import orjson
+
+    from streamcrm.verify.readback import read_topics
+
+    topic = settings.topics.service_out
+    read = read_topics(settings.broker, [topic], settings.kafka_security)[topic]
+    named = {
+        body["customer_id"]
+        for body in (orjson.loads(r.value) for r in read if r.value is not None)
+        if body.get("type") == "anomaly_flagged"
+    }
+    farmers = {c for c in named if c.startswith("f")}
+    return {
+        "farmers_flagged": len(farmers),
+        "normal_customers_flagged": len(named) - len(farmers),
+        "false_flag_rate": round((len(named) - len(farmers)) / customers, 5),
     }
 
 

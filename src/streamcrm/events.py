@@ -26,7 +26,12 @@ from typing import Any
 import jsonschema_rs
 import orjson
 
-from streamcrm.contract import INPUT_TYPES, TOPIC_KIND_OF_TYPE, describe_error, validator
+from streamcrm.contract import (
+    INPUT_TYPES,
+    TOPIC_KIND_OF_TYPE,
+    describe_error,
+    validator,
+)
 
 # Reason codes are a public contract: dashboards and alerts key on them.
 INVALID_JSON = "invalid_json"
@@ -152,7 +157,7 @@ def decode(
         known = ", ".join(sorted(TOPIC_KIND_OF_TYPE))
         raise InvalidEvent(UNKNOWN_TYPE, f"type {event_type!r} is not one of: {known}", body)
     if kind != topic_kind:
-        expected = ", ".join(INPUT_TYPES[topic_kind])
+        expected = ", ".join(INPUT_TYPES.get(topic_kind, ()))
         raise InvalidEvent(
             WRONG_TOPIC,
             f"{event_type} belongs on the {kind} topic; this topic takes {expected}",

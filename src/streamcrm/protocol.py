@@ -47,6 +47,8 @@ TOPIC_OF: dict[str, str] = {
     "customer_profile_updated": "profiles",
     "next_best_offer": "offers",
     "customer_erased": "erasures",
+    "sla_breached": "service_out",
+    "anomaly_flagged": "service_out",
 }
 
 

@@ -116,10 +116,15 @@ async def publish_synthetic(
     rate: float,
     end_of_stream: bool = False,
     skus: int = N_SKUS,
+    farmer_share: float = 0.0,
 ) -> int:
-    """Send ``events`` synthetic records (0 = until stopped)."""
+    """Send ``events`` synthetic records (0 = until stopped); ``farmer_share``: coupon
+    farmers added on top of ``customers`` (synthetic_farmers.py)."""
     records = (
         (r.topic_kind, r.key, r.value)
-        for r in generate(events or UNBOUNDED, seed=seed, customers=customers, skus=skus, bad=bad)
-    )
+        for r in generate(
+            events or UNBOUNDED, seed=seed, customers=customers, skus=skus, bad=bad,
+            farmer_share=farmer_share,
+        )
+    )  # fmt: skip
     return await publish(settings, records, rate=rate, end_of_stream=end_of_stream)

@@ -146,22 +146,25 @@ def _contact_kinds(v: Any) -> dict[str, KindRule]:
         raise TypeError
     rules = {}
     for name, body in v.items():
-        if not isinstance(body, dict) or not set(body) <= {"per_day", "per_week", "shared", "quiet"}:
+        if not isinstance(body, dict) or not set(body) <= {*_CAPS, *_SWITCHES}:
             raise TypeError
-        caps = {k: _integer(body[k]) for k in ("per_day", "per_week") if k in body}
+        caps = {k: _integer(body[k]) for k in _CAPS if k in body}
         if any(c < 0 for c in caps.values()):
             raise ValueError
+        switches = {k: _boolean(body[k]) for k in _SWITCHES}
         rules[name] = KindRule(
-            per_day=caps.get("per_day"), per_week=caps.get("per_week"),
-            shared=_boolean(body["shared"]), quiet=_boolean(body["quiet"]),
-        )  # fmt: skip
+            per_day=caps.get("per_day"), per_week=caps.get("per_week"), **switches
+        )
     return rules
 
 
+_CAPS = ("per_day", "per_week")  # integers, or left out: the shared caps
+_SWITCHES = ("shared", "quiet", "marketing")  # each required, true or false
+
+
 def _kind_dump(rule: KindRule) -> dict[str, Any]:
-    caps = {"per_day": rule.per_day, "per_week": rule.per_week}
-    return {**{k: c for k, c in caps.items() if c is not None}, "shared": rule.shared,
-            "quiet": rule.quiet}  # fmt: skip
+    caps = {k: getattr(rule, k) for k in _CAPS if getattr(rule, k) is not None}
+    return caps | {k: getattr(rule, k) for k in _SWITCHES}
 
 
 def _multipliers(v: Any) -> dict[str, float]:
@@ -206,8 +209,8 @@ QUIET_HOURS = Kind(
 UTC_OFFSET = Kind("hours between -14 and 14", _checked(lambda x: -14.0 <= x <= 14.0))
 CONTACT_KINDS = Kind(
     f"a table per message kind ({', '.join(KINDS)}), each with per_day and per_week "
-    "(integers >= 0, or omitted: the shared max_per_day / max_per_week), shared and quiet "
-    "(true or false)",
+    "(integers >= 0, or omitted: the shared max_per_day / max_per_week), shared, quiet and "
+    "marketing (true or false)",
     _contact_kinds,
     lambda v: {k: _kind_dump(r) for k, r in v.items()},
 )
@@ -252,6 +255,15 @@ RULES: dict[str, tuple[str, Kind]] = {
     "profile.points_per_unit": ("profile.points_per_unit", AMOUNT),
     "profile.tiers": ("profile.tiers", VIP_TIERS),
     "profile.multipliers": ("profile.multipliers", MULTIPLIERS),
+    "complaints.first_reply": ("sla.first_reply_s", DURATION),
+    "complaints.resolution": ("sla.resolution_s", DURATION),
+    "complaints.max_open": ("sla.max_open", POSITIVE),
+    "complaints.closed_memory": ("sla.closed_memory", COUNT),
+    "complaints.hold_marketing_at_most": ("sla.suppress_max_s", DURATION),
+    "abuse.threshold": ("abuse.threshold", SHARE),
+    "abuse.flag_ttl": ("abuse.flag_ttl_s", DURATION),
+    "abuse.clear_grace": ("abuse.clear_grace_s", DURATION),
+    "abuse.abandon_after": ("abuse.abandon_after_s", DURATION),
     "churn.horizon": ("churn_horizon_s", DURATION),
     "churn.winback_items": ("winback_items", COUNT),
 }
@@ -312,6 +324,7 @@ def rules_from(data: Mapping[str, Any], base: CrmConfig | None = None) -> CrmCon
             msg = f"{key}: {_show(value)} is not allowed ({kind.allowed})"
             raise RulesError(msg) from None
     config = base or CrmConfig()
+    _check_sla(values, config)
     try:
         config = _set(config, values)
     except ValueError as exc:  # AbandonConfig.__post_init__: stage order vs abandon_after
@@ -321,6 +334,19 @@ def rules_from(data: Mapping[str, Any], base: CrmConfig | None = None) -> CrmCon
         msg = f"abandoned_cart.stages: {exc} (abandon_after {after:g}s; stages {at})"
         raise RulesError(msg) from None
     return _checked_whole(config)
+
+
+def _check_sla(values: Mapping[str, Any], config: CrmConfig) -> None:
+    """SlaConfig refuses a first reply due after the resolution: say it by key."""
+    first_path, end_path = RULES["complaints.first_reply"][0], RULES["complaints.resolution"][0]
+    first = values.get(first_path, _get(config, first_path))
+    end = values.get(end_path, _get(config, end_path))
+    if not 0 < first <= end:
+        msg = (
+            f"complaints.first_reply: must be above 0 and at most resolution ({end:g}s), "
+            f"not {first:g}s"
+        )
+        raise RulesError(msg)
 
 
 def _checked_whole(config: CrmConfig) -> CrmConfig:

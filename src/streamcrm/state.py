@@ -25,6 +25,8 @@ from typing import Any
 
 from streamcrm.events import Event
 from streamcrm.evolve import evolve
+from streamcrm.policies.complaint_sla import Complaint, ComplaintState
+from streamcrm.policies.coupon_abuse import AbuseState
 
 # Bounds that keep one customer's state small however long they stay (bytes/customer).
 MAX_RECENT_ORDERS = 20
@@ -225,6 +227,10 @@ class CustomerState:
     recent_purchases: tuple[str, ...] = ()  # SKUs bought lately: never offered again soon
     # The last applied record's offset per input (topic, partition): see ``replayed``.
     offsets: tuple[tuple[str, int, int], ...] = ()
+    # Open complaints and their SLAs (decisions/complaint_sla.py); bounded by SlaConfig.
+    complaints: ComplaintState | None = None
+    # Coupon-abuse features and flag (decisions/coupon_abuse.py); bounded by count and 30 days.
+    abuse: AbuseState | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-able form (orjson also serializes the dataclass directly)."""
@@ -270,7 +276,16 @@ class CustomerState:
             offer=OfferState.from_dict(data.get("offer")),
             recent_purchases=tuple(data.get("recent_purchases", ())),
             offsets=tuple((t, p, o) for t, p, o in data.get("offsets", ())),
+            complaints=_complaints(data.get("complaints")),
+            abuse=AbuseState.from_dict(data["abuse"]) if data.get("abuse") else None,
         )
+
+
+def _complaints(data: dict[str, Any] | None) -> ComplaintState | None:
+    if not data:
+        return None
+    opened = tuple(Complaint(**c) for c in data["open"])
+    return ComplaintState(data["customer_id"], opened, tuple(data["closed"]))
 
 
 def _maybe(cls: Any, data: dict[str, Any] | None) -> Any:
@@ -481,6 +496,10 @@ def _consent_updated(state: CustomerState, event: Event) -> CustomerState:
     return evolve(state, consent=bool(event.body["marketing"]))
 
 
+def _unchanged(state: CustomerState, event: Event) -> CustomerState:
+    return state
+
+
 _STEPS = {
     "product_viewed": _product_viewed,
     "search_performed": _search_performed,
@@ -491,4 +510,9 @@ _STEPS = {
     "order_placed": _order_placed,
     "order_cancelled": _order_cancelled,
     "consent_updated": _consent_updated,
+    # Service-desk events change only their decisions' sub-states (decisions/).
+    **dict.fromkeys(
+        ("complaint_opened", "complaint_replied", "complaint_resolved", "customer_flag_cleared"),
+        _unchanged,
+    ),
 }

@@ -18,6 +18,13 @@ popularity curve. First visits are spread over one such gap, so a large customer
 is not all active at once. Malformed records, when asked for, carry the dead-letter
 reason the processor must give them and never touch a customer's real history.
 
+Coupon farmers (off by default): ``farmer_share`` adds that share of ``customers`` as
+extra customers ``f000000``... who build a fresh cart most sessions and abandon it to
+farm abandoned-cart coupons, and order with a coupon and cancel now and then
+(:mod:`streamcrm.synthetic_farmers`); ``coupon_share`` makes that share of ordinary
+orders redeem a coupon too, so coupon use alone does not give a farmer away. Both draw
+from their own random stream: with both at 0 the records are byte-identical to before.
+
 >>> records = list(generate(6, seed=1, customers=3, bad=2))
 >>> [r.malformed for r in records].count(None)
 4
@@ -39,6 +46,7 @@ import orjson
 
 from streamcrm.events import format_ts
 from streamcrm.synthetic_catalog import Catalog
+from streamcrm.synthetic_farmers import FarmerPlan, coupon_code, farmer_gap_hours
 
 TopicKind = Literal["browse", "cart", "order"]
 MALFORMED_KINDS = (
@@ -77,6 +85,9 @@ PERSONAS = (
     Persona("big_spender", 3.0, 0.20, 0.45, 96.0),
 )
 PERSONA_WEIGHTS = (0.30, 0.20, 0.20, 0.20, 0.10)
+# Not drawn by weight: farmers are added on top (``farmer_share``), each with its own
+# gap between sessions (synthetic_farmers.farmer_gap_hours); the fields here are unused.
+FARMER = Persona("coupon_farmer", 2.0, 1.0, 0.25, 12.0)
 
 
 @dataclass(slots=True)
@@ -95,9 +106,17 @@ class _Customer:
 
 
 class _Traffic:
-    def __init__(self, rng: random.Random, customers: int, start: float, shop: Catalog) -> None:
+    def __init__(
+        self,
+        rng: random.Random,
+        customers: int,
+        start: float,
+        shop: Catalog,
+        farmers: tuple[int, float, random.Random] | None = None,
+    ) -> None:
         self.rng = rng
         self.shop = shop
+        n_farmers, self.coupon_share, self.frng = farmers or (0, 0.0, random.Random(0))
         self.customers = [
             _Customer(
                 customer_id=f"c{i:06d}",
@@ -113,27 +132,40 @@ class _Traffic:
             for i, c in enumerate(self.customers)
         ]
         heapq.heapify(self.queue)
+        # Farmers live apart (their own list and random stream), so ordinary customers'
+        # records and the malformed ones do not change when farmers are added.
+        self.farmers = [
+            _Customer(f"f{i:06d}", FARMER, shop.favourites(self.frng)) for i in range(n_farmers)
+        ]
+        self.farmer_gaps = [farmer_gap_hours(self.frng) for _ in self.farmers]
+        for j, gap in enumerate(self.farmer_gaps):
+            heapq.heappush(self.queue, (start + self.frng.uniform(0, 3600 * gap), customers + j))
 
-    def event_id(self) -> str:
-        return str(uuid.UUID(int=self.rng.getrandbits(128), version=4))
+    def event_id(self, rng: random.Random | None = None) -> str:
+        return str(uuid.UUID(int=(rng or self.rng).getrandbits(128), version=4))
 
     def next_valid(self) -> SyntheticRecord:
         when, index = heapq.heappop(self.queue)
-        customer = self.customers[index]
+        farmer = index - len(self.customers)
+        customer = self.customers[index] if farmer < 0 else self.farmers[farmer]
+        rng = self.rng if farmer < 0 else self.frng
         if not customer.plan:
-            self._plan_session(customer, when)
+            if farmer < 0:
+                self._plan_session(customer, when)
+            else:
+                customer.plan = FarmerPlan(self.frng, self.shop, customer).session(when)
         ts, kind, body = customer.plan.pop(0)
-        if customer.plan:
-            next_time = customer.plan[0][0]
-        else:
-            next_time = ts + self.rng.expovariate(1 / (customer.persona.gap_hours * 3600))
+        gap = customer.persona.gap_hours if farmer < 0 else self.farmer_gaps[farmer]
+        next_time = customer.plan[0][0] if customer.plan else ts + rng.expovariate(1 / (gap * 3600))
         heapq.heappush(self.queue, (next_time, index))
-        event = self._envelope(customer.customer_id, ts, body)
+        event = self._envelope(customer.customer_id, ts, body, rng)
         return SyntheticRecord(kind, customer.customer_id.encode(), orjson.dumps(event), None)
 
-    def _envelope(self, customer_id: str, ts: float, body: dict[str, Any]) -> dict[str, Any]:
+    def _envelope(
+        self, customer_id: str, ts: float, body: dict[str, Any], rng: random.Random | None = None
+    ) -> dict[str, Any]:
         return {
-            "event_id": self.event_id(),
+            "event_id": self.event_id(rng),
             "type": body.pop("type"),
             "customer_id": customer_id,
             "ts": format_ts(ts),
@@ -202,6 +234,9 @@ class _Traffic:
         ]
         order_id = f"{c.customer_id}-o{len(c.orders) + 1}"
         total = round(sum(line["qty"] * line["unit_price"] for line in lines), 2)
+        coupon = {}
+        if self.coupon_share and self.frng.random() < self.coupon_share:
+            coupon = {"coupon_code": coupon_code(self.frng)}
         step(
             "order",
             type="order_placed",
@@ -210,6 +245,7 @@ class _Traffic:
             total=total,
             currency="EUR",
             cart_id=c.cart_id,
+            **coupon,
         )
         c.orders.append(order_id)
         self._new_cart(c)
@@ -277,8 +313,13 @@ def generate(
     zipf: float = 1.0,
     bad: int = 0,
     start: datetime = datetime(2026, 11, 1, tzinfo=UTC),
+    farmer_share: float = 0.0,
+    coupon_share: float = 0.0,
 ) -> Iterator[SyntheticRecord]:
     """Yield exactly ``n_events`` records, ``bad`` of them malformed (kinds rotate)."""
+    if not (0.0 <= farmer_share <= 1.0 and 0.0 <= coupon_share <= 1.0):
+        msg = f"need farmer_share and coupon_share in [0, 1] (got {farmer_share}, {coupon_share})"
+        raise ValueError(msg)
     if n_events < 0 or bad < 0 or customers < 1 or skus < 1:
         msg = (
             f"need n_events >= 0, bad >= 0, customers >= 1, skus >= 1"
@@ -290,7 +331,8 @@ def generate(
         raise ValueError(msg)
     rng = random.Random(seed)
     bad_at = set(rng.sample(range(n_events), bad))
-    traffic = _Traffic(rng, customers, start.timestamp(), Catalog(skus, zipf))
+    farmers = (round(customers * farmer_share), coupon_share, random.Random(f"farmers-{seed}"))
+    traffic = _Traffic(rng, customers, start.timestamp(), Catalog(skus, zipf), farmers)
     produced_bad = 0
     last_ts = start.timestamp()
     for position in range(n_events):

@@ -41,6 +41,7 @@ def worker_command(settings: Settings, data_dir: Path, rules_file: Path) -> list
         "--topic-profiles", t.profiles, "--topic-offers", t.offers,
         "--topic-erasures", t.erasures, "--erasure-hold", f"{settings.erasure_hold_s:g}s",
         "--topic-decisions", t.decisions,
+        "--topic-service", t.service, "--topic-service-out", t.service_out,
     ]  # fmt: skip
     if settings.audit:
         cmd.append("--audit")

@@ -239,6 +239,10 @@ class Deployment:
             t.offers,
             "--topic-erasures",
             t.erasures,
+            "--topic-service",
+            t.service,
+            "--topic-service-out",
+            t.service_out,
             *extra,
         ]
         cmd += [] if redis else ["--no-redis"]
@@ -255,9 +259,7 @@ class Deployment:
         return handle
 
     def topic_of(self, kind: str) -> str:
-        return {"browse": self.topics.browse, "cart": self.topics.cart, "order": self.topics.order}[
-            kind
-        ]
+        return {name: getattr(self.topics, name) for name in self.topics.inputs().values()}[kind]
 
 
 @pytest.fixture

@@ -9,9 +9,18 @@ from pathlib import Path
 import orjson
 import pytest
 
-from streamcrm.contract import INPUT_TYPES, OUTPUT_TYPES, schema_dir, validator
+from streamcrm.contract import (
+    BROADCAST_TYPES,
+    INPUT_TYPES,
+    OUTPUT_TYPES,
+    schema_dir,
+    validator,
+)
 
-ALL_TYPES = [t for types in INPUT_TYPES.values() for t in types] + list(OUTPUT_TYPES)
+ALL_TYPES = (
+    [t for types in INPUT_TYPES.values() for t in types]
+    + [*BROADCAST_TYPES, *OUTPUT_TYPES]
+)
 CORE = [
     "config", "contract", "events", "state", "snapshot", "synthetic", "timers", "reorder",
     "ingest/__init__", "ingest/batch", "ingest/dead_letter", "ingest/processor",
@@ -19,7 +28,10 @@ CORE = [
     "decisions/churn_labels", "decisions/offers", "decisions/profile", "decisions/winback",
     "profiles_summary", "policies/abandoned_cart", "policies/contact", "policies/coupon",
     "policies/profile", "learning/rfm", "learning/churn", "replay/adapters", "replay/runner", "replay/report",
-    "snapshot_sync",
+    "snapshot_sync", "policies/complaint_sla",
+    "policies/coupon_abuse", "synthetic_farmers", "pricing/demand", "pricing/suggest",
+    "pricing/table", "policies/flash_sale", "policies/flash_sale_index",
+    "decisions/complaint_sla", "decisions/coupon_abuse",
 ]  # fmt: skip
 SRC = Path(__file__).resolve().parents[2] / "src" / "streamcrm"
 

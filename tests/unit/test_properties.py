@@ -31,7 +31,7 @@ from streamcrm.policies.abandoned_cart import AbandonConfig, Stage
 from streamcrm.policies.contact import ContactConfig
 from streamcrm.state import CustomerState
 
-TOPICS = {"b": "browse", "c": "cart", "o": "order"}
+TOPICS = {"b": "browse", "c": "cart", "o": "order", "s": "service"}
 TOPIC_OF_KIND = {kind: topic for topic, kind in TOPICS.items()}
 EXAMPLES = int(os.environ.get("STREAMCRM_FUZZ_EXAMPLES", "60"))
 FUZZ = settings(

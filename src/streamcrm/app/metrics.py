@@ -21,6 +21,7 @@ from prometheus_client.registry import Collector
 from streamcrm.app.outbox import Outbox
 from streamcrm.app.resync import SnapshotSync
 from streamcrm.app.stats import LATENCY_BUCKETS_S, WorkerStats
+from streamcrm.decisions import complaint_sla
 from streamcrm.ingest import Processor
 from streamcrm.outcomes import Tally
 from streamcrm.profiles_summary import hit_rates
@@ -29,6 +30,12 @@ from streamcrm.serving import SnapshotWriter
 OUTCOMES = (
     "cart_started", "cart_abandoned", "reminded", "couponed", "holdout",
     "recovered_treated", "recovered_holdout", "recovered_uncontacted", "redeemed",
+)  # fmt: skip
+SERVICE_OUTCOMES = (
+    "complaint_opened", "complaint_resolved", "sla_breached_first_reply",
+    "sla_breached_resolution", "suppressed_complaint_open", "winback_complaint_open",
+    "anomaly_flagged", "anomaly_flag_cleared", "anomaly_flag_expired",
+    "incentive_withheld_anomaly_flag",
 )  # fmt: skip
 
 
@@ -97,6 +104,7 @@ class WorkerCollector(Collector):
             value=s.profile_events,
         )
         yield from self._profiles()
+        yield from _service(tally)
         yield self._latency()
         lag = GaugeMetricFamily(
             "streamcrm_consumer_lag", "Records not yet processed.", labels=["topic", "partition"]
@@ -221,6 +229,30 @@ class WorkerCollector(Collector):
             "From the record's append time to its batch being applied and its outputs sent.",
             buckets=buckets,
             sum_value=s.latency_sum_s,
+        )
+
+
+def _service(tally: Tally) -> Iterator[Metric]:
+    """Complaint SLAs (breaches, marketing held, answer-time histograms) and coupon-abuse
+    flags. Answer times come as bucket counts (decisions/complaint_sla.py), so the
+    histograms have no _sum: the exact seconds are not kept."""
+    service = CounterMetricFamily(
+        "streamcrm_service_outcomes",
+        "Complaints, SLA breaches, marketing held by open complaints, coupon-abuse flags.",
+        labels=["outcome"],
+    )
+    for name in SERVICE_OUTCOMES:
+        service.add_metric([name], tally[name])
+    yield service
+    for sla in complaint_sla.SLAS:
+        cumulative, buckets = 0, []
+        for bound in complaint_sla.BUCKETS_H:
+            cumulative += tally[complaint_sla.bucket_name(sla, bound)]
+            buckets.append(("+Inf" if bound is None else repr(bound * 3600.0), cumulative))
+        yield HistogramMetricFamily(
+            f"streamcrm_complaint_{sla}_seconds",
+            f"From a complaint's opening to its {sla.replace('_', ' ')} (bucketed).",
+            buckets=buckets,
         )
 
 

@@ -136,6 +136,26 @@ class WorkerStats:
             # Right to erasure: customers forgotten, and their events dropped afterwards
             # (stamped before the request: late on another topic, or redelivered).
             "erasures": {"erased": o["customer_erased"], "events_dropped": o["erased_event_dropped"]},
+            "service": service_readout(o),
             "lift": lift_readout(self.outcomes),
             "uptime_s": round(time.time() - self.started_at, 3),
         }
+
+
+def service_readout(o: Tally) -> dict[str, Any]:
+    """Complaint SLAs and coupon-abuse flags (decisions/complaint_sla.py, coupon_abuse.py)."""
+    return {
+        "complaints_opened": o["complaint_opened"],
+        "complaints_resolved": o["complaint_resolved"],
+        "sla_breaches": o["sla_breached_first_reply"] + o["sla_breached_resolution"],
+        "sla_breaches_by_sla": {
+            "first_reply": o["sla_breached_first_reply"],
+            "resolution": o["sla_breached_resolution"],
+        },
+        # Marketing held back by an open complaint (abandoned-cart stages and win-back).
+        "marketing_held": o["suppressed_complaint_open"] + o["winback_complaint_open"],
+        "anomaly_flags": o["anomaly_flagged"],
+        "flags_cleared": o["anomaly_flag_cleared"],
+        "flags_expired": o["anomaly_flag_expired"],
+        "incentives_withheld_by_flag": o["incentive_withheld_anomaly_flag"],
+    }

@@ -18,13 +18,23 @@ from __future__ import annotations
 from typing import Any
 
 from streamcrm.crm_config import CrmConfig, Learners
-from streamcrm.decisions import abandoned_cart, churn_labels, offers, profile, winback
+from streamcrm.decisions import (
+    abandoned_cart,
+    churn_labels,
+    complaint_sla,
+    coupon_abuse,
+    offers,
+    profile,
+    winback,
+)
 from streamcrm.decisions.winback import winback_offer_id
 from streamcrm.events import Event
 from streamcrm.protocol import Context, Decision, Emitted, Step
 from streamcrm.state import CustomerState
 
-REGISTRY: tuple[Decision, ...] = (abandoned_cart, churn_labels, offers, profile, winback)
+REGISTRY: tuple[Decision, ...] = (
+    abandoned_cart, churn_labels, offers, profile, winback, complaint_sla, coupon_abuse,
+)  # fmt: skip
 
 __all__ = [
     "REGISTRY", "CrmConfig", "Learners", "after_event", "fire_due", "next_due",

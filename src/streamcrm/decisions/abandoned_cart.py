@@ -43,7 +43,8 @@ def due(state: CustomerState, config: CrmConfig) -> float | None:
 
 
 def on_due(state: CustomerState, now: float, ctx: Context) -> Step:
-    fired = policy.fire_due(state, now, ctx.config.abandon, ctx.config.contact)
+    config = ctx.config
+    fired = policy.fire_due(state, now, config.abandon, config.contact, config.sla)
     return Step(
         fired.state,
         emitted=tuple(Emitted("coupon_issued", c, now) for c in fired.coupons),

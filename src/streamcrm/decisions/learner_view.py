@@ -11,6 +11,7 @@ Which calls teach (the one side effect a decision may have; River learns in plac
 - :class:`ChurnLabelLearners`: ``churn.learn_one`` teaches a resolved label; nothing is read.
 - :class:`ProfileLearners`: ``rfm.learn_one`` teaches the streaming quantiles;
   ``rfm.score_one`` and ``churn.churn_score`` only read (the churn model cannot be taught).
+- :class:`AbuseLearners`: ``anomaly`` scored, then taught each scoring moment.
 - :class:`OfferLearners`: the candidate statistics (``observe``), the ranker
   (``learn_example``) and the gate (``update``) are taught, and read, by the offer policies.
 
@@ -27,6 +28,7 @@ from typing import Protocol
 from streamcrm.learning.candidates import CandidateStats
 from streamcrm.learning.offer_gate import OfferGate
 from streamcrm.learning.ranking import OfferRanker
+from streamcrm.policies.coupon_abuse import Scorer
 
 
 class ChurnTeacher(Protocol):
@@ -79,3 +81,17 @@ class OfferLearners(Protocol):
 
     @property
     def gate(self) -> OfferGate: ...
+
+
+class AnomalyTeacher(Scorer, Protocol):
+    """The coupon-abuse detector: scored (``ready``, ``score_one``, ``drivers``: reads),
+    then taught each scoring moment (``learn_one``: a side effect)."""
+
+    def learn_one(self, x: dict[str, float]) -> None: ...
+
+
+class AbuseLearners(Protocol):
+    """:mod:`streamcrm.decisions.coupon_abuse`: scores with and teaches the detector only."""
+
+    @property
+    def anomaly(self) -> AnomalyTeacher: ...

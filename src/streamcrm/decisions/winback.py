@@ -12,7 +12,7 @@ from streamcrm.crm_config import CrmConfig
 from streamcrm.decisions.profile import became
 from streamcrm.events import Event, format_ts
 from streamcrm.evolve import evolve
-from streamcrm.policies.contact import REASONS, history
+from streamcrm.policies.contact import REASONS, history, hold
 from streamcrm.protocol import Context, Emitted, Step
 from streamcrm.state import CustomerState
 
@@ -54,7 +54,7 @@ def _winback(state: CustomerState, at: float, config: CrmConfig) -> Step:
     contact = config.contact
     verdict = contact.check(
         "winback", state.customer_id, consent=contact.consent(state.consent),
-        history=history(state, at), now=at,
+        history=history(state, at), now=at, hold=hold(state, at, config.sla),
     )  # fmt: skip
     offer_id = winback_offer_id(state)
     record: dict[str, Any] = {

@@ -30,6 +30,8 @@ from streamcrm.reorder import ReorderBuffer
 from streamcrm.state import DEFAULT_LIMITS, CustomerState, Limits, apply, at_offset, replayed
 from streamcrm.timers import DueIndex
 
+# The inputs put in event-time order on the event clock. Not the service desk's: it may be
+# silent for hours, and the buffer would hold every other event until it spoke.
 _KIND_RANK = {"browse": 0, "cart": 1, "order": 2}
 # The outcomes the processor counts itself (the decisions declare theirs).
 OUTCOMES = frozenset({"cart_lines_dropped", "customer_erased", "erased_event_dropped", "timer_error"})
@@ -94,7 +96,11 @@ class Processor:
         self._erased: Erased | None = None  # the current process() call's marker lookup
         self.timers: dict[int, DueIndex] = {}
         self.watermarks: dict[int, float] = {}
-        order = sorted(self.topic_kinds, key=lambda t: _KIND_RANK[self.topic_kinds[t]])
+        order = sorted(
+            (t for t, kind in self.topic_kinds.items() if kind in _KIND_RANK),
+            key=lambda t: _KIND_RANK[self.topic_kinds[t]],
+        )
+        self._ordered = frozenset(order)
         self.buffer = ReorderBuffer(order) if clock == "event" and reorder else None
 
     @property
@@ -142,8 +148,11 @@ class Processor:
                 reject(result, record, error, now)
                 continue
             if self.buffer is not None:
-                self.buffer.push(record.topic, record.partition, event.ts, (event, record))
-                touched.add(record.partition)
+                if record.topic in self._ordered:
+                    self.buffer.push(record.topic, record.partition, event.ts, (event, record))
+                    touched.add(record.partition)
+                else:  # the service desk: applied as it arrives; it does not move time
+                    self._apply(result, event, record, lookup, now)
                 continue
             if self.clock == "event":
                 # Sorted input, one watermark: every partition's deadlines move with it.

@@ -118,6 +118,7 @@ def load(
             epsilon=like.ranker.epsilon, scaled=like.ranker.scaled, pairwise=like.ranker.pairwise
         ),
         gate=OfferGate(fading=like.gate.fading, warmup=like.gate.warmup, k=like.gate.k),
+        anomaly=like.anomaly,  # not checkpointed: the process's own detector carries on
     )
     _load_ranker(learners.ranker, learners.gate, _object(data, "ranker"))
     _load_churn(learners.churn, _object(data, "churn"))

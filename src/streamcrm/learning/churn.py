@@ -27,6 +27,7 @@ from typing import Any
 
 from river import compose, linear_model, metrics, preprocessing
 
+from streamcrm.policies.complaint_sla import churn_features as complaint_features
 from streamcrm.sharing.linear import LinearShare
 from streamcrm.state import CustomerState
 
@@ -57,6 +58,10 @@ def churn_features(state: CustomerState, now: float) -> dict[str, float]:
         "views_last_week": float(sum(1 for v in state.recent_views if now - v.ts < week)),
         "coupons_redeemed": float(state.coupons_redeemed),
         "cart_value": state.cart.value if state.cart else 0.0,
+        # Open and SLA-breached complaints (decisions/complaint_sla.py). Zero for anyone
+        # without a complaint: the scaler maps a constant to 0 and the weights stay 0, so
+        # scores without complaints are those of the model without these features.
+        **{k: float(v) for k, v in complaint_features(state.complaints).items()},
     }
 
 

@@ -8,7 +8,8 @@ closes the cart so nothing more fires. An incentive, though, is given at most on
 cart and once per customer in ``incentive_window`` (30 days by default): a re-armed
 incentive stage sends a plain reminder instead and counts why
 (``incentive_withheld_once_per_cart``, ``incentive_withheld_once_per_customer_window``), so
-editing a cart cannot farm coupons. A holdout decision that would have carried an
+editing a cart cannot farm coupons; so does a coupon-abuse flag
+(``incentive_withheld_anomaly_flag``, :mod:`streamcrm.policies.coupon_abuse`). A holdout decision that would have carried an
 incentive counts as one, so both arms meet the same rule. Decision times are the due times, not the moment a
 sweep happened to run, so a replay decides exactly as live operation would.
 
@@ -33,7 +34,8 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from streamcrm.events import Event, format_ts
-from streamcrm.policies.contact import DAY, ContactConfig, history
+from streamcrm.policies.complaint_sla import SlaConfig
+from streamcrm.policies.contact import DAY, ContactConfig, history, hold
 from streamcrm.policies.coupon import (
     CouponInputs,
     CouponRule,
@@ -41,6 +43,7 @@ from streamcrm.policies.coupon import (
     RulePropensity,
     propensity_features,
 )
+from streamcrm.policies.coupon_abuse import blocks_incentives
 from streamcrm.state import MAX_MONEY, Abandonment, Contact, CustomerState
 
 
@@ -92,9 +95,14 @@ def next_due(state: CustomerState, config: AbandonConfig) -> float | None:
 
 
 def fire_due(
-    state: CustomerState, now: float, config: AbandonConfig, contact: ContactConfig
+    state: CustomerState,
+    now: float,
+    config: AbandonConfig,
+    contact: ContactConfig,
+    sla: SlaConfig | None = None,
 ) -> Fired:
-    """Take every step due at or before ``now``, in order, through the contact policy."""
+    """Take every step due at or before ``now``, in order, through the contact policy
+    (``sla``: how long an open complaint holds marketing back, :func:`contact.hold`)."""
     coupons: list[dict[str, Any]] = []
     outcomes: list[str] = []
     decisions: list[dict[str, Any]] = []
@@ -112,7 +120,7 @@ def fire_due(
             outcomes.extend(("cart_abandoned", f"itt_abandoned_{arm_of(state, contact)}"))
         else:
             stage = _due_stage(state, config)
-            state, coupon, outcome, decision = _run_stage(state, stage, due, config, contact)
+            state, coupon, outcome, decision = _run_stage(state, stage, due, config, contact, sla)
             if decision.get("withheld"):
                 outcomes.append(f"incentive_withheld_{decision['withheld']}")
             outcomes.append(outcome)
@@ -131,7 +139,12 @@ def _due_stage(state: CustomerState, config: AbandonConfig) -> Stage:
 
 
 def _run_stage(
-    state: CustomerState, stage: Stage, at: float, config: AbandonConfig, contact: ContactConfig
+    state: CustomerState,
+    stage: Stage,
+    at: float,
+    config: AbandonConfig,
+    contact: ContactConfig,
+    sla: SlaConfig | None,
 ) -> tuple[CustomerState, dict[str, Any] | None, str, dict[str, Any]]:
     cart, ab = state.cart, state.abandonment
     assert cart is not None and ab is not None
@@ -145,7 +158,10 @@ def _run_stage(
         coupons_redeemed=state.coupons_redeemed,
         propensity=config.propensity.predict_one(propensity_features(state, at)),
     )
-    withheld = incentive_withheld(ab, at, config.incentive_window) if stage.incentive else None
+    withheld = None
+    if stage.incentive:  # a coupon-abuse flag withholds it as the once-only rules do
+        flagged = blocks_incentives(state.abuse, at)
+        withheld = "anomaly_flag" if flagged else incentive_withheld(ab, at, config.incentive_window)
     decision = config.rule.decide(x, incentive=stage.incentive and withheld is None)
     # Coupons and plain reminders are separate kinds: a 1 h reminder must not use up
     # the day's allowance of the 24 h coupon (policies/contact.py).
@@ -154,8 +170,9 @@ def _run_stage(
     sent = history(state, at)
     sent_at = sent[kind]
     verdict = contact.check(
-        kind, state.customer_id, consent=contact.consent(state.consent), history=sent, now=at
-    )
+        kind, state.customer_id, consent=contact.consent(state.consent), history=sent, now=at,
+        hold=hold(state, at, sla),
+    )  # fmt: skip
     coupon_id = coupon_id_for(state.customer_id, cart.cart_id, cart.version, stage.name)
     audit = {
         "coupon_id": coupon_id,
@@ -224,7 +241,8 @@ def arm_of(state: CustomerState, contact: ContactConfig) -> str:
     return "holdout" if contact.held_out(state.customer_id) else "treatment"
 
 
-WITHHELD = ("once_per_cart", "once_per_customer_window")  # what incentive_withheld says
+# Why an incentive stage sent a plain reminder: incentive_withheld's reasons, and a flag.
+WITHHELD = ("once_per_cart", "once_per_customer_window", "anomaly_flag")
 
 
 def incentive_withheld(ab: Abandonment, at: float, window: float) -> str | None:

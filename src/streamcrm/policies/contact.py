@@ -1,7 +1,8 @@
 """Contact policy: one for every message kind. Pure.
 
 May we send this customer a message of this kind now? In order: consent (the customer's
-own, else ``consent_default``), quiet hours (optional; pushed kinds only), the kind's own
+own, else ``consent_default``), quiet hours (optional; pushed kinds only), an open
+complaint (marketing kinds; :func:`hold`), the kind's own
 caps, the caps across the shared kinds, then the holdout group (a stable hash: held-out
 customers are never sent anything, but their would-be sends are recorded and count
 against the caps as real sends do, so both arms meet the same policy).
@@ -40,6 +41,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from streamcrm.policies.complaint_sla import SlaConfig, suppresses_marketing
+
 if TYPE_CHECKING:
     from streamcrm.state import CustomerState
 
@@ -47,26 +50,29 @@ DAY = 86_400.0
 HOUR = 3600.0
 # Every reason a verdict can give (outcome names are built from them).
 REASONS = (
-    "no_consent", "quiet_hours", "cap_24h", "cap_7d", "total_cap_24h", "total_cap_7d", "holdout",
+    "no_consent", "quiet_hours", "complaint_open", "cap_24h", "cap_7d", "total_cap_24h",
+    "total_cap_7d", "holdout",
 )  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
 class KindRule:
     """One message kind: its own caps (None: the shared ``max_per_day``/``max_per_week``),
-    whether it counts in the shared caps, whether quiet hours hold it back."""
+    whether it counts in the shared caps, whether quiet hours hold it back, whether it is
+    marketing (held back while the customer has an open complaint, :func:`hold`)."""
 
     per_day: int | None = None
     per_week: int | None = None
     shared: bool = True
     quiet: bool = True
+    marketing: bool = True
 
 
 DEFAULT_KINDS: dict[str, KindRule] = {
     "coupon": KindRule(),
     "reminder": KindRule(shared=False),
     "winback": KindRule(per_week=1),
-    "offer": KindRule(per_day=20, per_week=100, shared=False, quiet=False),
+    "offer": KindRule(per_day=20, per_week=100, shared=False, quiet=False, marketing=False),
 }
 KINDS = tuple(DEFAULT_KINDS)
 
@@ -128,13 +134,18 @@ class ContactConfig:
         consent: bool,
         history: Mapping[str, tuple[float, ...]],
         now: float,
+        hold: str | None = None,
     ) -> Verdict:
         """May we send a message of ``kind`` to this customer at ``now``?
 
         ``history``: per kind, the times of earlier messages sent, holdout would-be sends
-        included (so the caps treat both arms alike).
+        included (so the caps treat both arms alike). ``hold``: why the customer's state
+        holds marketing back (:func:`hold`), if it does; it refuses marketing kinds.
         """
-        reason = self._refusal(self.kinds[kind], kind, consent, history, now)
+        rule = self.kinds[kind]
+        reason = self._refusal(rule, kind, consent, history, now)
+        if hold is not None and rule.marketing and reason in {None, *_AFTER_HOLD}:
+            reason = hold
         if reason is not None:
             return Verdict(False, reason)
         if self.held_out(customer_id):
@@ -179,6 +190,20 @@ class ContactConfig:
     def prune(self, sent_at: tuple[float, ...], now: float) -> tuple[float, ...]:
         """Forget sends older than the longest cap window (keeps state bounded)."""
         return tuple(t for t in sent_at if now - t < 7 * DAY)
+
+
+_AFTER_HOLD = ("cap_24h", "cap_7d", "total_cap_24h", "total_cap_7d")  # reasons a hold precedes
+
+
+def hold(state: CustomerState, now: float, sla: SlaConfig | None = None) -> str | None:
+    """Why marketing to this customer is held back at ``now``, or None: an open complaint
+    (breached or not; :func:`streamcrm.policies.complaint_sla.suppresses_marketing`).
+
+    >>> from streamcrm.state import CustomerState
+    >>> hold(CustomerState("c1", 0.0, 0.0), 10.0) is None
+    True
+    """
+    return "complaint_open" if suppresses_marketing(state.complaints, now, sla) else None
 
 
 def _within(times: tuple[float, ...], now: float, window: float) -> int:

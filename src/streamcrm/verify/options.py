@@ -69,9 +69,9 @@ def add_verify_parser(
     d = Topics()
     p.set_defaults(
         clock="wall", no_redis=False,
-        **{f"topic_{k}": getattr(d, k) for k in ("browse", "cart", "order", "deadletter",
-                                                 "coupons", "offers", "profiles",
-                                                 "erasures")},
+        **{f"topic_{k}": getattr(d, k) for k in ("browse", "cart", "order", "service",
+                                                 "deadletter", "coupons", "offers", "profiles",
+                                                 "erasures", "service_out")},
     )  # fmt: skip
 
 
