@@ -22,6 +22,11 @@ from streamcrm.sharing.learners import LearnerSet, Peer
 LEARNING_TOPIC = "streamcrm.learning"
 
 
+def learning_topic(app_id: str) -> str:
+    """A worker's learning topic: one per app id, as its tables' changelogs are."""
+    return f"{app_id}-learning"
+
+
 class KafkaTransport:
     def __init__(
         self, bootstrap: str, topic: str = LEARNING_TOPIC, security: KafkaSecurity | None = None
@@ -35,6 +40,7 @@ class KafkaTransport:
         )  # fmt: skip
         self.bytes = 0
         self.messages = 0
+        self.bytes_read = 0
 
     async def start(self, from_offset: int | None = None) -> None:
         await self.producer.start()
@@ -53,6 +59,29 @@ class KafkaTransport:
         await self.producer.send_and_wait(self.topic, payload, key=sender.encode(), partition=0)
         self.bytes += len(payload)
         self.messages += 1
+
+    def seek(self, offset: int) -> None:
+        self.consumer.seek(TopicPartition(self.topic, 0), offset)
+
+    async def seek_to_end(self) -> int:
+        """Read on from the end; the offset it is at."""
+        partition = TopicPartition(self.topic, 0)
+        await self.consumer.seek_to_end(partition)
+        offset: int = await self.consumer.position(partition)
+        return offset
+
+    async def fetch_records(self, timeout_s: float) -> list[tuple[int, Any]]:
+        """(offset, decoded delta or None if not JSON) of what arrived since the last fetch."""
+        batches = await self.consumer.getmany(timeout_ms=int(timeout_s * 1000))
+        out: list[tuple[int, Any]] = []
+        for records in batches.values():
+            for record in records:
+                self.bytes_read += len(record.value or b"")
+                try:
+                    out.append((record.offset, orjson.loads(record.value or b"")))
+                except orjson.JSONDecodeError:
+                    out.append((record.offset, None))
+        return out
 
     async def fetch(self, timeout_s: float) -> list[Any]:
         """What arrived since the last fetch; a record that is not JSON is skipped here and
