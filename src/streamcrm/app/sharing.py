@@ -7,6 +7,7 @@ from the adopted checkpoint's point. Shell only: the rules are in
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 import uuid
@@ -64,21 +65,33 @@ class WorkerSharing:
         self.base = f"{settings.app_id}.{uuid.uuid4().hex[:12]}"
         self.incarnation = 0
         self.peer = Peer(self.base)
-        self.transport = KafkaTransport(
-            settings.broker, learning_topic(settings.app_id), settings.kafka_security
-        )
+        self.settings = settings
+        self._transport: KafkaTransport | None = None  # aiokafka clients need the loop
         self.offset = 0  # next learning-topic offset to read: all before it is merged
         self.epoch = 0  # bumped by a handover: a fetch begun before it is dropped
         self.pending: list[dict[str, Any]] = []  # exported, still to publish
         self.stats = SharingStats(sender=self.base)
         self.started = False
+        self._starting, self._publishing = asyncio.Lock(), asyncio.Lock()
         self.recovered = False  # set by the first recovery (app/agents.py)
         self.moved = False  # a handover set the read position before the start
         start(processor.learners)
 
+    @property
+    def transport(self) -> KafkaTransport:
+        assert self._transport is not None, "started first"
+        return self._transport
+
     async def start(self) -> None:
-        await self.transport.start(from_offset=self.offset if self.moved else None)
-        self.started = True
+        async with self._starting:  # the timers and the recovery may all ask at once
+            if self.started:
+                return
+            settings = self.settings
+            transport = KafkaTransport(
+                settings.broker, learning_topic(settings.app_id), settings.kafka_security
+            )
+            await transport.start(from_offset=self.offset if self.moved else None)
+            self._transport, self.started = transport, True
 
     async def stop(self) -> None:
         if self.started:
@@ -96,13 +109,14 @@ class WorkerSharing:
     async def publish(self) -> None:
         if self.pending and not self.started:
             await self.start()
-        while self.pending:
-            delta = self.pending[0]
-            before = self.transport.bytes
-            await self.transport.publish(str(delta["worker"]), delta)
-            self.pending.pop(0)
-            self.stats.deltas_sent += 1
-            self.stats.bytes_sent += self.transport.bytes - before
+        async with self._publishing:  # one at a time, in sequence order
+            while self.pending:
+                delta = self.pending[0]
+                before = self.transport.bytes
+                await self.transport.publish(str(delta["worker"]), delta)
+                self.pending.pop(0)
+                self.stats.deltas_sent += 1
+                self.stats.bytes_sent += self.transport.bytes - before
 
     async def tick(self) -> None:
         """One exchange: publish, then merge whatever arrived."""
