@@ -118,4 +118,5 @@ async def test_a_view_on_one_worker_reaches_the_other_and_survives_a_handover(
     await asyncio.sleep(3)  # more exchanges: nothing adopted is sent or merged again
     assert count_on(c, sku)[0] == on_a
     assert count_on(b, sku)[0] == on_a
-    print(f"handover: c resumed at learning-topic offset; sharing {c_sharing}")
+    print(f"handover: c resumed at learning-topic offset {c_sharing['resumed_at_offset']}; "
+          f"sharing on c: {c_sharing}")

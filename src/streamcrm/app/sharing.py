@@ -15,18 +15,21 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import faust
+from aiokafka.errors import KafkaError
 
+from streamcrm.app.learner_store import Write, model_key, sharing_key
 from streamcrm.learning.river_state import BadState
 from streamcrm.sharing import handover
 from streamcrm.sharing.kafka import KafkaTransport, learning_topic
 from streamcrm.sharing.learners import Peer, start
 
 if TYPE_CHECKING:
-    from streamcrm.app.learner_store import Write
     from streamcrm.config import Settings
     from streamcrm.ingest import Processor
 
 log = logging.getLogger(__name__)
+
+RECEIVE_WAIT_S = 0.5  # longest a read of the learning topic waits for a delta
 
 
 @dataclass(slots=True)
@@ -56,6 +59,7 @@ class SharingStats:
             "last_delay_s": self.last_delay_s,
             "max_delay_s": round(self.max_delay_s, 3),
             "handovers_resumed": len(self.resumed_at),
+            "resumed_at_offset": self.resumed_at[-1] if self.resumed_at else None,
         }
 
 
@@ -88,8 +92,9 @@ class WorkerSharing:
                 return
             settings = self.settings
             transport = KafkaTransport(
-                settings.broker, learning_topic(settings.app_id), settings.kafka_security
-            )
+                settings.broker, learning_topic(settings.app_id), settings.kafka_security,
+                fetch_max_wait_ms=settings.fetch_max_wait_ms,
+            )  # fmt: skip
             await transport.start(from_offset=self.offset if self.moved else None)
             self._transport, self.started = transport, True
 
@@ -113,19 +118,27 @@ class WorkerSharing:
             while self.pending:
                 delta = self.pending[0]
                 before = self.transport.bytes
-                await self.transport.publish(str(delta["worker"]), delta)
+                try:
+                    await self.transport.publish(str(delta["worker"]), delta)
+                except KafkaError as exc:  # kept, in order: the next exchange retries
+                    log.warning("could not publish a learner delta (%d pending): %s",
+                                len(self.pending), exc)  # fmt: skip
+                    return
                 self.pending.pop(0)
                 self.stats.deltas_sent += 1
                 self.stats.bytes_sent += self.transport.bytes - before
 
-    async def tick(self) -> None:
-        """One exchange: publish, then merge whatever arrived."""
-        if not self.started:
-            await self.start()
+    async def send(self) -> None:
+        """Publish what was learned since the last export."""
         self.export()
         await self.publish()
+
+    async def receive(self, timeout_s: float) -> None:
+        """Merge whatever arrived (waiting at most ``timeout_s`` for something)."""
+        if not self.started:
+            await self.start()
         epoch = self.epoch
-        records = await self.transport.fetch_records(0.05)
+        records = await self.transport.fetch_records(timeout_s)
         if epoch != self.epoch or not records:
             return  # a handover moved the read position meanwhile: re-read from there
         now = time.time()
@@ -149,8 +162,6 @@ class WorkerSharing:
     def checkpoint_records(self, plan: list[Write]) -> list[Write]:
         """A sharing record after each model record of ``plan`` (call :meth:`export` just
         before the snapshot ``plan`` was taken from, with no await between)."""
-        from streamcrm.app.learner_store import model_key, sharing_key
-
         out: list[Write] = []
         for partition, key, value in plan:
             out.append((partition, key, value))
@@ -201,7 +212,20 @@ def attach_sharing(app: faust.App, settings: Settings, processor: Processor) -> 
     async def share_learning() -> None:
         if app.should_stop or not sharing.recovered:
             return  # before the first recovery: the learners may yet be replaced
-        await sharing.tick()
+        await sharing.send()
+
+    @app.task  # type: ignore[untyped-decorator]
+    async def merge_learning() -> None:
+        # Merged as deltas arrive (not on the timer): the delay is one fetch, not a period.
+        while not app.should_stop:
+            if not sharing.recovered:
+                await asyncio.sleep(0.2)
+                continue
+            try:
+                await sharing.receive(RECEIVE_WAIT_S)
+            except KafkaError as exc:
+                log.warning("could not read the learning topic: %s", exc)
+                await asyncio.sleep(1.0)
 
     async def stop_sharing(sender: Any, /, *args: Any, **kwargs: Any) -> None:
         await sharing.stop()

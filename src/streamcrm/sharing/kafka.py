@@ -29,14 +29,16 @@ def learning_topic(app_id: str) -> str:
 
 class KafkaTransport:
     def __init__(
-        self, bootstrap: str, topic: str = LEARNING_TOPIC, security: KafkaSecurity | None = None
-    ) -> None:
+        self, bootstrap: str, topic: str = LEARNING_TOPIC, security: KafkaSecurity | None = None,
+        *, fetch_max_wait_ms: int = 500,
+    ) -> None:  # fmt: skip
         self.topic = topic
         security = security or KafkaSecurity()
         self.producer = AIOKafkaProducer(bootstrap_servers=bootstrap, **client_kwargs(security))
         self.consumer = AIOKafkaConsumer(
             bootstrap_servers=bootstrap, enable_auto_commit=False, group_id=None,
-            auto_offset_reset="earliest", **client_kwargs(security),
+            auto_offset_reset="earliest", fetch_max_wait_ms=fetch_max_wait_ms,
+            **client_kwargs(security),
         )  # fmt: skip
         self.bytes = 0
         self.messages = 0
