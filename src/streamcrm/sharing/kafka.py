@@ -1,6 +1,7 @@
 """The Kafka transport of learner deltas: one topic every worker reads whole. Shell only.
 
-``streamcrm.learning`` (one partition, delete policy): each worker produces its deltas
+``<app-id>-learning`` in the worker (:func:`learning_topic`; ``streamcrm.learning`` by
+default here), one partition, delete policy: each worker produces its deltas
 keyed by its sender id and reads the topic from its own position with an assigned
 consumer outside the consumer group, so every worker sees every delta, in one order.
 Not compacted: a delta is an increment, and compaction keeps only each key's latest.
