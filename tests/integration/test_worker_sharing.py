@@ -1,6 +1,6 @@
 """Two live workers share their population learners (``--share-learning``): a product
-view on worker A shows in worker B's candidate statistics; a worker that takes the
-partitions over adopts a checkpoint and continues the exchange from it (everything
+view on worker A shows in worker B's candidate statistics; after A is SIGKILLed, a
+worker that takes its partitions over adopts a checkpoint and continues the exchange from it (everything
 learned counted exactly once: nothing re-sent, nothing re-merged). The learning topic
 exists only with the flag. Delay and traffic are printed, not asserted."""
 
@@ -103,9 +103,9 @@ async def test_a_view_on_one_worker_reaches_the_other_and_survives_a_handover(
           f"input events = {sent / events:.1f} B/event (each read by the 1 other worker), "
           f"{a_after['deltas_sent'] + b_after['deltas_sent']} deltas")  # fmt: skip
 
-    # a checkpoints, then leaves; c takes a's partitions over and adopts its checkpoint.
+    # a checkpoints, then is SIGKILLed; c takes its partitions over and adopts its checkpoint.
     time.sleep(2.5)  # two checkpoints of a's (--checkpoint-every 1s) hold the view
-    a.stop()
+    a.kill()
     c = deployment.start_worker("c", extra=SHARE)
     c.wait_for(halves, timeout=120, what="c owning a's half")
     c_sharing = c.wait_for(lambda s: s["sharing"]["handovers_resumed"] > 0, timeout=60,
