@@ -1,8 +1,9 @@
 """Two live workers share their population learners (``--share-learning``): a product
 view on worker A shows in worker B's candidate statistics; after A is SIGKILLed, a
-worker that takes its partitions over adopts a checkpoint and continues the exchange from it (everything
-learned counted exactly once: nothing re-sent, nothing re-merged). The learning topic
-exists only with the flag. Delay and traffic are printed, not asserted."""
+worker that takes its partitions over adopts a checkpoint and continues the exchange
+from it (everything learned counted exactly once: nothing re-sent, nothing re-merged).
+The learning topic exists only with the flag. Delay and traffic are printed, not
+asserted."""
 
 from __future__ import annotations
 
