@@ -30,6 +30,7 @@ class Worker:
     def learn(self, sku: int, ts: float) -> None:
         self.learners.candidates.observe(f"s{sku}", "c", 10.0, ts=ts, weight=1.0, recent=[])
         self.learners.rfm.learn_one(recency_days=sku, frequency=1.0, monetary=10.0 + sku)
+        self.learners.ranker.learn_one({"f": float(sku)}, sku % 2 == 0)
 
     def exchange(self, topic: list[Any]) -> None:
         delta = self.peer.export(self.learners)
@@ -85,13 +86,15 @@ def test_adopting_a_checkpoint_and_reading_on_counts_every_interaction_once(
     a.exchange(topic)  # a publishes what it learned since, then leaves
     b.exchange(topic)
     c = adopt(*ckpt, topic)
+    assert c.peer.export(c.learners) is None  # the adopted model is not sent again
     c.exchange(topic)
     for worker in (b, c):
         assert worker.learners.candidates.counts == pytest.approx(expected)
         assert worker.learners.rfm.seen == len(events)
-    assert c.peer.export(c.learners) is None  # the adopted model is not sent again
+        assert worker.learners.ranker.labels == len(events)
     b.exchange(topic)
     assert b.learners.candidates.counts == pytest.approx(expected)
+    assert b.learners.ranker.labels == len(events)
 
 
 def test_a_sharing_record_of_another_model_is_ignored_and_garbage_rejected() -> None:
