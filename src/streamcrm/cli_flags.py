@@ -211,6 +211,19 @@ def _add_worker_flags(worker: argparse.ArgumentParser) -> None:
         help="how often learners are checkpointed to their changelog (env STREAMCRM_CHECKPOINT_EVERY, default 30s)",
     )
     worker.add_argument(
+        "--share-learning",
+        action="store_true",
+        default=_env("STREAMCRM_SHARE_LEARNING", "") == "1",
+        help="share the population learners with the other workers through the learning "
+        "topic <app-id>-learning (env STREAMCRM_SHARE_LEARNING=1; default off)",
+    )
+    worker.add_argument(
+        "--share-every",
+        default=_env("STREAMCRM_SHARE_EVERY", "5s"),
+        help="how often a sharing worker publishes what it learned and merges the others' "
+        "(env STREAMCRM_SHARE_EVERY, default 5s)",
+    )
+    worker.add_argument(
         "--erasure-hold",
         default=_env("STREAMCRM_ERASURE_HOLD", "7d"),
         help="how long an erased customer's id is kept to drop their late or redelivered "

@@ -22,6 +22,13 @@ def _duration(text: str, flag: str) -> float:
         raise UsageError(msg) from None
 
 
+def _positive(seconds: float, flag: str) -> float:
+    if seconds <= 0:
+        msg = f"{flag}: must be more than 0 (e.g. {flag} 5s)"
+        raise UsageError(msg)
+    return seconds
+
+
 def settings_from(args: argparse.Namespace) -> Settings:
     if args.partitions < 1:
         msg = f"--partitions must be at least 1 (got {args.partitions})"
@@ -78,6 +85,8 @@ def _worker_settings(args: argparse.Namespace, settings: Settings) -> Settings:
         batch_size=args.batch_size,
         fast_rebalance=args.fast_rebalance,
         checkpoint_every_s=_duration(args.checkpoint_every, "--checkpoint-every"),
+        share_learning=args.share_learning,
+        share_every_s=_positive(_duration(args.share_every, "--share-every"), "--share-every"),
         log_level=args.log_level,
         log_format=args.log_format,
         audit=args.audit,

@@ -107,6 +107,10 @@ class Settings:
     fetch_max_wait_ms: int = 50
     # How often the population learners are checkpointed into their changelog table.
     checkpoint_every_s: float = 30.0
+    # Population learners shared between workers through the learning topic (issue 18;
+    # README, "How state and learning are distributed"); off: each learns on its own.
+    share_learning: bool = False
+    share_every_s: float = 5.0  # how often a worker publishes its delta and merges others'
     # Input records over this size are dead-lettered (too_large) before parsing.
     max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES
     # Wall clock: events stamped further ahead of the worker's clock are dead-lettered

@@ -12,6 +12,7 @@ from aiokafka.errors import TopicAlreadyExistsError
 
 from streamcrm.config import Settings, bootstrap_servers
 from streamcrm.kafka_security import BrokerUnavailable, client_kwargs, start_client
+from streamcrm.sharing.kafka import learning_topic
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +34,8 @@ async def ensure_topics(settings: Settings, *, timeout_s: float = 15.0) -> None:
     await start_client(admin, servers, settings.kafka_security, timeout_s=timeout_s)
     try:
         audit = [settings.topics.decisions] if settings.audit else []
-        wanted = [*settings.topics.inputs(), *settings.topics.outputs(), *audit]
+        learning = [learning_topic(settings.app_id)] if settings.share_learning else []
+        wanted = [*settings.topics.inputs(), *settings.topics.outputs(), *audit, *learning]
         existing = set(await admin.list_topics())
         missing = [_new_topic(settings, name) for name in wanted if name not in existing]
         if missing:
@@ -49,6 +51,9 @@ def _new_topic(settings: Settings, name: str) -> NewTopic:
     if name == settings.topics.deadletter and settings.deadletter_retention_s is not None:
         # Dead letters keep the original bytes of bad input: keep them no longer than asked.
         configs = {"retention.ms": str(int(settings.deadletter_retention_s * 1000))}
+    if settings.share_learning and name == learning_topic(settings.app_id):
+        # One partition: every worker reads every delta, in one order (sharing/kafka.py).
+        return NewTopic(name, 1, settings.replication_factor, topic_configs=configs)
     return NewTopic(name, settings.partitions, settings.replication_factor, topic_configs=configs)
 
 

@@ -25,6 +25,7 @@ from streamcrm.app.commit import BatchCommit
 from streamcrm.app.erasure import attach_marker_expiry, marker_lookup
 from streamcrm.app.horizon import ReadHorizon
 from streamcrm.app.intake import Intake
+from streamcrm.app.sharing import WorkerSharing, attach_sharing
 from streamcrm.ingest import Lookup, Processor, Record
 from streamcrm.publish import end_of_stream
 from streamcrm.state import CustomerState, Limits
@@ -50,12 +51,24 @@ def _customer(value: bytes) -> CustomerState:
     return CustomerState.from_dict(orjson.loads(value))
 
 
-def _adopt_learners(processor: Processor, table: Any, partitions: set[int]) -> set[int]:
+def _adopt_learners(
+    processor: Processor, table: Any, partitions: set[int], sharing: WorkerSharing | None
+) -> tuple[set[int], bool]:
     """Continue from the most advanced checkpoint among the partitions now owned; the
-    partitions whose copy now matches the learners (checkpoints send them only changes)."""
+    partitions whose copy now matches the learners (checkpoints send them only changes),
+    and whether the exchange must read on from the learning topic's end (no sharing
+    record came with the checkpoint)."""
+    if sharing is not None:
+        sharing.export()  # what this incarnation learned: published, then merged back
     processor.learners, adopted = learner_store.adopt(processor.learners, table, partitions)
     processor.learners.candidates.take_changes()  # what follows is relative to this point
-    return set() if adopted is None else {adopted}
+    if adopted is None:
+        return set(), False
+    to_end = False
+    if sharing is not None:
+        model = table.get(learner_store.model_key(adopted))
+        to_end = not sharing.adopted(model, table.get(learner_store.sharing_key(adopted)))
+    return {adopted}, to_end
 
 
 def processor_for(settings: Settings) -> Processor:
@@ -89,6 +102,8 @@ def attach_agents(
     erased = marker_lookup(markers)
 
     commit = BatchCommit(runtime, store=store, changelog=changelog, markers=markers)
+    if settings.share_learning:
+        runtime.sharing = attach_sharing(app, settings, processor)
 
     intake = Intake(
         input_topics, limit=4 * settings.batch_size, crash_marker=settings.drills.crash_marker
@@ -130,7 +145,7 @@ def attach_agents(
             await _stop_on_bug(app, exc)
 
     _attach_sweep(app, settings, processor, store.get, commit, deciding, intake.reads)
-    attach_recovery(app, settings, processor, customers, learners, markers)
+    attach_recovery(app, settings, processor, customers, learners, markers, runtime.sharing)
     attach_marker_expiry(app, runtime, markers, lambda cid: partition_of(cid, settings.partitions))
     return processor
 
@@ -192,6 +207,7 @@ def attach_recovery(
     customers: Any,
     learners: Any,
     markers: Any,
+    sharing: WorkerSharing | None = None,
 ) -> None:
     """Checkpoint the learners; after a restart or rebalance, bring every table and index back."""
     input_topics = set(settings.topics.inputs())
@@ -206,7 +222,11 @@ def attach_recovery(
             return
         last_checkpoint[0] = time.monotonic()
         owned, recovery = _owned(app, input_topics), recoveries[0]
+        if sharing is not None:
+            sharing.export()  # no await until the snapshot: it holds exactly what seen lists
         plan = learner_store.writes(processor.learners, owned, synced & owned, learners.data)
+        if sharing is not None:
+            plan = sharing.checkpoint_records(plan)
         for n, (partition, key, value) in enumerate(plan):  # a snapshot, taken before any await
             if value is None:
                 learners.data.pop(key, None)
@@ -218,6 +238,8 @@ def attach_recovery(
         if recovery == recoveries[0]:
             synced.clear()
             synced.update(owned)
+        if sharing is not None:
+            await sharing.publish()
 
     @customers.on_recover  # type: ignore[untyped-decorator]
     async def rebuild_deadlines() -> None:
@@ -257,9 +279,15 @@ def attach_recovery(
                     table.data[key.decode()] = decode(value)
         recoveries[0] += 1
         synced.clear()
-        synced.update(_adopt_learners(processor, learners.data, active))
+        adopted, to_end = _adopt_learners(processor, learners.data, active, sharing)
+        synced.update(adopted)
         # After a restart or a rebalance: every pending deadline comes back from the
         # restored table (the index is derived state, never persisted on its own).
         processor.rebuild(
             (cid, partition_of(cid, settings.partitions), state) for cid, state in customers.items()
         )
+        if sharing is not None:
+            if to_end:
+                await sharing.to_end()
+            sharing.recovered = True
+            await sharing.publish()

@@ -19,6 +19,7 @@ from streamcrm.app.erasure import erased_snapshot_keys
 from streamcrm.app.heap import attach_heap_care
 from streamcrm.app.outbox import Outbox
 from streamcrm.app.resync import SnapshotSync, attach_snapshot_sync
+from streamcrm.app.sharing import WorkerSharing
 from streamcrm.app.stats import WorkerStats
 from streamcrm.app.web import attach_pages
 from streamcrm.config import Settings, kafka_url
@@ -45,6 +46,7 @@ class Runtime:
     outbox: Outbox
     sync: SnapshotSync | None = None  # probes, retries and resyncs the snapshot (resync.py)
     rules_version: str = ""  # of settings.crm (streamcrm.rules): on /stats and audit records
+    sharing: WorkerSharing | None = None  # --share-learning (app/sharing.py)
 
 
 def create_app(settings: Settings) -> faust.App:

@@ -25,6 +25,11 @@ def model_key(partition: int) -> str:
     return f"{partition}/{checkpoint.MODEL}"
 
 
+def sharing_key(partition: int) -> str:
+    """Where the exchange stood when the model record was written (app/sharing.py)."""
+    return f"{partition}/sharing"
+
+
 def sku_prefix(partition: int) -> str:
     return f"{partition}/{checkpoint.SKU}"
 

@@ -118,6 +118,7 @@ def attach_pages(app: faust.App, runtime: Runtime, customers: Any, processor: Pr
             max((highwater(t, p) or n) - n, 0) for (t, p), n in runtime.stats.next_offsets.items()
         )
         body["next_offsets"] = [[t, p, n] for (t, p), n in runtime.stats.next_offsets.items()]
+        body["sharing"] = None if runtime.sharing is None else runtime.sharing.stats.as_dict()
         body["kafka_out"] = {"sent": runtime.outbox.sent, "failed": runtime.outbox.failed}
         snaps = runtime.snapshots
         body["snapshot"] = (
@@ -189,6 +190,17 @@ def attach_pages(app: faust.App, runtime: Runtime, customers: Any, processor: Pr
             except (ConnectionResetError, asyncio.CancelledError):
                 pass
             return stream
+
+    @app.page("/candidates/{sku}")
+    class CandidateView(View):
+        """One SKU's candidate statistics on this worker (population data, no customer)."""
+
+        async def get(self, request: Request, sku: str) -> Response:
+            item = processor.learners.candidates.item(sku)
+            if item is None:
+                return self.json({"error": f"SKU {sku!r} not tracked here"}, status=404)
+            keys = ("score", "at", "seq", "category", "price", "neighbours", "count")
+            return self.json(dict(zip(keys, item, strict=True)))
 
     @app.page("/customers/{customer_id}")
     class CustomerView(View):

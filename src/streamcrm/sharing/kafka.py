@@ -1,6 +1,7 @@
 """The Kafka transport of learner deltas: one topic every worker reads whole. Shell only.
 
-``streamcrm.learning`` (one partition, delete policy): each worker produces its deltas
+``<app-id>-learning`` in the worker (:func:`learning_topic`; ``streamcrm.learning`` by
+default here), one partition, delete policy: each worker produces its deltas
 keyed by its sender id and reads the topic from its own position with an assigned
 consumer outside the consumer group, so every worker sees every delta, in one order.
 Not compacted: a delta is an increment, and compaction keeps only each key's latest.
@@ -22,19 +23,27 @@ from streamcrm.sharing.learners import LearnerSet, Peer
 LEARNING_TOPIC = "streamcrm.learning"
 
 
+def learning_topic(app_id: str) -> str:
+    """A worker's learning topic: one per app id, as its tables' changelogs are."""
+    return f"{app_id}-learning"
+
+
 class KafkaTransport:
     def __init__(
-        self, bootstrap: str, topic: str = LEARNING_TOPIC, security: KafkaSecurity | None = None
-    ) -> None:
+        self, bootstrap: str, topic: str = LEARNING_TOPIC, security: KafkaSecurity | None = None,
+        *, fetch_max_wait_ms: int = 500,
+    ) -> None:  # fmt: skip
         self.topic = topic
         security = security or KafkaSecurity()
         self.producer = AIOKafkaProducer(bootstrap_servers=bootstrap, **client_kwargs(security))
         self.consumer = AIOKafkaConsumer(
             bootstrap_servers=bootstrap, enable_auto_commit=False, group_id=None,
-            auto_offset_reset="earliest", **client_kwargs(security),
+            auto_offset_reset="earliest", fetch_max_wait_ms=fetch_max_wait_ms,
+            **client_kwargs(security),
         )  # fmt: skip
         self.bytes = 0
         self.messages = 0
+        self.bytes_read = 0
 
     async def start(self, from_offset: int | None = None) -> None:
         await self.producer.start()
@@ -53,6 +62,29 @@ class KafkaTransport:
         await self.producer.send_and_wait(self.topic, payload, key=sender.encode(), partition=0)
         self.bytes += len(payload)
         self.messages += 1
+
+    def seek(self, offset: int) -> None:
+        self.consumer.seek(TopicPartition(self.topic, 0), offset)
+
+    async def seek_to_end(self) -> int:
+        """Read on from the end; the offset it is at."""
+        partition = TopicPartition(self.topic, 0)
+        await self.consumer.seek_to_end(partition)
+        offset: int = await self.consumer.position(partition)
+        return offset
+
+    async def fetch_records(self, timeout_s: float) -> list[tuple[int, Any]]:
+        """(offset, decoded delta or None if not JSON) of what arrived since the last fetch."""
+        batches = await self.consumer.getmany(timeout_ms=int(timeout_s * 1000))
+        out: list[tuple[int, Any]] = []
+        for records in batches.values():
+            for record in records:
+                self.bytes_read += len(record.value or b"")
+                try:
+                    out.append((record.offset, orjson.loads(record.value or b"")))
+                except orjson.JSONDecodeError:
+                    out.append((record.offset, None))
+        return out
 
     async def fetch(self, timeout_s: float) -> list[Any]:
         """What arrived since the last fetch; a record that is not JSON is skipped here and

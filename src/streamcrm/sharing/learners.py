@@ -59,6 +59,7 @@ class Peer:
         if all(part is None for part in parts.values()):
             return None
         self.seq += 1
+        self.seen[self.worker] = self.seq  # included here: a checkpoint records it (handover.py)
         return {"v": VERSION, "worker": self.worker, "seq": self.seq, **parts}
 
     def merge(self, learners: LearnerSet, delta: Any) -> bool:
