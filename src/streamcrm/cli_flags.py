@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import os
+from dataclasses import fields
 from typing import Any
 
 from streamcrm import kafka_security as ks
@@ -50,9 +51,7 @@ def _add_broker_flags(p: argparse.ArgumentParser, *, embedded_default: bool = Fa
     )
     _add_kafka_security_flags(p)
     defaults = Topics()
-    kinds = ("browse", "cart", "order", "service", "deadletter", "coupons", "offers", "profiles",
-             "erasures", "service_out", "decisions")  # fmt: skip
-    for kind in kinds:
+    for kind in (f.name for f in fields(Topics)):  # one flag per topic: --topic-<name>
         env = f"STREAMCRM_TOPIC_{kind.upper()}"
         p.add_argument(
             f"--topic-{kind.replace('_', '-')}",

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import argparse
 import os
-from dataclasses import replace
+from dataclasses import fields, replace
 
 from streamcrm.cli_flags import UsageError
 from streamcrm.cli_rules import crm_config
@@ -33,18 +33,9 @@ def settings_from(args: argparse.Namespace) -> Settings:
     if args.partitions < 1:
         msg = f"--partitions must be at least 1 (got {args.partitions})"
         raise UsageError(msg)
+    defaults = Topics()  # a command without a topic's flag (verify: the audit's) keeps it
     topics = Topics(
-        browse=args.topic_browse,
-        cart=args.topic_cart,
-        order=args.topic_order,
-        deadletter=args.topic_deadletter,
-        coupons=args.topic_coupons,
-        offers=args.topic_offers,
-        profiles=args.topic_profiles,
-        erasures=args.topic_erasures,
-        service=args.topic_service,
-        service_out=args.topic_service_out,
-        decisions=getattr(args, "topic_decisions", Topics().decisions),  # verify sets none
+        **{f.name: getattr(args, f"topic_{f.name}", getattr(defaults, f.name)) for f in fields(Topics)}
     )
     if len({topics.browse, topics.cart, topics.order}) != 3:
         msg = "the browse, cart and order topics must be three different topics"
