@@ -12,7 +12,8 @@ from typing import Any
 from streamcrm.cli_flags import UsageError
 from streamcrm.config import parse_stages
 from streamcrm.decisions import CrmConfig
-from streamcrm.rules import STAGES, RulesError, load_rules, rules_from
+from streamcrm.rules import RulesError, load_rules, rules_from
+from streamcrm.rules_values import STAGES
 
 # Flag (its argparse dest) -> the rules key it overrides, and how its text becomes the
 # value a rules file would hold.
