@@ -39,11 +39,6 @@ class Topics:
             self.service: "service",
         }  # fmt: skip
 
-    def storefront(self) -> tuple[str, ...]:
-        """The storefront's three inputs: what wall-clock deadlines wait to be read past
-        (app/horizon.py); the sparse service topic does not hold them back."""
-        return (self.browse, self.cart, self.order)
-
     def outputs(self) -> tuple[str, ...]:
         return (
             self.deadletter, self.coupons, self.offers, self.profiles, self.erasures,

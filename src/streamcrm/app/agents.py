@@ -106,11 +106,8 @@ def attach_agents(
         runtime.sharing = attach_sharing(app, settings, processor)
 
     intake = Intake(
-        input_topics, limit=4 * settings.batch_size, crash_marker=settings.drills.crash_marker,
-        # The service topic is sparse: most of its partitions may never hold a record (and
-        # then never show a high watermark), which held every wall-clock deadline back.
-        horizon_topics=set(settings.topics.storefront()),
-    )  # fmt: skip
+        input_topics, limit=4 * settings.batch_size, crash_marker=settings.drills.crash_marker
+    )
     intake.install(app)
     app.topics.add(inputs)  # subscribed and assigned by Faust; delivered through the intake
 

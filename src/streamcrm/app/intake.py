@@ -80,13 +80,7 @@ _END = 2**63  # past any offset: the end of a gap interval to forget
 class Intake:
     """A bounded buffer of input messages between Faust's fetch loop and the ingest loop."""
 
-    def __init__(
-        self,
-        topics: set[str],
-        limit: int,
-        crash_marker: bytes | None = None,
-        horizon_topics: set[str] | None = None,
-    ) -> None:
+    def __init__(self, topics: set[str], limit: int, crash_marker: bytes | None = None) -> None:
         self.topics = frozenset(topics)
         self.limit = limit
         self.crash_marker = crash_marker  # config.Drills.crash_marker
@@ -104,11 +98,9 @@ class Intake:
         # (restart_from): until then a fetch position may be anywhere (see take).
         self.sought: int | None = None
         # What the ingest loop took, for the wall-clock deadline horizon (app/horizon.py),
-        # over ``horizon_topics`` (default: every input).
-        self.reads = ReadHorizon(
-            self.topics if horizon_topics is None else horizon_topics,
-            highwater=lambda topic, partition: None,
-        )
+        # over every input: an empty partition's fetch responses carry high watermark 0,
+        # so the sparse service topic holds deadlines only while it is unread or busy.
+        self.reads = ReadHorizon(self.topics, highwater=lambda topic, partition: None)
         self.in_hand: list[Any] = []  # the batch the ingest loop took and has not acked
 
     def offer(self, message: Any) -> bool:

@@ -113,6 +113,34 @@ def _poll_rate(
     raise TimeoutError(msg)
 
 
+DECIDED = ("coupons_issued", "offers_emitted", "profile_events")
+
+
+def _settled(url: str, stats: dict[str, Any], timeout_s: float = 30.0) -> dict[str, Any]:
+    """The stats once the decisions stopped changing for 3 s (at most ``timeout_s``).
+
+    Every event is in when the rate's clock stops, but wall-clock deadlines due by then
+    fire on the next sweeps (the read horizon waits for each partition to be quiet 1 s):
+    reading the decision counts at that instant made the pipeline's coupons 0 in some
+    small runs and not in others.
+    """
+    deadline = time.monotonic() + timeout_s
+    last, stable_since = None, time.monotonic()
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:  # noqa: S310 - our own process
+                stats = orjson.loads(response.read())
+        except OSError:
+            pass
+        counts = tuple(stats.get(k) for k in DECIDED)
+        if counts != last:
+            last, stable_since = counts, time.monotonic()
+        elif time.monotonic() - stable_since >= 3.0:
+            break
+        time.sleep(0.5)
+    return stats
+
+
 def _naive(
     settings: Settings, topics: Topics, n: int, workdir: Path
 ) -> tuple[float, dict[str, Any]]:
@@ -122,8 +150,10 @@ def _naive(
     with open(workdir / "naive.log", "ab") as log:
         proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, cwd=workdir,
                                 env=child_environment(settings))  # fmt: skip
+    url = f"http://127.0.0.1:{port}/stats"
     try:
-        return _poll_rate(f"http://127.0.0.1:{port}/stats", n, lambda: proc.poll() is None, 600)
+        rate, stats = _poll_rate(url, n, lambda: proc.poll() is None, 600)
+        return rate, _settled(url, stats)
     finally:
         proc.terminate()
         proc.wait(20)
@@ -140,7 +170,8 @@ def _pipeline(
     worker = WorkerProcess(settings, run_dir)
     try:
         worker.wait_ready()
-        rate, _ = _poll_rate(worker.stats_url, n, lambda: worker.proc.poll() is None, 600)
+        rate, seen = _poll_rate(worker.stats_url, n, lambda: worker.proc.poll() is None, 600)
+        _settled(worker.stats_url, seen)
         stats = worker.stats(fresh=True) or {}  # fresh: the state size is counted now
         stats["peak_rss_mb"] = _peak_rss_mb(worker.proc.pid)
         return rate, stats
@@ -311,7 +342,7 @@ def run_bench(
         # between runs for both (up to ~10% seen), most likely because the backlog's
         # three topics are read at different paces, changing a customer's event order.
         "decisions": {
-            name: {k: s.get(k) for k in ("coupons_issued", "offers_emitted", "profile_events")}
+            name: {k: s.get(k) for k in DECIDED}
             for name, s in (("naive", naive_stats), ("pipeline", stats))
         },
     }
