@@ -49,13 +49,13 @@ def _views(before_19: bool) -> tuple[Any, Any]:
     """How states and outcome counts are hashed (see ``--before-issue-19``)."""
     if not before_19:
         return orjson.dumps, lambda outcomes: outcomes
-    from streamcrm.decisions import complaint_sla, coupon_abuse
+    from streamcrm.decisions import complaint_sla, coupon_abuse, flash_sale
 
-    new = complaint_sla.OUTCOMES | coupon_abuse.OUTCOMES
+    new = complaint_sla.OUTCOMES | coupon_abuse.OUTCOMES | flash_sale.OUTCOMES
 
     def dump(state: CustomerState) -> bytes:
         data = orjson.loads(orjson.dumps(state))
-        data.pop("complaints"), data.pop("abuse")
+        data.pop("complaints"), data.pop("abuse"), data.pop("flash", None)
         pending = data["profile"]["churn_pending"]
         if pending:  # the churn example's features, without the complaint counts
             pending[1] = [kv for kv in pending[1] if not kv[0].startswith("complaints_")]
@@ -82,7 +82,7 @@ def main() -> None:
     parser.add_argument("--clock", choices=("event", "wall"), default="event")
     parser.add_argument(
         "--before-issue-19", action="store_true",
-        help="hash states without the complaints/abuse sub-states and the churn example's "
+        help="hash states without the complaints/abuse/flash sub-states and the churn example's "
         "complaint counts, and outcomes without those decisions' names: comparable with a "
         "digest taken before they were wired",
     )  # fmt: skip

@@ -28,6 +28,10 @@ class Topics:
     profiles: str = "streamcrm.profiles"
     erasures: str = "streamcrm.erasures"  # customer_erased receipts (the privacy audit)
     service_out: str = "streamcrm.service"  # sla_breached, anomaly_flagged (for the desk)
+    # Flash-sale announcements, keyed by campaign id: broadcast (every worker reads every
+    # partition, outside the consumer group; app/campaigns.py), so not among inputs().
+    campaigns: str = "storefront.campaigns"
+    campaigns_out: str = "streamcrm.campaigns.out"  # flash_sale_notification, by customer
     # Every decision record with its inputs and the rules version; written only with
     # Settings.audit (--audit), so not among outputs().
     decisions: str = "streamcrm.decisions"
@@ -42,8 +46,12 @@ class Topics:
     def outputs(self) -> tuple[str, ...]:
         return (
             self.deadletter, self.coupons, self.offers, self.profiles, self.erasures,
-            self.service_out,
+            self.service_out, self.campaigns_out,
         )  # fmt: skip
+
+    def broadcast(self) -> tuple[str, ...]:
+        """Inputs every worker reads whole (not co-partitioned, not in the read horizon)."""
+        return (self.campaigns,)
 
     def prefixed(self, prefix: str) -> Topics:
         """Every topic renamed ``<prefix><name>``: one run's own topics on a shared broker.

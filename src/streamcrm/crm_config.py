@@ -15,6 +15,7 @@ from streamcrm.policies.abandoned_cart import AbandonConfig
 from streamcrm.policies.complaint_sla import SlaConfig
 from streamcrm.policies.contact import ContactConfig
 from streamcrm.policies.coupon_abuse import AbuseConfig
+from streamcrm.policies.flash_sale import FlashConfig
 from streamcrm.policies.next_best_offer import OfferConfig
 from streamcrm.policies.profile import DAY, ProfileConfig
 
@@ -31,6 +32,7 @@ class CrmConfig:
     tracked_skus: int = MAX_SKUS  # the candidate statistics' cap (memory ~ this)
     sla: SlaConfig = field(default_factory=SlaConfig)  # complaint SLAs
     abuse: AbuseConfig = field(default_factory=AbuseConfig)  # coupon-abuse flags
+    flash: FlashConfig = field(default_factory=FlashConfig)  # flash-sale notices
 
 
 @dataclass(slots=True)

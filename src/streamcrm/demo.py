@@ -19,7 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from streamcrm.config import Settings
-from streamcrm.publish import publish_synthetic
+from streamcrm.publish import publish_campaigns, publish_synthetic
+from streamcrm.synthetic_flash import announcements
 from streamcrm.tansu import broker, free_port
 from streamcrm.worker_process import WorkerProcess
 
@@ -83,6 +84,11 @@ def _run(args: argparse.Namespace, settings: Settings, workdir: Path) -> int:
         _say(f"live dashboard: {base}/dashboard   metrics: {base}/metrics")
         _say(f"publishing {args.events} events (seed {args.seed}, bad {args.bad})")
         started = time.monotonic()
+        sales = announcements(
+            args.events, seed=args.seed, customers=args.customers, skus=args.skus, bad=args.bad,
+            farmer_share=args.farmer_share,
+        )  # fmt: skip
+        _say(f"announcing {asyncio.run(publish_campaigns(settings, sales))} flash sales")
         sent = asyncio.run(
             publish_synthetic(
                 settings, args.events, seed=args.seed, customers=args.customers, skus=args.skus,
@@ -166,6 +172,8 @@ def _summary(stats: dict[str, Any], sent: int, elapsed: float) -> dict[str, Any]
         "churn_auc": stats.get("churn_auc"),
         "sla_breaches": stats.get("service", {}).get("sla_breaches", 0),
         "anomaly_flags": stats.get("service", {}).get("anomaly_flags", 0),
+        "flash_sale_notifications": stats.get("flash_sales", {}).get("notifications", 0),
+        "flash_sales": stats.get("flash_sales", {}),
         "elapsed_s": round(elapsed, 3),
         "events_per_s": round(events_in / elapsed, 1) if elapsed > 0 else 0.0,
     }

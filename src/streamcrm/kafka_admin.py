@@ -35,7 +35,7 @@ async def ensure_topics(settings: Settings, *, timeout_s: float = 15.0) -> None:
     try:
         audit = [settings.topics.decisions] if settings.audit else []
         learning = [learning_topic(settings.app_id)] if settings.share_learning else []
-        wanted = [*settings.topics.inputs(), *settings.topics.outputs(), *audit, *learning]
+        wanted = [*settings.topics.inputs(), *settings.topics.broadcast(), *settings.topics.outputs(), *audit, *learning]
         existing = set(await admin.list_topics())
         missing = [_new_topic(settings, name) for name in wanted if name not in existing]
         if missing:

@@ -49,6 +49,7 @@ TOPIC_OF: dict[str, str] = {
     "customer_erased": "erasures",
     "sla_breached": "service_out",
     "anomaly_flagged": "service_out",
+    "flash_sale_notification": "campaigns_out",
 }
 
 

@@ -128,3 +128,19 @@ async def publish_synthetic(
         )
     )  # fmt: skip
     return await publish(settings, records, rate=rate, end_of_stream=end_of_stream)
+
+
+async def publish_campaigns(settings: Settings, campaigns: Iterable[tuple[bytes, Any]]) -> int:
+    """Send ``(campaign id, flash_sale_announced body)`` pairs to the broadcast campaigns
+    topic (keyed by campaign id)."""
+    servers = bootstrap_servers(settings.broker)
+    producer = AIOKafkaProducer(bootstrap_servers=servers, **client_kwargs(settings.kafka_security))
+    await start_client(producer, servers, settings.kafka_security, timeout_s=15)
+    sent = 0
+    try:
+        for key, body in campaigns:
+            await producer.send_and_wait(settings.topics.campaigns, orjson.dumps(body), key=key)
+            sent += 1
+    finally:
+        await producer.stop()
+    return sent

@@ -36,6 +36,7 @@ from streamcrm.rules_values import (
     COUNT,
     COUPON_TIERS,
     DURATION,
+    EARLY_ACCESS,
     FACTOR,
     MULTIPLIERS,
     POSITIVE,
@@ -100,6 +101,10 @@ RULES: dict[str, tuple[str, Kind]] = {
     "abuse.flag_ttl": ("abuse.flag_ttl_s", DURATION),
     "abuse.clear_grace": ("abuse.clear_grace_s", DURATION),
     "abuse.abandon_after": ("abuse.abandon_after_s", DURATION),
+    "flash_sales.early_access": ("flash.early_access", EARLY_ACCESS),
+    "flash_sales.last_chance": ("flash.last_chance_s", DURATION),
+    "flash_sales.interest_window": ("flash.interest_window_s", DURATION),
+    "flash_sales.max_campaigns": ("flash.max_campaigns", POSITIVE),
     "churn.horizon": ("churn_horizon_s", DURATION),
     "churn.winback_items": ("winback_items", COUNT),
 }

@@ -145,6 +145,14 @@ def _kind_dump(rule: KindRule) -> dict[str, Any]:
     return caps | {k: getattr(rule, k) for k in _SWITCHES}
 
 
+def _early_access(v: Any) -> tuple[tuple[str, float], ...]:
+    items = _table_list(v, ("tier", "before"))
+    offsets = tuple((_text(i["tier"]), _duration(i["before"])) for i in items)
+    if len({t for t, _ in offsets}) != len(offsets) or any(b > 7 * 86_400 for _, b in offsets):
+        raise ValueError
+    return offsets
+
+
 def _multipliers(v: Any) -> dict[str, float]:
     if not isinstance(v, dict) or "none" not in v:
         raise TypeError
@@ -191,5 +199,10 @@ CONTACT_KINDS = Kind(
     "marketing (true or false)",
     _contact_kinds,
     lambda v: {k: _kind_dump(r) for k, r in v.items()},
+)
+EARLY_ACCESS = Kind(
+    "a list of {tier, before} tables (before: a duration of at most 7d), tiers unique",
+    _early_access,
+    lambda v: [{"tier": t, "before": b} for t, b in v],
 )
 MULTIPLIERS = Kind("a table of tier name = multiplier >= 0, with 'none'", _multipliers, dict)

@@ -27,6 +27,7 @@ from streamcrm.events import Event
 from streamcrm.evolve import evolve
 from streamcrm.policies.complaint_sla import Complaint, ComplaintState
 from streamcrm.policies.coupon_abuse import AbuseState
+from streamcrm.policies.flash_sale import FlashState, state_from_dict
 
 # Bounds that keep one customer's state small however long they stay (bytes/customer).
 MAX_RECENT_ORDERS = 20
@@ -231,6 +232,8 @@ class CustomerState:
     complaints: ComplaintState | None = None
     # Coupon-abuse features and flag (decisions/coupon_abuse.py); bounded by count and 30 days.
     abuse: AbuseState | None = None
+    # Pending flash-sale notices and those sent (decisions/flash_sale.py); bounded.
+    flash: FlashState | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-able form (orjson also serializes the dataclass directly)."""
@@ -278,6 +281,7 @@ class CustomerState:
             offsets=tuple((t, p, o) for t, p, o in data.get("offsets", ())),
             complaints=_complaints(data.get("complaints")),
             abuse=AbuseState.from_dict(data["abuse"]) if data.get("abuse") else None,
+            flash=state_from_dict(data.get("flash")),
         )
 
 

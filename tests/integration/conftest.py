@@ -243,6 +243,10 @@ class Deployment:
             t.service,
             "--topic-service-out",
             t.service_out,
+            "--topic-campaigns",
+            t.campaigns,
+            "--topic-campaigns-out",
+            t.campaigns_out,
             *extra,
         ]
         cmd += [] if redis else ["--no-redis"]

@@ -20,6 +20,7 @@ import orjson
 from aiokafka.partitioner import murmur2
 
 from streamcrm.app import learner_store
+from streamcrm.app.campaigns import attach_campaigns
 from streamcrm.app.catchup import changelog_tail
 from streamcrm.app.commit import BatchCommit
 from streamcrm.app.erasure import attach_marker_expiry, marker_lookup
@@ -145,6 +146,9 @@ def attach_agents(
             await _stop_on_bug(app, exc)
 
     _attach_sweep(app, settings, processor, store.get, commit, deciding, intake.reads)
+    attach_campaigns(  # the broadcast flash-sale campaigns (not an input: every worker's)
+        app, settings, processor, store.get, commit, deciding, lambda: _owned(app, input_topics)
+    )
     attach_recovery(app, settings, processor, customers, learners, markers, runtime.sharing)
     attach_marker_expiry(app, runtime, markers, lambda cid: partition_of(cid, settings.partitions))
     return processor

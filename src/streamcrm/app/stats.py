@@ -137,9 +137,24 @@ class WorkerStats:
             # (stamped before the request: late on another topic, or redelivered).
             "erasures": {"erased": o["customer_erased"], "events_dropped": o["erased_event_dropped"]},
             "service": service_readout(o),
+            "flash_sales": flash_readout(o),
             "lift": lift_readout(self.outcomes),
             "uptime_s": round(time.time() - self.started_at, 3),
         }
+
+
+def flash_readout(o: Tally) -> dict[str, Any]:
+    """Flash-sale campaigns and notices (decisions/flash_sale.py)."""
+    by_notice = {k: o[f"flash_notice_{k}"] for k in ("early_access", "starts_now", "last_chance")}
+    return {
+        "campaigns": o["flash_campaign_announced"],
+        "enrolled": o["flash_enrolled"],
+        "notifications": sum(by_notice.values()),
+        "notifications_by_notice": by_notice,
+        "suppressed_by_reason": o.family("flash_suppressed_"),
+        "last_chance_skipped": o["flash_last_chance_skipped"],
+        "expired": o["flash_notice_expired"],
+    }
 
 
 def service_readout(o: Tally) -> dict[str, Any]:

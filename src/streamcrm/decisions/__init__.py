@@ -23,6 +23,7 @@ from streamcrm.decisions import (
     churn_labels,
     complaint_sla,
     coupon_abuse,
+    flash_sale,
     offers,
     profile,
     winback,
@@ -34,6 +35,7 @@ from streamcrm.state import CustomerState
 
 REGISTRY: tuple[Decision, ...] = (
     abandoned_cart, churn_labels, offers, profile, winback, complaint_sla, coupon_abuse,
+    flash_sale,
 )  # fmt: skip
 
 __all__ = [

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 
 from streamcrm import erasure
-from streamcrm.decisions import CrmConfig, Learners, after_event, fire_due, next_due
+from streamcrm.decisions import CrmConfig, Learners, after_event, fire_due, flash_sale, next_due
 from streamcrm.events import (
     DEFAULT_MAX_RECORD_BYTES,
     PROCESSING_ERROR,
@@ -21,11 +21,13 @@ from streamcrm.events import (
 )
 from streamcrm.ingest.batch import BatchResult, Erased, Horizon, Lookup, Owned, Record
 from streamcrm.ingest.dead_letter import reject
+from streamcrm.ingest.flash import FlashSales
 from streamcrm.learning.candidates import CandidateStats
 from streamcrm.learning.churn import ChurnModel
 from streamcrm.learning.ranking import OfferRanker
 from streamcrm.policies.abandoned_cart import AbandonConfig
 from streamcrm.policies.contact import ContactConfig
+from streamcrm.policies.flash_sale import Campaign, decode_announcement
 from streamcrm.reorder import ReorderBuffer
 from streamcrm.state import DEFAULT_LIMITS, CustomerState, Limits, apply, at_offset, replayed
 from streamcrm.timers import DueIndex
@@ -34,7 +36,10 @@ from streamcrm.timers import DueIndex
 # silent for hours, and the buffer would hold every other event until it spoke.
 _KIND_RANK = {"browse": 0, "cart": 1, "order": 2}
 # The outcomes the processor counts itself (the decisions declare theirs).
-OUTCOMES = frozenset({"cart_lines_dropped", "customer_erased", "erased_event_dropped", "timer_error"})
+OUTCOMES = frozenset({
+    "cart_lines_dropped", "customer_erased", "erased_event_dropped", "timer_error",
+    "flash_campaign_announced",  # a campaign (or a change to one) learnt from the broadcast
+})  # fmt: skip
 
 
 def _until(now: float, horizon: Horizon | None, partition: int) -> float:
@@ -96,6 +101,7 @@ class Processor:
         self._erased: Erased | None = None  # the current process() call's marker lookup
         self.timers: dict[int, DueIndex] = {}
         self.watermarks: dict[int, float] = {}
+        self.flash = FlashSales(self.crm.flash.interest_window_s)  # interest index, campaigns
         order = sorted(
             (t for t, kind in self.topic_kinds.items() if kind in _KIND_RANK),
             key=lambda t: _KIND_RANK[self.topic_kinds[t]],
@@ -203,10 +209,82 @@ class Processor:
     def rebuild(self, customers: Iterable[tuple[str, int, CustomerState]]) -> None:
         """Re-derive every pending deadline from (restored) table state."""
         self.timers = {}
+        restored = []
         for customer_id, partition, state in customers:
             self._timers(partition).set(
                 customer_id, partition=partition, due=next_due(state, self.crm)
             )
+            restored.append((customer_id, partition, state))
+        self.flash.rebuild(restored)
+
+    def announce(
+        self, record: Record, lookup: Lookup, now: float, owned: Owned | None = None
+    ) -> BatchResult:
+        """One record of the broadcast campaigns topic: remember the campaign and fan it
+        out to the interested customers of the owned partitions (wall clock: at ``now``;
+        event clock: on each partition once its watermark passes the announcement).
+        A bad record is dead-lettered by the owner of the partition of its number."""
+        result = BatchResult()
+        try:
+            campaign = decode_announcement(record.value, key=record.key)
+        except InvalidEvent as error:
+            if owned is None or owned(record.partition):
+                reject(result, record, error, now)
+            return result
+        campaign = flash_sale.with_defaults(campaign, self.crm)
+        if not self.flash.learn(campaign):
+            return result
+        result.outcomes["flash_campaign_announced"] += 1
+        if self.clock == "wall":
+            self._fan_out_all(result, lookup, [campaign], now, owned)
+        else:
+            for partition, mark in self.watermarks.items():
+                if mark >= campaign.announced_at and (owned is None or owned(partition)):
+                    for waiting in self.flash.waiting(partition, mark):
+                        self._fan_out(
+                            result, lookup, partition, waiting, max(mark, waiting.announced_at)
+                        )
+        return result
+
+    def fan_out(
+        self, lookup: Lookup, campaigns: Iterable[Campaign], now: float, owned: Owned | None = None
+    ) -> BatchResult:
+        """Wall clock: fan ``campaigns`` out again (after a recovery: the customers
+        enrolled already are left as they are)."""
+        result = BatchResult()
+        self._fan_out_all(result, lookup, campaigns, now, owned)
+        return result
+
+    def _fan_out_all(
+        self, result: BatchResult, lookup: Lookup, campaigns: Iterable[Campaign], now: float,
+        owned: Owned | None = None,
+    ) -> None:  # fmt: skip
+        """Wall clock: enroll the owned partitions' interested customers in ``campaigns``."""
+        for campaign in campaigns:
+            for partition in sorted(self.flash.indexes):
+                if owned is None or owned(partition):
+                    self._fan_out(result, lookup, partition, campaign, now)
+
+    def _fan_out(
+        self, result: BatchResult, lookup: Lookup, partition: int, campaign: Campaign, at: float
+    ) -> None:
+        states = result.states
+        index = self._timers(partition)
+        for cid in self.flash.interested(partition, campaign, at):
+            state = states[cid][1] if cid in states else lookup(cid)
+            if state is None:
+                continue
+            try:
+                step = flash_sale.enroll(state, campaign, at, self.crm)
+                due = next_due(step.state, self.crm)
+            except Exception as exc:  # noqa: BLE001 - one customer must never stop the fan-out
+                result.timer_errors.append((cid, f"{type(exc).__name__}: {exc}"))
+                result.outcomes["timer_error"] += 1
+                continue
+            if step.state is not state:
+                states[cid] = (partition, step.state)
+                index.set(cid, partition=partition, due=due)
+            result.take(cid, step)
 
     def _timers(self, partition: int) -> DueIndex:
         index = self.timers.get(partition)
@@ -276,6 +354,7 @@ class Processor:
             return
         states[cid] = (partition, new)
         self._timers(partition).set(cid, partition=partition, due=due)
+        self.flash.record(partition, event)
         result.applied[event.type] += 1
         if transition.dropped_lines:
             result.outcomes["cart_lines_dropped"] += transition.dropped_lines
@@ -297,6 +376,7 @@ class Processor:
         result.erasures[cid] = (partition, marker)
         result.receipts.append((cid.encode(), receipt))
         self._timers(partition).set(cid, partition=partition, due=None)
+        self.flash.forget(partition, cid)
         result.applied[event.type] += 1
         result.outcomes["customer_erased"] += 1
 
@@ -305,6 +385,10 @@ class Processor:
     ) -> None:
         if ts > self.watermarks.get(partition, float("-inf")):
             self.watermarks[partition] = ts
+            if self.flash.campaigns:
+                for campaign in self.flash.waiting(partition, ts):
+                    self._fire(result, lookup, partition, campaign.announced_at, owned)
+                    self._fan_out(result, lookup, partition, campaign, campaign.announced_at)
             self._fire(result, lookup, partition, ts, owned)
 
     def _fire(

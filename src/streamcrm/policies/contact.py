@@ -73,6 +73,9 @@ DEFAULT_KINDS: dict[str, KindRule] = {
     "reminder": KindRule(shared=False),
     "winback": KindRule(per_week=1),
     "offer": KindRule(per_day=20, per_week=100, shared=False, quiet=False, marketing=False),
+    # Flash-sale notices (decisions/flash_sale.py): pushed marketing with caps of their
+    # own (an early access or starts-now notice and a last chance fit in a day).
+    "flash": KindRule(per_day=2, per_week=6, shared=False),
 }
 KINDS = tuple(DEFAULT_KINDS)
 
@@ -218,4 +221,7 @@ def history(state: CustomerState, now: float) -> dict[str, tuple[float, ...]]:
         "reminder": tuple(t for t in state.reminders_sent_at if now - t < 7 * DAY),
         "winback": () if p.winback_sent_at is None else (p.winback_sent_at,),
         "offer": tuple(t for t in state.offers_sent_at if now - t < 7 * DAY),
+        "flash": tuple(t for t in state.flash.contacted_at if now - t < 7 * DAY)
+        if state.flash is not None
+        else (),
     }

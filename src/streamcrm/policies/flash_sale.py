@@ -17,7 +17,8 @@ their state:
 :func:`due` and :func:`on_due` are the protocol's (issue 15); emitted notifications go
 through the contact policy in the shell. A later announcement with the same campaign id
 replaces the earlier notices. State per customer is bounded (``max_campaigns``, the
-soonest-ending kept). Core built, not yet wired into the worker.
+soonest-ending kept). Wired as :mod:`streamcrm.decisions.flash_sale` (the contact policy,
+the customer's view of their interest, the worker's fan-out).
 
 >>> raw = (b'{"event_id":"a1","type":"flash_sale_announced","ts":"2026-11-03T08:00:00Z",'
 ...        b'"campaign_id":"fs1","skus":["s1"],"starts_at":"2026-11-03T18:00:00Z",'
@@ -76,6 +77,10 @@ class FlashConfig:
     # Sent notices are remembered this long past their sale's end (at most MAX_SENT), so a
     # campaign re-announced with a later end does not repeat them.
     sent_memory_s: float = 7 * 86_400.0
+    # Tier early access when an announcement lists none (seconds before the start).
+    early_access: tuple[tuple[str, float], ...] = (("platinum", 7200.0), ("gold", 3600.0))
+    # Views, cart adds and purchases this recent make a customer interested in a sale.
+    interest_window_s: float = 14 * 86_400.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,6 +92,7 @@ class Campaign:
     ends_at: float
     discount_percent: float
     early_access: tuple[tuple[str, float], ...]  # (tier, seconds before the start)
+    announced_at: float = 0.0  # the announcement's ts (the event clock fans out at it)
 
     def early_for(self, tier: str | None) -> float | None:
         return next((before for t, before in self.early_access if t == tier), None)
@@ -117,6 +123,7 @@ def decode_announcement(raw: bytes | None, *, key: bytes | None) -> Campaign:
         ends,
         float(body["discount_percent"]),
         tuple((e["tier"], float(e["before_s"])) for e in body.get("early_access", ())),
+        parse_ts(body["ts"]),
     )
 
 
@@ -140,6 +147,20 @@ class FlashState:
     # (campaign id, kind, sale end) of notices sent, kept ``sent_memory_s`` past the end:
     # a re-announced campaign does not send them again.
     sent: tuple[tuple[str, str, float], ...] = ()
+    # When notices were sent (or, held out, would have been): the contact policy's caps.
+    contacted_at: tuple[float, ...] = ()
+
+
+def state_from_dict(data: dict[str, Any] | None) -> FlashState | None:
+    """The inverse of the JSON form orjson gives a :class:`FlashState` (the changelog's)."""
+    if not data:
+        return None
+    pending = tuple(
+        Notice(**{**n, "items": tuple(n["items"])}) for n in data.get("pending", ())
+    )
+    sent = tuple((c, k, float(e)) for c, k, e in data.get("sent", ()))
+    contacted = tuple(float(t) for t in data.get("contacted_at", ()))
+    return FlashState(data["customer_id"], pending, sent, contacted)
 
 
 @dataclass(frozen=True, slots=True)

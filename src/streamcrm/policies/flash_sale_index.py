@@ -62,6 +62,13 @@ class InterestIndex:
             if category:
                 self._note(f"cat:{category}", event.customer_id, STRENGTH[kind], event.ts)
 
+    def add(self, customer: str, sku: str | None, category: str | None, kind: str, ts: float) -> None:
+        """Note one interest directly (the rebuild from a restored customer state)."""
+        if sku:
+            self._note(f"sku:{sku}", customer, STRENGTH[kind], ts)
+        if category:
+            self._note(f"cat:{category}", customer, STRENGTH[kind], ts)
+
     def forget(self, customer_id: str) -> None:
         """Drop a customer everywhere (erasure). O(items): erasures are rare."""
         for customers in self._items.values():

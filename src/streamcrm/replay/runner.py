@@ -78,6 +78,8 @@ class ReplayOutcome:
             "churn_labels": self.churn_labels,
             **self.churn,
             "winbacks_sent": o["winback_sent"],
+            "flash_sale_notifications": sum(o.family("flash_notice_").values())
+            - o["flash_notice_expired"],
             "offers_emitted": len(self.offers),
             **offer_summary(self.outcomes, self.evaluations),
             "offer_ranker": self.ranker,
@@ -155,10 +157,13 @@ def replay(
     progress: Callable[[int, int], None] | None = None,
     decisions: Callable[[list[dict[str, Any]]], None] | None = None,
     workers: Workers = Workers(),
+    campaigns: Sequence[tuple[bytes, bytes]] = (),
 ) -> ReplayOutcome:
     """``decisions``: called per batch with every offer, coupon and profile event it
     emitted, in event-time order (ties: coupons, offers, profile events). With several
-    ``workers`` a batch's events go to their workers in log order, then deltas move."""
+    ``workers`` a batch's events go to their workers in log order, then deltas move.
+    ``campaigns``: (key, value) records of the broadcast campaigns topic, every worker's;
+    each is fanned out as the event time passes its announcement."""
     processors = [Processor(KINDS, crm=crm, clock="event") for _ in range(workers.count)]
     for processor in processors:
         processor.learners.churn.history = []  # every label, for the exact AUC and baselines
@@ -168,6 +173,11 @@ def replay(
         learner_sets = [p.learners for p in processors]
         exchange = Exchange.between(learner_sets, transport, workers.share_every_s)
     sim = _Cluster(processors, workers, exchange, result=ReplayOutcome())
+    for n, (key, value) in enumerate(campaigns):
+        for w, processor in enumerate(processors):  # owned: dead-lettered once, by worker 0
+            batch = processor.announce(Record("campaigns", 0, n, key, value), sim.table.get, 0.0)
+            if w == 0:
+                _absorb(sim.result, batch, sim.table, sim.markers, [], Counter())
     mapped = replay_order(mapped)
     if mapped and mapped[-1].ts - mapped[0].ts < 6 * 3600:
         sim.result.bucket_s = 300.0  # a short log: five-minute buckets keep the plots readable
