@@ -27,7 +27,7 @@ LISTS = ("model", "popular", "recent", "cooc", "popular_exact", "learned", "fall
 OUTCOMES = frozenset(
     {
         "nbo_evaluated", "nbo_target_seen", "choice_learned", "choice_target_not_candidate",
-        "offer_sent", "offer_by_model", "offer_by_fallback", "offer_resolved",
+        "offer_sent", "shown_hit_at_5", "offer_by_model", "offer_by_fallback", "offer_resolved",
         *(f"offer_{reason}" for reason in REASONS),
         *(f"{name}_hit_at_{k}" for name in LISTS for k in (5, 10)),
     }

@@ -286,6 +286,8 @@ def evaluate(
         for k in (5, 10):
             if skus & set(ranked[:k]):
                 outcomes.append(f"{name}_hit_at_{k}")
+    if skus & set(offer.skus):  # the list actually shown (exploration included)
+        outcomes.append("shown_hit_at_5")
     orders = dict(offer.eval_lists)
     if gate is not None and "learned" in orders:  # the gate learns which order hits, here
         gate.update(
