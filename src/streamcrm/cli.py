@@ -132,7 +132,7 @@ def _add_replay_parser(sub: Any) -> None:
     rep.add_argument(
         "--decisions-out",
         metavar="FILE",
-        help="write every emitted offer, coupon and profile event to FILE as JSON lines",
+        help="write every emitted offer (with its exposure), offer reward, coupon and profile event to FILE as JSON lines",
     )
     rep.add_argument(
         "--via-kafka",

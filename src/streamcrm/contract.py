@@ -33,6 +33,7 @@ OUTPUT_TYPES: tuple[str, ...] = (
     "dead_letter",
     "coupon_issued",
     "next_best_offer",
+    "offer_reward",
     "customer_profile_updated",
     "customer_erased",
     "decision_recorded",  # the optional audit topic (--audit)

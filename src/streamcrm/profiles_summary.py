@@ -52,6 +52,8 @@ def hit_rates(outcomes: Mapping[str, int]) -> dict[str, Any]:
         rates[f"ranker_hit_rate_at_{k}"] = {
             "learned": rate(f"learned_hit_at_{k}"), "fallback": rate(f"fallback_hit_at_{k}"),
         }  # fmt: skip
+    # The served list scored greedily above; this one is what was shown (with exploration).
+    rates["offer_shown_hit_rate_at_5"] = rate("shown_hit_at_5")
     rates["offer_hit_rate_upper_bound"] = rate("nbo_target_seen")
     rates["offers_served_by"] = {
         "model": o["offer_by_model"], "fallback": o["offer_by_fallback"],

@@ -46,6 +46,7 @@ TOPIC_OF: dict[str, str] = {
     "coupon_issued": "coupons",
     "customer_profile_updated": "profiles",
     "next_best_offer": "offers",
+    "offer_reward": "offers",  # joined to its offer by offer_id (off-policy evaluation)
     "customer_erased": "erasures",
     "sla_breached": "service_out",
     "anomaly_flagged": "service_out",

@@ -1,4 +1,5 @@
-"""``replay --decisions-out``: every emitted offer, coupon and profile event, as JSON lines."""
+"""``replay --decisions-out``: every emitted offer, offer reward, coupon and profile event,
+as JSON lines."""
 
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ def test_the_sink_receives_exactly_what_the_replay_emitted() -> None:
     assert kinds["next_best_offer"] == len(outcome.offers) > 0
     assert kinds["coupon_issued"] == len(outcome.coupons) > 0
     assert kinds["customer_profile_updated"] == outcome.profile_events > 0
+    assert kinds["offer_reward"] == outcome.offer_rewards > 0
     for event in written:
         validator(str(event["type"])).validate(event)
 
@@ -42,5 +44,8 @@ def test_the_cli_writes_json_lines(tmp_path: Path) -> None:
     rows = [json.loads(line) for line in out.read_text().splitlines()]
     assert len(rows) == summary["decisions_written"] > 0
     assert summary["decisions_written"] == (
-        summary["offers_emitted"] + summary["coupons_issued"] + summary["profile_events"]
+        summary["offers_emitted"]
+        + summary["coupons_issued"]
+        + summary["profile_events"]
+        + summary["offer_rewards"]
     )

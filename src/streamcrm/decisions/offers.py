@@ -27,12 +27,12 @@ LISTS = ("model", "popular", "recent", "cooc", "popular_exact", "learned", "fall
 OUTCOMES = frozenset(
     {
         "nbo_evaluated", "nbo_target_seen", "choice_learned", "choice_target_not_candidate",
-        "offer_sent", "offer_by_model", "offer_by_fallback", "offer_resolved",
+        "offer_sent", "shown_hit_at_5", "offer_by_model", "offer_by_fallback", "offer_resolved",
         *(f"offer_{reason}" for reason in REASONS),
         *(f"{name}_hit_at_{k}" for name in LISTS for k in (5, 10)),
     }
 )  # fmt: skip
-EMITS = frozenset({"next_best_offer"})
+EMITS = frozenset({"next_best_offer", "offer_reward"})
 FOLLOWS: frozenset[str] = frozenset()
 
 
@@ -40,8 +40,12 @@ def on_event(state: CustomerState, event: Event, ctx: Context[OfferLearners]) ->
     config, learners, before = ctx.config, ctx.learners, ctx.before
     # Evaluated before this event is learned: was its target seen at all before it? (The
     # gate learns here; learn_choice teaches the ranker, learn_population the statistics.)
+    rewarded = policy.reward_event(state, event, config.offers)  # before it is evaluated
     state, evaluated = policy.evaluate(state, event, learners.candidates, learners.gate)
     outcomes = list(evaluated)
+    emitted: tuple[Emitted, ...] = (
+        (Emitted("offer_reward", rewarded, event.ts),) if rewarded is not None else ()
+    )
     if config.offers.learn:  # from the choice, against the candidates built before it
         outcomes += offer_learning.learn_choice(
             before, event, learners.candidates, learners.ranker, config.offers
@@ -50,14 +54,13 @@ def on_event(state: CustomerState, event: Event, ctx: Context[OfferLearners]) ->
     state = policy.reward(state, event, config.offers)
     evaluations = (evaluated,) if evaluated else ()
     if not policy.should_offer(state, event, config.offers):
-        return Step(state, outcomes=tuple(outcomes), evaluations=evaluations)
+        return Step(state, emitted, tuple(outcomes), evaluations=evaluations)
     state = policy.resolve(state, learners.ranker)  # the old offer's labels, now
     contact, sent = config.contact, history(state, event.ts)
     verdict = contact.check(
         "offer", state.customer_id, consent=contact.consent(state.consent), history=sent,
         now=event.ts,
     )  # fmt: skip
-    emitted: tuple[Emitted, ...] = ()
     offer = None
     if not verdict.allowed:
         outcomes.append(f"offer_{verdict.reason}")
@@ -67,7 +70,7 @@ def on_event(state: CustomerState, event: Event, ctx: Context[OfferLearners]) ->
         )
         if offer is not None:
             state = evolve(state, offers_sent_at=(*sent["offer"], event.ts))
-            emitted = (Emitted("next_best_offer", offer, event.ts),)
+            emitted += (Emitted("next_best_offer", offer, event.ts),)
             by = "fallback" if offer["model_version"] == policy.FALLBACK_VERSION else "model"
             outcomes += ("offer_sent", f"offer_by_{by}")
     audit = (audit_record(state, event, verdict.reason, offer),)

@@ -1,5 +1,6 @@
 """``streamcrm evaluate-policy --format obd DIR``: off-policy estimates checked against a
-policy's own logged CTR.
+policy's own logged CTR (``--format decisions FILE``: the offers' exposure log,
+:mod:`streamcrm.ope.decisions_command`).
 
 From the uniform-random log (``DIR/random/all.csv``) only, estimate the CTR of: BTS (its
 per-position item distribution measured in ``DIR/bts/all.csv``), uniform random, and a
@@ -35,8 +36,23 @@ def add_evaluate_policy_parser(sub: Any) -> None:
     p = sub.add_parser(
         "evaluate-policy", help="estimate other policies' value from logged bandit feedback"
     )
-    p.add_argument("dir", help="obd: the folder with random/all.csv, bts/all.csv, item_context.csv")
-    p.add_argument("--format", required=True, choices=["obd"], help="the logs' format")
+    p.add_argument(
+        "dir",
+        metavar="PATH",
+        help="obd: the folder with random/all.csv, bts/all.csv, item_context.csv; "
+        "decisions: a replay's --decisions-out file",
+    )
+    p.add_argument("--format", required=True, choices=["obd", "decisions"], help="the logs' format")
+    p.add_argument(
+        "--by", choices=["item", "slot"], default="item",
+        help="decisions: weight each shown SKU by its chance of being in the list (item, "
+        "default: a SKU's reward must not depend on its slot) or each slot by its own (slot)",
+    )  # fmt: skip
+    p.add_argument(
+        "--population", choices=["all", "rewarded"], default="all",
+        help="decisions: every closed offer (default) or only those followed by a cart add or "
+        "order while current (the moments hit@5 is measured at; in replays only)",
+    )  # fmt: skip
     p.add_argument("--resamples", type=int, default=2000, help="bootstrap resamples (default 2000)")
     p.add_argument("--seed", type=int, default=0, help="bootstrap and cross-fitting seed")
     p.add_argument("--json", action="store_true", help="print the figures as one JSON object")
@@ -46,6 +62,8 @@ def run_evaluate_policy(args: argparse.Namespace) -> int:
     if args.resamples < 100:
         msg = f"--resamples must be at least 100 (got {args.resamples})"
         raise EvaluateUsageError(msg)
+    if args.format == "decisions":
+        return _run_decisions(args)
     root = Path(args.dir)
     random_log = _read(root / "random" / "all.csv")
     bts_log = _read(root / "bts" / "all.csv")
@@ -58,6 +76,23 @@ def run_evaluate_policy(args: argparse.Namespace) -> int:
     figures = obd_figures(random_log, bts_log, items, resamples=args.resamples, seed=args.seed)
     figures["dir"] = str(root)
     _print_table(figures)
+    if args.json:
+        print(json.dumps(figures), flush=True)
+    return 0
+
+
+def _run_decisions(args: argparse.Namespace) -> int:
+    from streamcrm.ope import decisions_command
+
+    try:
+        log = decisions_command.read(Path(args.dir))
+        figures = decisions_command.decisions_figures(
+            log, by=args.by, population=args.population, resamples=args.resamples, seed=args.seed
+        )
+    except ValueError as exc:
+        raise EvaluateUsageError(str(exc)) from None
+    figures["file"] = args.dir
+    decisions_command.print_table(figures)
     if args.json:
         print(json.dumps(figures), flush=True)
     return 0

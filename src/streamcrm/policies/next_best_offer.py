@@ -28,9 +28,10 @@ from streamcrm.events import Event, format_ts
 from streamcrm.evolve import evolve
 from streamcrm.learning import baselines
 from streamcrm.learning.candidates import CandidateStats
-from streamcrm.learning.offer_features import features
+from streamcrm.learning.offer_features import FEATURES, features
 from streamcrm.learning.offer_gate import OfferGate
 from streamcrm.learning.ranking import OfferRanker
+from streamcrm.policies import slot_sampling
 from streamcrm.state import CustomerState, OfferState
 
 WEIGHTS = {"product_viewed": 1.0, "cart_item_added": 3.0, "order_placed": 5.0}
@@ -45,7 +46,10 @@ class OfferConfig:
     buy_window_s: float = 86_400.0
     max_candidates: int = 60
     learn: bool = True  # learn the ranker from cart adds and purchases (off: measure without)
-    exploration: float = 0.1  # the ranker's epsilon: the last slot's share of random picks
+    exploration: float = 0.1  # the last slot's share of random picks (slot_sampling)
+    exploration_slots: float = 0.01  # each other slot's share of random picks
+    exposure_pool: int = 20  # candidates explored over and published with each offer
+    exposure: bool = True  # publish the pool, features and slot probabilities (offer.exposure)
 
 
 def interactions(event: Event) -> list[tuple[str, str | None, float | None]]:
@@ -184,8 +188,16 @@ def make_offer(
     fallback = [(sku, 1.0 / (1 + i)) for i, sku in enumerate(pool)]
     by_model = gate is None or gate.use_model
     scored = learned if by_model else fallback
-    shown = ranker.choose(pool, k=config.items, seed=offer_id, ranked=scored)
     ranked = [sku for sku, _ in scored]
+    explored = ranked[: max(config.exposure_pool, 1)]
+    shares = slot_sampling.slot_shares(
+        min(config.items, len(explored)), last=config.exploration, others=config.exploration_slots
+    )
+    score_of = dict(scored)
+    shown = [
+        (sku, score_of[sku], slot_sampling.marginal(explored, config.items, shares, j, sku))
+        for j, sku in enumerate(slot_sampling.sample(explored, config.items, shares, offer_id))
+    ]
     popular, lists = yardsticks(state, stats, event.ts)
     lists += (
         ("learned", tuple(sku for sku, _ in learned[:10])),
@@ -202,7 +214,7 @@ def make_offer(
         eval_lists=lists,
     )
     trigger = "cart_changed" if event.type.startswith("cart_") else event.type
-    body = {
+    body: dict[str, Any] = {
         "event_id": offer_id,
         "type": "next_best_offer",
         "customer_id": state.customer_id,
@@ -222,7 +234,35 @@ def make_offer(
         ],
         "expires_at": format_ts(event.ts + config.buy_window_s),
     }
+    if config.exposure:
+        body["exposure"] = exposure(explored, pool, score_of, dict(learned), shares)
     return evolve(state, offer=offer), body
+
+
+def exposure(
+    explored: list[str],
+    rows: dict[str, dict[str, float]],
+    served: dict[str, float],
+    model: dict[str, float],
+    shares: tuple[float, ...],
+) -> dict[str, Any]:
+    """What off-policy evaluation needs of an offer (schemas/next_best_offer.schema.json):
+    the pool the slots were drawn from in the served order, each candidate's features, its
+    served and model scores, and each slot's exploration share."""
+    return {
+        "policy": slot_sampling.POLICY,
+        "exploration": [round(e, 6) for e in shares],
+        "features": list(FEATURES),
+        "pool": [
+            {
+                "sku": sku,
+                "score": round(served[sku], 6),
+                "model": round(model[sku], 6),
+                "x": [round(rows[sku].get(f, 0.0), 4) for f in FEATURES],
+            }
+            for sku in explored
+        ],
+    }
 
 
 def reward(state: CustomerState, event: Event, config: OfferConfig) -> CustomerState:
@@ -239,6 +279,33 @@ def reward(state: CustomerState, event: Event, config: OfferConfig) -> CustomerS
         sku for sku, _, _ in interactions(event) if sku in shown and sku not in offer.rewarded
     )
     return evolve(state, offer=evolve(offer, rewarded=offer.rewarded + hits)) if hits else state
+
+
+def reward_event(state: CustomerState, event: Event, config: OfferConfig) -> dict[str, Any] | None:
+    """The offer's reward, published for off-policy evaluation (``offer_reward``, joined to
+    the offer by ``offer_id``): the customer's first cart add or order while the offer is
+    the latest and within ``buy_window_s``, its SKUs and the ranks of the shown ones in it.
+    None otherwise (an offer replaced or expired without one has reward 0 in every slot)."""
+    offer = state.offer
+    if (
+        not config.exposure
+        or offer is None
+        or offer.evaluated
+        or event.type not in {"cart_item_added", "order_placed"}
+        or not offer.at <= event.ts <= offer.at + config.buy_window_s
+    ):
+        return None
+    targets = sorted({sku for sku, _, _ in interactions(event)})
+    return {
+        "event_id": "rwd-" + offer.offer_id.removeprefix("nbo-"),
+        "type": "offer_reward",
+        "customer_id": state.customer_id,
+        "ts": format_ts(event.ts),
+        "offer_id": offer.offer_id,
+        "trigger": event.type,
+        "skus": targets[:50],
+        "hits": [rank for rank, sku in enumerate(offer.skus, 1) if sku in targets],
+    }
 
 
 def resolve(state: CustomerState, ranker: OfferRanker) -> CustomerState:
@@ -286,6 +353,8 @@ def evaluate(
         for k in (5, 10):
             if skus & set(ranked[:k]):
                 outcomes.append(f"{name}_hit_at_{k}")
+    if skus & set(offer.skus):  # the list actually shown (exploration included)
+        outcomes.append("shown_hit_at_5")
     orders = dict(offer.eval_lists)
     if gate is not None and "learned" in orders:  # the gate learns which order hits, here
         gate.update(

@@ -83,6 +83,7 @@ def run_replay(args: argparse.Namespace, settings: Settings) -> int:
         if out:
             summary["decisions_written"] = (
                 summary["offers_emitted"] + summary["coupons_issued"] + summary["profile_events"]
+                + summary["offer_rewards"]
             )
             _say(f"decisions written to {out}")
         if args.report:

@@ -37,6 +37,7 @@ class ReplayOutcome:
     customers: int = 0
     timers_pending: int = 0
     profile_events: int = 0
+    offer_rewards: int = 0  # offer_reward events (off-policy evaluation)
     offers: list[dict[str, Any]] = field(default_factory=list)
     profiles: dict[str, Any] = field(default_factory=dict)
     churn_auc: float | None = None
@@ -81,6 +82,7 @@ class ReplayOutcome:
             "flash_sale_notifications": sum(o.family("flash_notice_").values())
             - o["flash_notice_expired"],
             "offers_emitted": len(self.offers),
+            "offer_rewards": self.offer_rewards,
             **offer_summary(self.outcomes, self.evaluations),
             "offer_ranker": self.ranker,
             "cluster": self.cluster,
@@ -279,7 +281,9 @@ def _absorb(
     result.coupons.extend(coupon for _, coupon in batch.coupons)
     result.offers.extend(offer for _, offer in batch.offers)
     result.profile_events += len(batch.profile_events)
-    emitted.extend(e for _, e in (*batch.coupons, *batch.offers, *batch.profile_events))
+    rewards = batch.emitted["offer_reward"]
+    result.offer_rewards += len(rewards)
+    emitted.extend(e for _, e in (*batch.coupons, *batch.offers, *rewards, *batch.profile_events))
     for customer_id, hits in batch.evaluations:
         result.evaluations.setdefault(customer_id, []).append(hits)
 
