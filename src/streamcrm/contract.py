@@ -17,7 +17,9 @@ import orjson
 SCHEMA_BASE = "https://streamcrm.dev/schemas/v1/"
 
 INPUT_TYPES: dict[str, tuple[str, ...]] = {
-    "browse": ("product_viewed", "search_performed"),
+    # offer_interaction: the storefront's front end reports what it did with an offer (shown,
+    # clicked, dismissed) alongside the views it already sends, in the same order.
+    "browse": ("product_viewed", "search_performed", "offer_interaction"),
     "cart": ("cart_item_added", "cart_item_removed", "cart_cleared", "checkout_started"),
     "order": ("order_placed", "order_cancelled", "consent_updated", "customer_erasure_requested"),
     # The service desk: complaints (SLAs, marketing held back) and reviewers clearing

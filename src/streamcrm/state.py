@@ -514,9 +514,11 @@ _STEPS = {
     "order_placed": _order_placed,
     "order_cancelled": _order_cancelled,
     "consent_updated": _consent_updated,
-    # Service-desk events change only their decisions' sub-states (decisions/).
+    # Service-desk events change only their decisions' sub-states (decisions/); an offer
+    # interaction teaches the offers' exposure model (policies/offer_learning.py).
     **dict.fromkeys(
-        ("complaint_opened", "complaint_replied", "complaint_resolved", "customer_flag_cleared"),
+        ("complaint_opened", "complaint_replied", "complaint_resolved", "customer_flag_cleared",
+         "offer_interaction"),
         _unchanged,
     ),
 }

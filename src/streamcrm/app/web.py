@@ -103,8 +103,11 @@ def attach_pages(app: faust.App, runtime: Runtime, customers: Any, processor: Pr
         body |= population(fresh)
         body["churn_auc"] = processor.learners.churn.progressive_auc()
         body["churn_labels"] = processor.learners.churn.labels
-        body["ranker_version"] = processor.learners.ranker.version
-        body["ranker_labels"] = processor.learners.ranker.labels
+        ranker = processor.learners.ranker  # exposure: the offer-interaction model, apart
+        body |= {
+            "ranker_version": ranker.version, "ranker_labels": ranker.labels,
+            "exposure": ranker.exposure.summary(),
+        }  # fmt: skip
         body["tracked_skus"] = len(processor.learners.candidates.popularity)
         body["learner_progress"] = checkpoint.progress(processor.learners)
         body["timers_pending"] = processor.pending_timers()

@@ -30,6 +30,7 @@ OUTCOMES = frozenset(
         "offer_sent", "shown_hit_at_5", "offer_by_model", "offer_by_fallback", "offer_resolved",
         *(f"offer_{reason}" for reason in REASONS),
         *(f"{name}_hit_at_{k}" for name in LISTS for k in (5, 10)),
+        *offer_learning.INTERACTION_OUTCOMES,
     }
 )  # fmt: skip
 EMITS = frozenset({"next_best_offer", "offer_reward"})
@@ -50,6 +51,8 @@ def on_event(state: CustomerState, event: Event, ctx: Context[OfferLearners]) ->
         outcomes += offer_learning.learn_choice(
             before, event, learners.candidates, learners.ranker, config.offers
         )
+        # From what the customer did with an offer shown (the exposure model, apart).
+        outcomes += offer_learning.learn_interaction(state, event, learners.ranker)
     policy.learn_population(before, event, learners.candidates)
     state = policy.reward(state, event, config.offers)
     evaluations = (evaluated,) if evaluated else ()

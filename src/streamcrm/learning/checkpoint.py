@@ -91,6 +91,12 @@ def _ranker(learners: Learners) -> dict[str, Any]:
     }
     if ranker.scaler is not None:
         out["scaler"] = scaler(ranker.scaler)
+    e = ranker.exposure
+    if e.labels or e.shown:  # the offer-interaction model (absent: nothing reported yet)
+        out["exposure"] = {
+            "labels": e.labels, "clicks": e.clicks, "shown": e.shown, "weighted": e.weighted,
+            "glm": glm(e.lr), "scaler": scaler(e.scaler),
+        }  # fmt: skip
     return out
 
 
@@ -115,7 +121,8 @@ def load(
         churn=ChurnModel(horizon_s=like.churn.horizon_s),
         candidates=_like(like.candidates),
         ranker=OfferRanker(
-            epsilon=like.ranker.epsilon, scaled=like.ranker.scaled, pairwise=like.ranker.pairwise
+            epsilon=like.ranker.epsilon, scaled=like.ranker.scaled, pairwise=like.ranker.pairwise,
+            exposure_blend=like.ranker.exposure_blend,
         ),
         gate=OfferGate(fading=like.gate.fading, warmup=like.gate.warmup, k=like.gate.k),
         anomaly=like.anomaly,  # not checkpointed: the process's own detector carries on
@@ -179,6 +186,14 @@ def _load_ranker(ranker: OfferRanker, gate: OfferGate, data: dict[str, Any]) -> 
     set_glm(ranker.lr, data.get("glm"))
     if ranker.scaler is not None:
         set_scaler(ranker.scaler, data.get("scaler"))
+    if "exposure" in data:
+        e, x = ranker.exposure, _object(data, "exposure")
+        e.labels = integer(x.get("labels"), "exposure labels")
+        e.clicks = integer(x.get("clicks"), "exposure clicks")
+        e.shown = integer(x.get("shown"), "exposure shown")
+        e.weighted = number(x.get("weighted"), "exposure weighted")
+        set_glm(e.lr, x.get("glm"))
+        set_scaler(e.scaler, x.get("scaler"))
     g = _object(data, "gate")
     gate.examples = integer(g.get("examples"), "gate examples")
     gate.model_hits = integer(g.get("model_hits"), "gate model hits")

@@ -24,6 +24,7 @@ exactly as live did.
 from __future__ import annotations
 
 import hashlib
+import math
 import random
 from itertools import repeat
 from operator import mul
@@ -36,13 +37,70 @@ from streamcrm.learning.river_state import BadState, integer
 from streamcrm.sharing.linear import LinearShare
 
 ZEROS = repeat(0.0)  # the default weight of a feature the model has not seen
+MAX_IPS_WEIGHT = 20.0  # inverse-propensity weights are capped (variance against bias)
+
+
+class ExposureModel:
+    """What customers do with offers they were *shown*: a River logistic regression of
+    click (1) against dismiss (0) on the features the item was offered with, each example
+    weighted by the inverse of its logged propensity (capped at :data:`MAX_IPS_WEIGHT`),
+    so the items the logging policy favoured do not dominate it.
+
+    Kept apart from the organic choices :class:`OfferRanker` learns from (their own
+    weights, scaler and counts): an impression and an organic cart add are different
+    labels, and a storefront that reports nothing leaves this model empty. It is
+    reported, and it enters the served scores only when the ranker is built with
+    ``exposure_blend`` > 0 (off by default: no log here has offer interactions to
+    measure it on).
+
+    >>> m = ExposureModel()
+    >>> m.learn({"cooc": 1.0}, clicked=True, propensity=0.1)
+    >>> m.clicks, m.labels, m.weighted
+    (1, 1, 10.0)
+    """
+
+    def __init__(self) -> None:
+        self.lr = linear_model.LogisticRegression(optimizer=optim.SGD(0.05))
+        self.scaler = preprocessing.StandardScaler()
+        self.model = compose.Pipeline(self.scaler, self.lr)
+        self.labels = self.clicks = self.shown = 0
+        self.weighted = 0.0  # the summed weights learned (the examples' effective mass)
+
+    def learn(self, x: dict[str, float], *, clicked: bool, propensity: float) -> None:
+        weight = min(1.0 / propensity, MAX_IPS_WEIGHT) if propensity > 0 else MAX_IPS_WEIGHT
+        self.model.learn_one(x, clicked, w=weight)
+        self.labels += 1
+        self.clicks += int(clicked)
+        self.weighted += weight
+
+    def logit(self, x: dict[str, float]) -> float:
+        """The model's log-odds of a click (the scaler's state untouched)."""
+        means, variances, weight = self.scaler.means, self.scaler.vars, self.lr.weights.get
+        total = self.lr.intercept
+        for k, v in x.items():
+            var = variances.get(k, 0.0)
+            if var:
+                total += weight(k, 0.0) * (v - means[k]) / var**0.5
+        return float(total)
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "labels": self.labels, "clicks": self.clicks, "shown": self.shown,
+            "weighted": round(self.weighted, 4), "intercept": round(float(self.lr.intercept), 4),
+            "weights": {k: round(float(v), 4) for k, v in self.lr.weights.items()},
+        }  # fmt: skip
 
 
 class OfferRanker:
     def __init__(
-        self, epsilon: float = 0.1, *, scaled: bool = True, pairwise: bool = False
-    ) -> None:
+        self, epsilon: float = 0.1, *, scaled: bool = True, pairwise: bool = False,
+        exposure_blend: float = 0.0,
+    ) -> None:  # fmt: skip
         self.epsilon = epsilon
+        # Offer interactions (shown/clicked/dismissed) learn a model of their own; its
+        # logit is added to the served scores x exposure_blend (0: reported, not used).
+        self.exposure = ExposureModel()
+        self.exposure_blend = exposure_blend
         self.scaled, self.pairwise = scaled, pairwise
         self.lr = linear_model.LogisticRegression(optimizer=optim.SGD(0.05))
         self.scaler = preprocessing.StandardScaler() if scaled else None
@@ -131,6 +189,11 @@ class OfferRanker:
                               - sum(map(off, x, ZEROS)) + intercept))
                 for sku, x in candidates.items()
             ]  # fmt: skip
+        if self.exposure_blend and self.exposure.labels:
+            blend, logit = self.exposure_blend, self.exposure.logit
+            scored = [
+                (sku, sigmoid(_logit(p) + blend * logit(candidates[sku]))) for sku, p in scored
+            ]
         return sorted(scored, key=lambda p: -p[1])
 
     def choose(
@@ -152,3 +215,8 @@ class OfferRanker:
             sku, score = top[-1]
             shown.append((sku, score, 1.0 - self.epsilon))
         return shown
+
+
+def _logit(p: float) -> float:
+    p = min(max(p, 1e-12), 1 - 1e-12)
+    return math.log(p / (1 - p))

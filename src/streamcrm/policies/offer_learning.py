@@ -14,6 +14,15 @@ shown from when it is made until the next one, so what counts is how its order f
 the customer's next choice, which is what the replay reports. (Fed here, on the pool
 just before the choice, the gate opened for a model that was behind at the offers'
 moments on the Taobao slice.)
+
+Offer interactions (:func:`learn_interaction`, the ``offer_interaction`` input on the
+browse topic) are the other kind of label: what a customer did with an item they were
+shown. They teach the ranker's :class:`~streamcrm.learning.ranking.ExposureModel`, kept
+apart from the choices: a click is a positive, a dismissal a negative, each weighted by
+the inverse of the logged propensity, on the features the item was offered with (kept in
+the offer until its reward window closes). An impression (``shown``) is counted, not
+learned: on its own it says neither (a storefront that wants unclicked impressions
+learned as negatives sends ``dismissed`` when the item leaves the screen).
 """
 
 from __future__ import annotations
@@ -30,6 +39,38 @@ from streamcrm.state import CustomerState
 
 CHOICES = {"cart_item_added", "order_placed"}
 NEGATIVES = 8
+INTERACTION = "offer_interaction"
+# What an offer_interaction can come to (declared by decisions/offers.py).
+INTERACTION_OUTCOMES = (
+    "interaction_shown", "interaction_clicked", "interaction_dismissed",
+    "interaction_unknown_offer", "interaction_offer_closed", "interaction_unknown_sku",
+)  # fmt: skip
+
+
+def learn_interaction(state: CustomerState, event: Event, ranker: OfferRanker) -> list[str]:
+    """Learn from one ``offer_interaction``; the outcome it counts.
+
+    Teaches ``ranker.exposure`` in place (its one side effect). Only the customer's
+    latest offer still holds the features its items were scored on: an interaction with
+    an older offer (``interaction_unknown_offer``), with one whose reward window closed
+    (``interaction_offer_closed``) or with an item it did not show
+    (``interaction_unknown_sku``) is valid, but teaches nothing."""
+    if event.type != INTERACTION:
+        return []
+    b, offer = event.body, state.offer
+    if offer is None or offer.offer_id != b["offer_id"]:
+        return ["interaction_unknown_offer"]
+    if not offer.items:
+        return ["interaction_offer_closed"]
+    x = dict(offer.items).get(b["sku"])
+    if x is None:
+        return ["interaction_unknown_sku"]
+    action = b["action"]
+    if action == "shown":
+        ranker.exposure.shown += 1
+    else:
+        ranker.exposure.learn(dict(x), clicked=action == "clicked", propensity=b["propensity"])
+    return [f"interaction_{action}"]
 
 
 def learn_choice(

@@ -316,6 +316,7 @@ def _finish(
         "version": learners.ranker.version, "weights": learners.ranker.weights(),
         "intercept": round(float(learners.ranker.lr.intercept), 4),
         "gate": learners.gate.as_dict(), "serving": "model" if learners.gate.use_model else "fallback",
+        "exposure": learners.ranker.exposure.summary(),
         "choices_learned": Tally(result.outcomes)["choice_learned"],
         "choices_target_not_candidate": Tally(result.outcomes)["choice_target_not_candidate"],
     }  # fmt: skip
