@@ -110,9 +110,7 @@ async def test_a_batch_reaches_table_changelog_topics_stats_and_redis(
         records = await d.read(getattr(d.settings.topics, attribute))
         sent = sorted((r.key, orjson.loads(r.value)["event_id"]) for r in records)
         types = [t for t, a in TOPIC_OF.items() if a == attribute]
-        assert sent == sorted(
-            (k, body["event_id"]) for t in types for k, body in result.emitted[t]
-        )
+        assert sent == sorted((k, body["event_id"]) for t in types for k, body in result.emitted[t])
 
     stats = d.runtime.stats.as_dict()
     assert stats["coupons_issued"] == len(result.coupons)
