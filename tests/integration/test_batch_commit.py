@@ -106,10 +106,11 @@ async def test_a_batch_reaches_table_changelog_topics_stats_and_redis(
         (cid.encode(), orjson.dumps(state)) for cid, (_, state) in result.states.items()
     )
     assert all(r.partition == result.states[r.key.decode()][0] for r in changelog)
-    for event_type, attribute in TOPIC_OF.items():
+    for attribute in set(TOPIC_OF.values()):  # a topic may carry several types (offers)
         records = await d.read(getattr(d.settings.topics, attribute))
         sent = sorted((r.key, orjson.loads(r.value)["event_id"]) for r in records)
-        assert sent == sorted((k, body["event_id"]) for k, body in result.emitted[event_type])
+        types = [t for t, a in TOPIC_OF.items() if a == attribute]
+        assert sent == sorted((k, body["event_id"]) for t in types for k, body in result.emitted[t])
 
     stats = d.runtime.stats.as_dict()
     assert stats["coupons_issued"] == len(result.coupons)
