@@ -192,4 +192,10 @@ CONTACT_KINDS = Kind(
     _contact_kinds,
     lambda v: {k: _kind_dump(r) for k, r in v.items()},
 )
+TARGETING = Kind(
+    '"rule" (the coupon rule alone) or "uplift" (the rule\'s incentive only where the uplift '
+    "learner expects it to pay for itself)",
+    lambda v: {"rule": False, "uplift": True}[_text(v)],
+    lambda v: "uplift" if v else "rule",
+)
 MULTIPLIERS = Kind("a table of tier name = multiplier >= 0, with 'none'", _multipliers, dict)
