@@ -64,6 +64,35 @@ def _views(before_19: bool) -> tuple[Any, Any]:
     return dump, lambda outcomes: {k: v for k, v in outcomes.items() if k not in new}
 
 
+ISSUE_16_FIELDS = ("coupon_kind", "coupon_percent", "treated", "uplift_x", "predicted_uplift",
+                   "resolved")  # fmt: skip
+
+
+def _without_16(dump: Any, counted: Any) -> tuple[Any, Any, Any]:
+    """States without the abandonment's issue-16 fields (and not hashed again when that was
+    all that changed: a window's close changes nothing else); outcomes without uplift_learned."""
+    last: dict[str, bytes] = {}
+
+    def stripped(state: CustomerState) -> bytes:
+        data = orjson.loads(dump(state))
+        if data.get("abandonment"):
+            for name in ISSUE_16_FIELDS:
+                data["abandonment"].pop(name, None)
+        return orjson.dumps(data)
+
+    def kept(cid: str, state: CustomerState) -> bool:
+        view = stripped(state)
+        if last.get(cid) == view:
+            return False
+        last[cid] = view
+        return True
+
+    def outcomes(o: Any) -> Any:
+        return {k: v for k, v in counted(o).items() if k != "uplift_learned"}
+
+    return stripped, outcomes, kept
+
+
 def parse_ts(text: str) -> float:
     return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
 
@@ -86,8 +115,18 @@ def main() -> None:
         "complaint counts, and outcomes without those decisions' names: comparable with a "
         "digest taken before they were wired",
     )  # fmt: skip
+    parser.add_argument(
+        "--before-issue-16", action="store_true",
+        help="leave out what issue 16's lift readout and uplift learner add (the abandonment's "
+        "new fields, cart_resolved records, a state changed by nothing else, uplift_learned): "
+        "comparable with a digest taken before them, with coupon.targeting = \"rule\"",
+    )  # fmt: skip
     args = parser.parse_args()
     dump, counted = _views(args.before_issue_19)
+    if args.before_issue_16:
+        dump, counted, kept = _without_16(dump, counted)
+    else:
+        kept = lambda cid, state: True  # noqa: E731
     rows = records(args)
     processor = Processor(KINDS, crm=CrmConfig(), clock=args.clock)
     if args.max_skus:
@@ -107,7 +146,8 @@ def main() -> None:
         batch = processor.process(chunk, table.get, ts)
         for cid, (_, state) in sorted(batch.states.items()):
             table[cid] = state
-            digest.update(cid.encode() + dump(state))
+            if kept(cid, state):
+                digest.update(cid.encode() + dump(state))
         for name, items in (
             ("dead", batch.dead_letters), ("coupons", batch.coupons),
             ("profiles", batch.profile_events), ("offers", batch.offers),
@@ -115,8 +155,10 @@ def main() -> None:
             counts[name] += len(items)
             for key, body in items:
                 digest.update((key or b"") + orjson.dumps(body))
-        counts["decisions"] += len(batch.decisions)
-        for decision in batch.decisions:
+        decisions = [d for d in batch.decisions
+                     if not args.before_issue_16 or d.get("kind") != "cart_resolved"]  # fmt: skip
+        counts["decisions"] += len(decisions)
+        for decision in decisions:
             digest.update(orjson.dumps(decision))
         digest.update(orjson.dumps(dict(sorted(counted(batch.outcomes).items()))))
         outcomes.update(batch.outcomes)

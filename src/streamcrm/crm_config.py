@@ -11,6 +11,7 @@ from streamcrm.learning.churn import ChurnModel
 from streamcrm.learning.offer_gate import OfferGate
 from streamcrm.learning.ranking import OfferRanker
 from streamcrm.learning.rfm import RFMScorer
+from streamcrm.learning.uplift import TwoModelUplift
 from streamcrm.policies.abandoned_cart import AbandonConfig
 from streamcrm.policies.complaint_sla import SlaConfig
 from streamcrm.policies.contact import ContactConfig
@@ -46,5 +47,7 @@ class Learners:
     candidates: CandidateStats = field(default_factory=CandidateStats)
     ranker: OfferRanker = field(default_factory=OfferRanker)
     gate: OfferGate = field(default_factory=OfferGate)
+    # Coupon uplift (policies/coupon_uplift.py): taught only with coupon.targeting = "uplift".
+    uplift: TwoModelUplift = field(default_factory=TwoModelUplift)
     # Coupon abuse; not checkpointed (learner_store.py): a restart warms it up again.
     anomaly: AnomalyDetector = field(default_factory=AnomalyDetector)

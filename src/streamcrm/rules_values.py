@@ -205,4 +205,10 @@ EARLY_ACCESS = Kind(
     _early_access,
     lambda v: [{"tier": t, "before": b} for t, b in v],
 )
+TARGETING = Kind(
+    '"rule" (the coupon rule alone) or "uplift" (the rule\'s incentive only where the uplift '
+    "learner expects it to pay for itself)",
+    lambda v: {"rule": False, "uplift": True}[_text(v)],
+    lambda v: "uplift" if v else "rule",
+)
 MULTIPLIERS = Kind("a table of tier name = multiplier >= 0, with 'none'", _multipliers, dict)

@@ -102,6 +102,15 @@ class Abandonment:
     recovered: bool = False
     incentive_given: bool = False
     last_incentive_at: float | None = None
+    # For the lift readout and the uplift learner (policies/cart_resolution.py): the
+    # incentive decided (sent or, held out, would-be), whether one was sent, the uplift
+    # features at the incentive decision and the prediction used; resolved once counted.
+    coupon_kind: str | None = None
+    coupon_percent: float | None = None
+    treated: bool = False
+    uplift_x: tuple[float, ...] = ()
+    predicted_uplift: float | None = None
+    resolved: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -269,6 +269,11 @@ def test_wall_clock_fires_on_sweep_and_rebuild_restores_deadlines() -> None:
     assert restored.next_due() == T0 + 30 * MIN
     result = restored.sweep(shop.table.get, now=T0 + 2 * DAY)
     assert [c["stage"] for _, c in result.coupons] == ["reminder", "coupon"]
+    # Left: the close of the cart's attribution window (it resolves the cart, unrecovered).
+    assert restored.next_due() == T0 + 30 * MIN + 7 * DAY
+    result = restored.sweep(shop.table.get, now=T0 + 8 * DAY)
+    resolved = [d["recovered"] for d in result.decisions if d.get("kind") == "cart_resolved"]
+    assert resolved == [False]
     assert restored.next_due() is None
 
 

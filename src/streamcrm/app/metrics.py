@@ -6,6 +6,7 @@ A collector, not a second set of counters: the numbers on ``/stats``, the dashbo
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -105,6 +106,7 @@ class WorkerCollector(Collector):
         )
         yield from self._profiles()
         yield from _service(tally)
+        yield from _lift(s.lift_rows.readout(time.time()))
         yield self._latency()
         lag = GaugeMetricFamily(
             "streamcrm_consumer_lag", "Records not yet processed.", labels=["topic", "partition"]
@@ -260,3 +262,27 @@ def render(collector: WorkerCollector) -> bytes:
     registry = CollectorRegistry(auto_describe=False)
     registry.register(collector)
     return generate_latest(registry)
+
+
+def _lift(readout: dict[str, Any]) -> Iterator[GaugeMetricFamily]:
+    """The lift readout (experiments/lift.py lift_from_rows) as gauges, by unit and arm."""
+    arms = GaugeMetricFamily(
+        "streamcrm_lift_arm", "Resolved abandoned carts per arm: carts, recovered, revenue, "
+        "coupons sent, coupon cost.", labels=["unit", "arm", "figure"],
+    )  # fmt: skip
+    diff = GaugeMetricFamily(
+        "streamcrm_lift_difference", "Treatment minus holdout with its 95% interval.",
+        labels=["unit", "figure", "bound"],
+    )  # fmt: skip
+    for unit in ("customer", "cart"):
+        part = readout.get(unit) or {}
+        for arm in ("treatment", "holdout"):
+            for figure in ("carts_abandoned", "recovered", "revenue", "coupons_sent", "coupon_cost"):
+                value = (part.get(arm) or {}).get(figure)
+                if value is not None:
+                    arms.add_metric([unit, arm, figure], float(value))
+        for figure, interval in (part.get("difference") or {}).items():
+            for bound, key in (("estimate", "estimate"), ("low", "ci_low"), ("high", "ci_high")):
+                diff.add_metric([unit, figure, bound], float(interval[key]))
+    yield arms
+    yield diff

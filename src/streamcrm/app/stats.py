@@ -8,6 +8,7 @@ from collections import Counter, deque
 from dataclasses import dataclass, field
 from typing import Any
 
+from streamcrm.app.lift_rows import LiftRows
 from streamcrm.audit import is_stage
 from streamcrm.experiments.lift import lift_readout
 from streamcrm.ingest import BatchResult
@@ -45,6 +46,7 @@ class WorkerStats:
     timer_fires: int = 0
     timer_lag_sum_s: float = 0.0
     timer_lag_max_s: float = 0.0
+    lift_rows: LiftRows = field(default_factory=LiftRows)  # resolved carts, for the lift
 
     def add(self, result: BatchResult) -> None:
         self.received_by_topic.update(result.received)
@@ -57,6 +59,7 @@ class WorkerStats:
         self.duplicates += result.duplicates
         self.batches += 1
         self.recent_decisions.extend(filter(is_stage, result.decisions))
+        self.lift_rows.add(result.decisions)
         if result.max_event_ts is not None:
             self.max_event_ts = max(self.max_event_ts or result.max_event_ts, result.max_event_ts)
 
@@ -138,7 +141,9 @@ class WorkerStats:
             "erasures": {"erased": o["customer_erased"], "events_dropped": o["erased_event_dropped"]},
             "service": service_readout(o),
             "flash_sales": flash_readout(o),
-            "lift": lift_readout(self.outcomes),
+            # Counters per cart (lift_readout), and per customer and cart from the resolved
+            # carts, with revenue and coupon cost (experiments/lift.py lift_from_rows).
+            "lift": lift_readout(self.outcomes) | self.lift_rows.readout(time.time()),
             "uptime_s": round(time.time() - self.started_at, 3),
         }
 

@@ -3,7 +3,7 @@
 A decision states its view in its signature, ``ctx: Context[ProfileLearners]``, and mypy
 holds it to that: it cannot call a learner method its view does not list, and the
 registry line checks that :class:`~streamcrm.crm_config.Learners` satisfies the view.
-A bare ``Context`` reaches no learner at all (abandoned carts, win-back). Views are
+A bare ``Context`` reaches no learner at all (win-back). Views are
 read-only properties (the learners are the shell's to swap, not the decision's).
 
 Which calls teach (the one side effect a decision may have; River learns in place), by view:
@@ -11,6 +11,8 @@ Which calls teach (the one side effect a decision may have; River learns in plac
 - :class:`ChurnLabelLearners`: ``churn.learn_one`` teaches a resolved label; nothing is read.
 - :class:`ProfileLearners`: ``rfm.learn_one`` teaches the streaming quantiles;
   ``rfm.score_one`` and ``churn.churn_score`` only read (the churn model cannot be taught).
+- :class:`CartLearners`: ``uplift`` read at an incentive stage (``predict_arms``, ``ready``)
+  and taught each resolved abandonment (``learn_one``), only with ``coupon.targeting = "uplift"``.
 - :class:`AbuseLearners`: ``anomaly`` scored, then taught each scoring moment.
 - :class:`OfferLearners`: the candidate statistics (``observe``), the ranker
   (``learn_example``) and the gate (``update``) are taught, and read, by the offer policies.
@@ -95,3 +97,20 @@ class AbuseLearners(Protocol):
 
     @property
     def anomaly(self) -> AnomalyTeacher: ...
+
+
+class UpliftTeacher(Protocol):
+    """The coupon uplift learner: read (``predict_arms``, ``ready``), taught (``learn_one``)."""
+
+    def predict_arms(self, x: dict[str, float]) -> tuple[float, float]: ...
+
+    def ready(self, min_per_arm: int) -> bool: ...
+
+    def learn_one(self, x: dict[str, float], *, treated: bool, y: bool | float) -> None: ...
+
+
+class CartLearners(Protocol):
+    """:mod:`streamcrm.decisions.abandoned_cart`: the coupon uplift learner only."""
+
+    @property
+    def uplift(self) -> UpliftTeacher: ...

@@ -1,7 +1,7 @@
 """Learner checkpoints as data: one model record, one record per tracked SKU. Pure.
 
 Workers checkpoint their learners (RFM quantiles, churn model, offer ranker, candidate
-statistics) into a changelog-backed table under each partition they own; a worker that
+statistics, coupon uplift) into a changelog-backed table under each partition they own; a worker that
 restarts or takes a partition over adopts the most advanced checkpoint it finds, so
 learning continues instead of starting over.
 
@@ -57,6 +57,7 @@ from streamcrm.learning.river_state import (
     set_scaler,
     text,
 )
+from streamcrm.learning.uplift import TwoModelUplift
 
 if TYPE_CHECKING:
     from streamcrm.decisions import Learners
@@ -68,6 +69,9 @@ SKU = "sku/"
 
 def dump_model(learners: Learners) -> bytes:
     churn, rfm = learners.churn, learners.rfm
+    # The coupon uplift learner, once taught (coupon.targeting = "uplift"): absent before,
+    # so a record of a shop that never turned it on is as it was.
+    uplift = {"uplift": learners.uplift.as_dict()} if sum(learners.uplift.seen.values()) else {}
     return orjson.dumps({
         "v": VERSION,
         "progress": progress(learners),
@@ -79,6 +83,7 @@ def dump_model(learners: Learners) -> bytes:
         },
         "rfm": {"seen": rfm.seen, "cuts": {d: [quantile(q) for q in qs] for d, qs in rfm._cuts.items()}},
         "candidates": learners.candidates.scalars(),
+        **uplift,
     })  # fmt: skip
 
 
@@ -126,7 +131,10 @@ def load(
         ),
         gate=OfferGate(fading=like.gate.fading, warmup=like.gate.warmup, k=like.gate.k),
         anomaly=like.anomaly,  # not checkpointed: the process's own detector carries on
+        uplift=TwoModelUplift(learning_rate=like.uplift.learning_rate),
     )
+    if "uplift" in data:
+        learners.uplift.restore(data["uplift"])
     _load_ranker(learners.ranker, learners.gate, _object(data, "ranker"))
     _load_churn(learners.churn, _object(data, "churn"))
     _load_rfm(learners.rfm, _object(data, "rfm"))
@@ -147,6 +155,7 @@ def progress(learners: Learners) -> int:
         + learners.churn.labels
         + learners.candidates.updates
         + learners.rfm.seen
+        + sum(learners.uplift.seen.values())
     )
 
 

@@ -25,7 +25,11 @@ True
 
 from __future__ import annotations
 
+from typing import Any
+
 from river import compose, linear_model, optim, preprocessing
+
+from streamcrm.learning.river_state import BadState, glm, integer, scaler, set_glm, set_scaler
 
 
 def _arm_model(learning_rate: float, l2: float) -> compose.Pipeline:
@@ -74,3 +78,27 @@ class TwoModelUplift:
 
     def _p(self, arm: bool, x: dict[str, float]) -> float:
         return float(self.models[arm].predict_proba_one(x).get(True, 0.0))
+
+    def as_dict(self) -> dict[str, Any]:
+        """Plain JSON (a checkpoint record's part): per arm the scaler, the weights, the count."""
+        return {
+            arm: {
+                "seen": self._seen[treated],
+                "scaler": scaler(self.models[treated].steps["StandardScaler"]),
+                "glm": glm(self.models[treated].steps["LogisticRegression"]),
+            }
+            for arm, treated in (("treated", True), ("control", False))
+        }
+
+    def restore(self, data: Any) -> None:
+        """Load :meth:`as_dict`'s form, checked field by field (``BadState`` if it is not)."""
+        if not isinstance(data, dict):
+            raise BadState("uplift: expected an object")
+        for arm, treated in (("treated", True), ("control", False)):
+            part = data.get(arm)
+            if not isinstance(part, dict):
+                raise BadState(f"uplift {arm}: expected an object")
+            model = self.models[treated]
+            set_scaler(model.steps["StandardScaler"], part.get("scaler"))
+            set_glm(model.steps["LogisticRegression"], part.get("glm"))
+            self._seen[treated] = integer(part.get("seen"), f"uplift {arm} seen")

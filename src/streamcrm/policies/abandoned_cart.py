@@ -34,6 +34,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from streamcrm.events import Event, format_ts
+from streamcrm.policies.cart_resolution import Example, pack, resolution_due, resolve
 from streamcrm.policies.complaint_sla import SlaConfig
 from streamcrm.policies.contact import DAY, ContactConfig, history, hold
 from streamcrm.policies.coupon import (
@@ -44,6 +45,7 @@ from streamcrm.policies.coupon import (
     propensity_features,
 )
 from streamcrm.policies.coupon_abuse import blocks_incentives
+from streamcrm.policies.coupon_uplift import UpliftScorer, UpliftTargeting, target, uplift_features
 from streamcrm.state import MAX_MONEY, Abandonment, Contact, CustomerState
 
 
@@ -63,6 +65,7 @@ class AbandonConfig:
     incentive_window: float = 30 * DAY  # at most one incentive per customer in this
     rule: CouponRule = field(default_factory=CouponRule)
     propensity: PropensityModel = field(default_factory=RulePropensity)
+    targeting: UpliftTargeting = field(default_factory=UpliftTargeting)  # coupon.targeting
 
     def __post_init__(self) -> None:
         afters = [s.after for s in self.stages]
@@ -77,10 +80,19 @@ class Fired:
     coupons: list[dict[str, Any]]
     outcomes: list[str]
     decisions: list[dict[str, Any]]  # every stage decision with its inputs (the audit log)
+    examples: list[Example] = field(default_factory=list)  # for the uplift learner
 
 
 def next_due(state: CustomerState, config: AbandonConfig) -> float | None:
     """When this customer's next abandonment step is due, or None if nothing is pending."""
+    resolving = resolution_due(state.abandonment, config.attribution_window)
+    stage = _next_stage(state, config)
+    if resolving is None or (stage is not None and stage < resolving):
+        return stage
+    return resolving
+
+
+def _next_stage(state: CustomerState, config: AbandonConfig) -> float | None:
     cart = state.cart
     if cart is None or not cart.lines:
         return None
@@ -100,18 +112,32 @@ def fire_due(
     config: AbandonConfig,
     contact: ContactConfig,
     sla: SlaConfig | None = None,
+    uplift: UpliftScorer | None = None,
 ) -> Fired:
     """Take every step due at or before ``now``, in order, through the contact policy
-    (``sla``: how long an open complaint holds marketing back, :func:`contact.hold`)."""
+    (``sla``: how long an open complaint holds marketing back, :func:`contact.hold`;
+    ``uplift``: the learner incentives are targeted with, if ``config.targeting`` is on)."""
     coupons: list[dict[str, Any]] = []
     outcomes: list[str] = []
     decisions: list[dict[str, Any]] = []
+    examples: list[Example] = []
     due = next_due(state, config)
     while due is not None and due <= now:
         cart = state.cart
-        assert cart is not None  # next_due is None without a cart
         ab = state.abandonment
-        if ab is None or ab.cart_id != cart.cart_id or ab.abandoned_at is None:
+        new_cart = cart is not None and (
+            ab is None or ab.cart_id != cart.cart_id or ab.abandoned_at is None
+        )
+        if due == resolution_due(ab, config.attribution_window) or (
+            new_cart and resolution_due(ab, config.attribution_window) is not None
+        ):  # the window closed unrecovered, or the next cart is abandoned first
+            state, record, example = resolve(
+                state, due, revenue=None, redeemed=False, arm=arm_of(state, contact)
+            )
+            decisions.append(record)
+            examples.extend([example] if example else [])
+        elif new_cart:
+            assert cart is not None
             last = ab.last_incentive_at if ab is not None else None
             state = replace(
                 state,
@@ -120,7 +146,9 @@ def fire_due(
             outcomes.extend(("cart_abandoned", f"itt_abandoned_{arm_of(state, contact)}"))
         else:
             stage = _due_stage(state, config)
-            state, coupon, outcome, decision = _run_stage(state, stage, due, config, contact, sla)
+            state, coupon, outcome, decision = _run_stage(
+                state, stage, due, config, contact, sla, uplift
+            )
             if decision.get("withheld"):
                 outcomes.append(f"incentive_withheld_{decision['withheld']}")
             outcomes.append(outcome)
@@ -128,7 +156,7 @@ def fire_due(
             if coupon is not None:
                 coupons.append(coupon)
         due = next_due(state, config)
-    return Fired(state, coupons, outcomes, decisions)
+    return Fired(state, coupons, outcomes, decisions, examples)
 
 
 def _due_stage(state: CustomerState, config: AbandonConfig) -> Stage:
@@ -145,6 +173,7 @@ def _run_stage(
     config: AbandonConfig,
     contact: ContactConfig,
     sla: SlaConfig | None,
+    uplift: UpliftScorer | None = None,
 ) -> tuple[CustomerState, dict[str, Any] | None, str, dict[str, Any]]:
     cart, ab = state.cart, state.abandonment
     assert cart is not None and ab is not None
@@ -163,6 +192,11 @@ def _run_stage(
         flagged = blocks_incentives(state.abuse, at)
         withheld = "anomaly_flag" if flagged else incentive_withheld(ab, at, config.incentive_window)
     decision = config.rule.decide(x, incentive=stage.incentive and withheld is None)
+    coupon_id = coupon_id_for(state.customer_id, cart.cart_id, cart.version, stage.name)
+    x_up: dict[str, float] | None = None
+    if config.targeting.enabled and stage.incentive:
+        x_up = uplift_features(state, at)
+        decision = target(decision, x_up, coupon_id, config.targeting, uplift)
     # Coupons and plain reminders are separate kinds: a 1 h reminder must not use up
     # the day's allowance of the 24 h coupon (policies/contact.py).
     is_coupon = decision.kind != "none"
@@ -173,7 +207,6 @@ def _run_stage(
         kind, state.customer_id, consent=contact.consent(state.consent), history=sent, now=at,
         hold=hold(state, at, sla),
     )  # fmt: skip
-    coupon_id = coupon_id_for(state.customer_id, cart.cart_id, cart.version, stage.name)
     audit = {
         "coupon_id": coupon_id,
         "customer_id": state.customer_id,
@@ -188,12 +221,17 @@ def _run_stage(
         return state, None, f"suppressed_{verdict.reason}", audit
     if cart.value > MAX_MONEY:  # a coupon could not state it (schema maximum): none is sent
         return state, None, "suppressed_cart_value_out_of_range", audit
+    marked = state.abandonment
+    assert marked is not None  # set above
+    if x_up is not None:  # the uplift learner's example: features now, outcome at resolution
+        predicted = decision.inputs.get("predicted_uplift")
+        marked = replace(marked, uplift_x=pack(x_up), predicted_uplift=predicted)
     if is_coupon:  # given (or, held out, would have been): the once-only rules count it
-        marked = state.abandonment
-        assert marked is not None  # set above
-        state = replace(
-            state, abandonment=replace(marked, incentive_given=True, last_incentive_at=at)
-        )
+        marked = replace(
+            marked, incentive_given=True, last_incentive_at=at, coupon_kind=decision.kind,
+            coupon_percent=decision.percent, treated=marked.treated or not verdict.holdout,
+        )  # fmt: skip
+    state = replace(state, abandonment=marked)
     code = code_for(coupon_id) if is_coupon else None
     expires = at + config.coupon_ttl if code else None
     made = Contact(coupon_id, cart.cart_id, stage.name, code, at, verdict.holdout, expires)
@@ -294,9 +332,12 @@ def after_event(
     event: Event,
     config: AbandonConfig,
     contact: ContactConfig,
-) -> tuple[CustomerState, list[str]]:
-    """Outcomes of an applied event: new carts, recoveries, redemptions."""
+) -> tuple[CustomerState, list[str], list[dict[str, Any]], list[Example]]:
+    """Outcomes of an applied event: new carts, recoveries, redemptions; a recovery's
+    ``cart_resolved`` record and uplift example."""
     outcomes: list[str] = []
+    records: list[dict[str, Any]] = []
+    examples: list[Example] = []
     if event.type == "cart_item_added":
         old = before.cart.cart_id if before and before.cart else None
         if (
@@ -307,14 +348,24 @@ def after_event(
             outcomes.append("cart_started")
     elif event.type == "order_placed":
         after, outcomes = _attribute_order(after, event, config, contact)
-    return after, outcomes
+        ab = after.abandonment
+        if outcomes and ab is not None and not ab.resolved:
+            total = event.body.get("total")
+            revenue = float(total) if isinstance(total, int | float) else 0.0
+            after, record, example = resolve(
+                after, event.ts, revenue=revenue, redeemed="redeemed" in outcomes,
+                arm=arm_of(after, contact), targeting=config.targeting,
+            )  # fmt: skip
+            records.append(record)
+            examples.extend([example] if example else [])
+    return after, outcomes, records, examples
 
 
 def _attribute_order(
     state: CustomerState, event: Event, config: AbandonConfig, contact: ContactConfig
 ) -> tuple[CustomerState, list[str]]:
     ab = state.abandonment
-    if ab is None or ab.abandoned_at is None or ab.recovered:
+    if ab is None or ab.abandoned_at is None or ab.recovered or ab.resolved:
         return state, []
     if not 0 <= event.ts - ab.abandoned_at <= config.attribution_window:
         return state, []

@@ -153,8 +153,35 @@ def _print_summary(summary: dict[str, Any]) -> None:
         f"churn model: progressive ROC AUC {summary.get('churn_progressive_auc')} over "
         f"{summary.get('churn_labels')} resolved labels; win-back offers {summary.get('winbacks_sent')}",
     ]
+    lines.extend(lift_lines(summary.get("lift") or {}))
     for line in lines:
         _say(line)
+
+
+def lift_lines(lift: dict[str, Any]) -> list[str]:
+    """The lift readout at the customer level, in two lines (the JSON has all of it)."""
+    readout = lift.get("customer")
+    if not readout:
+        return []
+    arms = ", ".join(
+        f"{arm}: {readout[arm]['customers']} customers, {readout[arm]['carts_abandoned']} carts, "
+        f"{readout[arm]['recovered']} recovered, {readout[arm]['revenue_per_abandoned_cart']} "
+        f"per cart, {readout[arm]['coupons_sent']} coupons costing {readout[arm]['coupon_cost']}"
+        for arm in ("treatment", "holdout")
+    )
+    diff = readout.get("difference")
+    if diff is None:
+        return [f"lift (resolved carts, by customer): {arms}; {readout.get('reason')}"]
+
+    def ci(d: dict[str, float]) -> str:
+        return f"{d['estimate']} [{d['ci_low']}, {d['ci_high']}]"
+
+    return [
+        f"lift (resolved carts, by customer): {arms}",
+        f"lift: recovery {ci(diff['recovery_rate'])}, revenue per cart "
+        f"{ci(diff['revenue_per_abandoned_cart'])}, incremental revenue minus coupon cost "
+        f"{ci(diff['incremental_revenue_minus_coupon_cost'])} (95% CIs)",
+    ]
 
 
 def _say(text: str) -> None:

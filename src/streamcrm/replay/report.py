@@ -10,6 +10,7 @@ from collections import Counter
 from datetime import UTC, datetime
 from typing import Any
 
+from streamcrm.experiments.lift_html import lift_html
 from streamcrm.outcomes import Tally
 
 WIDTH, HEIGHT, PAD = 760, 220, 40
@@ -197,6 +198,7 @@ def render(
             {"events": "#4c78a8"},
         ),
         _funnel(summary),
+        lift_html(summary.get("lift") or {}),
         _bars(
             f"Abandoned carts, messages and recoveries per {unit}",
             cxs,

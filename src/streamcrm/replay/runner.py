@@ -13,8 +13,10 @@ from typing import Any
 
 from streamcrm.decisions import CrmConfig
 from streamcrm.erasure import Marker
+from streamcrm.experiments.lift import lift_from_rows
 from streamcrm.ingest import BatchResult, Processor, Record
 from streamcrm.outcomes import Tally
+from streamcrm.policies.cart_resolution import KIND as RESOLVED
 from streamcrm.profiles_summary import BASELINES, hit_rates, profile_distribution
 from streamcrm.replay.adapters import Mapped
 from streamcrm.replay.evaluation import auc_ci, exact_auc, offer_ci, ratio_ci
@@ -50,6 +52,7 @@ class ReplayOutcome:
     # Per customer, each evaluated offer's outcomes (for customer-clustered intervals).
     evaluations: dict[str, list[list[str]]] = field(default_factory=dict)
     cluster: dict[str, Any] = field(default_factory=dict)  # workers, partitions, sharing
+    resolved: list[dict[str, Any]] = field(default_factory=list)  # cart_resolved, per cart
 
     def summary(self) -> dict[str, Any]:
         o = Tally(self.outcomes)
@@ -87,6 +90,7 @@ class ReplayOutcome:
             "offer_ranker": self.ranker,
             "cluster": self.cluster,
             "segment_shares": segment_shares(self.profiles.get("segments", {}), self.customers),
+            "lift": lift_from_rows(self.resolved),
         }
 
 
@@ -286,6 +290,7 @@ def _absorb(
     emitted.extend(e for _, e in (*batch.coupons, *batch.offers, *rewards, *batch.profile_events))
     for customer_id, hits in batch.evaluations:
         result.evaluations.setdefault(customer_id, []).append(hits)
+    result.resolved.extend(d for d in batch.decisions if d.get("kind") == RESOLVED)
 
 
 def _timeline(
