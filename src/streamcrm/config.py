@@ -28,6 +28,9 @@ class Topics:
     profiles: str = "streamcrm.profiles"
     erasures: str = "streamcrm.erasures"  # customer_erased receipts (the privacy audit)
     service_out: str = "streamcrm.service"  # sla_breached, anomaly_flagged (for the desk)
+    pricing: str = "streamcrm.pricing"  # price_suggestion, keyed by SKU
+    # Internal: per-SKU demand deltas from every worker, keyed by SKU (pricing/deltas.py).
+    sku_demand: str = "streamcrm.sku-demand"
     # Every decision record with its inputs and the rules version; written only with
     # Settings.audit (--audit), so not among outputs().
     decisions: str = "streamcrm.decisions"
@@ -47,8 +50,12 @@ class Topics:
     def outputs(self) -> tuple[str, ...]:
         return (
             self.deadletter, self.coupons, self.offers, self.profiles, self.erasures,
-            self.service_out,
+            self.service_out, self.pricing,
         )  # fmt: skip
+
+    def internal(self) -> tuple[str, ...]:
+        """Topics between workers, created with the others (same partition count)."""
+        return (self.sku_demand,)
 
     def prefixed(self, prefix: str) -> Topics:
         """Every topic renamed ``<prefix><name>``: one run's own topics on a shared broker.
@@ -116,6 +123,9 @@ class Settings:
     # README, "How state and learning are distributed"); off: each learns on its own.
     share_learning: bool = False
     share_every_s: float = 5.0  # how often a worker publishes its delta and merges others'
+    # Price suggestions (issue 19): demand deltas re-keyed by SKU through topics.sku_demand,
+    # the owner of each SKU's partition suggests (app/pricing.py); off: neither.
+    price_suggestions: bool = True
     # Input records over this size are dead-lettered (too_large) before parsing.
     max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES
     # Wall clock: events stamped further ahead of the worker's clock are dead-lettered

@@ -17,6 +17,7 @@ from streamcrm.policies.contact import ContactConfig
 from streamcrm.policies.coupon_abuse import AbuseConfig
 from streamcrm.policies.next_best_offer import OfferConfig
 from streamcrm.policies.profile import DAY, ProfileConfig
+from streamcrm.pricing.suggest import PricingConfig
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,6 +32,7 @@ class CrmConfig:
     tracked_skus: int = MAX_SKUS  # the candidate statistics' cap (memory ~ this)
     sla: SlaConfig = field(default_factory=SlaConfig)  # complaint SLAs
     abuse: AbuseConfig = field(default_factory=AbuseConfig)  # coupon-abuse flags
+    pricing: PricingConfig = field(default_factory=PricingConfig)  # price suggestions (per SKU)
 
 
 @dataclass(slots=True)

@@ -42,6 +42,7 @@ def worker_command(settings: Settings, data_dir: Path, rules_file: Path) -> list
         "--topic-erasures", t.erasures, "--erasure-hold", f"{settings.erasure_hold_s:g}s",
         "--topic-decisions", t.decisions,
         "--topic-service", t.service, "--topic-service-out", t.service_out,
+        "--topic-pricing", t.pricing, "--topic-sku-demand", t.sku_demand,
     ]  # fmt: skip
     if settings.audit:
         cmd.append("--audit")

@@ -243,6 +243,10 @@ class Deployment:
             t.service,
             "--topic-service-out",
             t.service_out,
+            "--topic-pricing",
+            t.pricing,
+            "--topic-sku-demand",
+            t.sku_demand,
             *extra,
         ]
         cmd += [] if redis else ["--no-redis"]
