@@ -87,7 +87,7 @@ def _run(args: argparse.Namespace, settings: Settings, workdir: Path) -> int:
             publish_synthetic(
                 settings, args.events, seed=args.seed, customers=args.customers, skus=args.skus,
                 bad=args.bad, rate=args.rate, end_of_stream=settings.clock == "event",
-                farmer_share=args.farmer_share,
+                farmer_share=args.farmer_share, demand_shifts=getattr(args, "demand_shifts", 0),
             )
         )  # fmt: skip
 
@@ -166,6 +166,7 @@ def _summary(stats: dict[str, Any], sent: int, elapsed: float) -> dict[str, Any]
         "churn_auc": stats.get("churn_auc"),
         "sla_breaches": stats.get("service", {}).get("sla_breaches", 0),
         "anomaly_flags": stats.get("service", {}).get("anomaly_flags", 0),
+        "price_suggestions": (stats.get("pricing") or {}).get("price_suggestions", 0),
         "elapsed_s": round(elapsed, 3),
         "events_per_s": round(events_in / elapsed, 1) if elapsed > 0 else 0.0,
     }

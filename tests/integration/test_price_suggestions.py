@@ -9,6 +9,9 @@ dead-lettered and the agent carries on.
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 import time
 import uuid
 
@@ -97,3 +100,15 @@ async def test_a_burst_gives_one_suggestion_and_steady_demand_none(
     reasons = sorted(orjson.loads(d.value)["reason"] for d in dead)
     assert reasons == ["invalid_json", "schema_violation"]
     assert {orjson.loads(d.value)["source"]["topic"] for d in dead} == {deployment.topics.sku_demand}
+
+
+def test_the_demo_reports_price_suggestions_on_the_shifted_shop() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "streamcrm", "demo", "--events", "3000", "--seed", "3",
+         "--customers", "150", "--no-redis"],
+        capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-2000:]
+    summary = json.loads(result.stdout.strip().splitlines()[-1])
+    assert summary["events_in"] == summary["events_sent"] > 3000  # the bursts come on top
+    assert summary["price_suggestions"] >= 1

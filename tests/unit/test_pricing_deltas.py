@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from streamcrm.events import Event
-from streamcrm.pricing.deltas import MAX_ROWS, BadDelta, DemandDeltas, decode
+from streamcrm.pricing.deltas import MAX_PENDING_ROWS, MAX_ROWS, BadDelta, DemandDeltas, decode
 from streamcrm.pricing.suggest import PricingConfig
 from streamcrm.pricing.table import SkuTable
 
@@ -61,7 +61,7 @@ def traffic(rng: random.Random, hours: float, skus: int, burst: str | None = Non
         out.append(event(rng.choice(KINDS), sku, t, f"c{rng.randrange(40)}"))
         if burst and 10 * H <= t < 11 * H and rng.random() < 0.5:
             out.append(event("cart_item_added", burst, t + 1, f"c{rng.randrange(40)}"))
-    return out
+    return sorted(out, key=lambda e: e.ts)  # in event time, as a replay applies them
 
 
 def state(table: SkuTable, *, approx: bool = False) -> dict[str, tuple[Any, ...]]:
@@ -151,3 +151,22 @@ def test_any_record_decodes_or_is_rejected_never_raises_otherwise(data: Any) -> 
     table = SkuTable()
     for ts, counts in rows:  # a record that decodes is safe to merge
         table.add_counts(sku, counts, ts, CFG)
+
+
+def test_a_bucket_is_held_until_every_partition_has_passed_it() -> None:
+    bucket = CFG.demand.bucket_s
+    deltas = DemandDeltas(bucket)
+    for ts in (10.0, bucket + 10.0, 2 * bucket + 10.0):
+        deltas.observe(event("product_viewed", "s1", ts))
+    assert deltas.take(float("-inf")) == []  # a partition has no watermark yet
+    assert deltas.take(bucket + 20.0) == [(b"s1", b'{"sku":"s1","rows":[[10.0,1,0,0]]}')]
+    assert deltas.rows == 2
+    assert [len(decode(v)[1]) for _, v in deltas.take(10 * bucket)] == [2]
+    assert deltas.take(None) == [] and deltas.rows == 0
+
+
+def test_held_rows_past_the_cap_are_all_sent() -> None:
+    deltas = DemandDeltas(1.0)
+    for i in range(MAX_PENDING_ROWS + 1):
+        deltas.observe(event("product_viewed", f"s{i % 1000}", float(i)))
+    assert sum(len(decode(v)[1]) for _, v in deltas.take(float("-inf"))) == MAX_PENDING_ROWS + 1

@@ -15,6 +15,7 @@ partitions owned. The decisions are the pure :mod:`streamcrm.pricing`.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from dataclasses import dataclass, field
@@ -51,11 +52,12 @@ class PricingStats:
     suggestions: int = 0
     by_direction: dict[str, int] = field(default_factory=dict)
 
-    def as_dict(self, table: SkuTable) -> dict[str, Any]:
+    def as_dict(self, table: SkuTable, held: int) -> dict[str, Any]:
         return {
             "deltas_sent": self.deltas_sent, "delta_bytes_sent": self.delta_bytes_sent,
             "events_counted": self.events_counted, "deltas_merged": self.deltas_merged,
             "deltas_rejected": self.deltas_rejected, "price_suggestions": self.suggestions,
+            "rows_held": held,
             "by_direction": dict(self.by_direction), "skus_tracked": len(table),
             "skus_evicted": table.evicted, "max_skus": table.capacity,
         }  # fmt: skip
@@ -71,21 +73,33 @@ class WorkerPricing:
         self.deltas = DemandDeltas(self.cfg.demand.bucket_s)
         self.table = SkuTable(self.cfg.max_skus, track_gone=True)
         self.stats = PricingStats()
+        self._sending = asyncio.Lock()
 
     def as_dict(self) -> dict[str, Any]:
-        return self.stats.as_dict(self.table)
+        return self.stats.as_dict(self.table, self.deltas.rows)
 
-    async def publish(self) -> None:
-        """Send what the batch just committed added per SKU (inside the batch's lock)."""
+    def until(self, processor: Processor, owned: set[int], now: float) -> float:
+        """Up to when every owned input partition has been applied: the wall clock's
+        ``now``; on the event clock the least partition watermark (-inf while one has
+        none yet: its share of every bucket is still to come)."""
+        if processor.clock == "wall":
+            return now
+        marks = processor.watermarks
+        return min((marks.get(p, float("-inf")) for p in owned), default=float("-inf"))
+
+    async def publish(self, processor: Processor, owned: set[int], now: float) -> None:
+        """Send what committed batches added per SKU, the buckets every owned partition
+        has passed (inside the batch's lock: no batch is decided meanwhile)."""
         if not len(self.deltas):
             return
-        self.stats.events_counted += self.deltas.events
-        self.deltas.events = 0
-        outbox, topic = self.runtime.outbox, self.topics.sku_demand
-        for key, value in self.deltas.take():
-            await outbox.send(topic, key, value)
-            self.stats.deltas_sent += 1
-            self.stats.delta_bytes_sent += len(key) + len(value)
+        async with self._sending:  # one take at a time: each SKU's records stay in order
+            self.stats.events_counted += self.deltas.events
+            self.deltas.events = 0
+            outbox, topic = self.runtime.outbox, self.topics.sku_demand
+            for key, value in self.deltas.take(self.until(processor, owned, now)):
+                await outbox.send(topic, key, value)
+                self.stats.deltas_sent += 1
+                self.stats.delta_bytes_sent += len(key) + len(value)
 
     async def merge(self, record: Record, now: float) -> None:
         """One record of the demand topic, on the partition's owner; never raises on data."""
@@ -157,6 +171,16 @@ def attach_pricing(app: faust.App, runtime: Runtime, processor: Processor, table
             except Exception:  # one record must never stop the agent
                 log.exception("demand delta at %s[%d]@%d failed", m.topic, m.partition, m.offset)
                 pricing.stats.deltas_rejected += 1
+
+    inputs = set(settings.topics.inputs())
+
+    @app.timer(1.0)  # type: ignore[untyped-decorator]
+    async def send_held_demand() -> None:
+        # Wall clock: a bucket held back for being incomplete goes once it is, even if no
+        # batch comes after it (the event clock moves with batches only).
+        if settings.clock == "wall" and len(pricing.deltas) and not app.should_stop:
+            owned = {tp.partition for tp in app.consumer.assignment() if tp.topic in inputs}
+            await pricing.publish(processor, owned, time.time())
 
     @table.on_recover  # type: ignore[untyped-decorator]
     async def rebuild_pricing() -> None:

@@ -14,7 +14,8 @@ time the batch had in that bucket (so a row that opens a bucket is tested at the
 moment an event-by-event run tests it). At most :data:`MAX_ROWS` rows a record (a
 batch spanning more buckets is split). A record is data from another process, never
 trusted: :func:`decode` names what is wrong (:class:`BadDelta`), and the owner
-dead-letters it.
+dead-letters it. A worker sends a bucket once all its partitions have passed it
+(:meth:`DemandDeltas.take` with ``until``, the least event time they have reached).
 
 >>> deltas = DemandDeltas(bucket_s=300.0)
 >>> from streamcrm.events import Event
@@ -38,6 +39,7 @@ from streamcrm.pricing.demand import Counts
 from streamcrm.pricing.suggest import skus_of
 
 MAX_ROWS = 256  # rows (buckets) per record
+MAX_PENDING_ROWS = 100_000  # rows held back for partitions behind (about 10 MB)
 MAX_SKU_CHARS = 256
 MAX_COUNT = 10_000_000  # per row and metric: far above any batch
 MAX_TS = 253_402_300_799.0  # 9999-12-31T23:59:59Z, as the input events' bound
@@ -60,11 +62,12 @@ class DemandDeltas:
     Cost per event: one dict lookup per SKU the event names; size: one row per SKU and
     bucket touched (a batch's worth)."""
 
-    __slots__ = ("_rows", "bucket_s", "events")
+    __slots__ = ("_rows", "bucket_s", "events", "rows")
 
     def __init__(self, bucket_s: float) -> None:
         self.bucket_s = bucket_s
         self.events = 0
+        self.rows = 0  # (SKU, bucket) rows held
         self._rows: dict[str, dict[int, list[Any]]] = {}  # sku -> bucket -> [ts, v, c, p]
 
     def observe(self, event: Event) -> None:
@@ -80,6 +83,7 @@ class DemandDeltas:
             row = buckets.get(index)
             if row is None:
                 row = buckets[index] = [ts, 0, 0, 0]
+                self.rows += 1
             elif ts < row[0]:
                 row[0] = ts
             row[1 + metric] += 1
@@ -87,16 +91,40 @@ class DemandDeltas:
     def __len__(self) -> int:
         return len(self._rows)
 
-    def take(self) -> list[tuple[bytes, bytes]]:
-        """(key, value) records of everything observed since the last take, then empty."""
+    def take(self, until: float | None = None) -> list[tuple[bytes, bytes]]:
+        """(key, value) records of the buckets complete before ``until`` (None: all), in
+        bucket order per SKU; the rest is kept for a later take. Holding a bucket until
+        every partition of the worker has passed it is what keeps one partition read ahead
+        of the others from testing a bucket before the others' counts are in; past
+        :data:`MAX_PENDING_ROWS` everything goes (a silent partition cannot hold memory)."""
+        if until is None or until == math.inf or self.rows > MAX_PENDING_ROWS:
+            ready, self._rows, self.rows = self._rows, {}, 0
+        elif not math.isfinite(until):  # -inf: a partition has not begun
+            return []
+        else:
+            ready = self._split(int(until // self.bucket_s))
         out: list[tuple[bytes, bytes]] = []
-        for sku, buckets in self._rows.items():
+        for sku, buckets in ready.items():
             rows = [buckets[i] for i in sorted(buckets)]
             key = sku.encode()
             for start in range(0, len(rows), MAX_ROWS):
                 out.append((key, orjson.dumps({"sku": sku, "rows": rows[start : start + MAX_ROWS]})))
-        self._rows = {}
         return out
+
+    def _split(self, limit: int) -> dict[str, dict[int, list[Any]]]:
+        ready: dict[str, dict[int, list[Any]]] = {}
+        kept: dict[str, dict[int, list[Any]]] = {}
+        for sku, buckets in self._rows.items():
+            if min(buckets) >= limit:
+                kept[sku] = buckets
+                continue
+            done = {i: r for i, r in buckets.items() if i < limit}
+            ready[sku] = done
+            if len(done) < len(buckets):
+                kept[sku] = {i: r for i, r in buckets.items() if i >= limit}
+        self._rows = kept
+        self.rows = sum(len(b) for b in kept.values())
+        return ready
 
 
 def decode(value: bytes | None) -> tuple[str, list[Row]]:
