@@ -136,7 +136,7 @@ def test_bad_records_are_rejected_with_their_reason(value: bytes, reason: str) -
 
 
 JSON = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=5),
+    st.none() | st.booleans() | st.integers(-(2**63), 2**63 - 1) | st.floats(allow_nan=False) | st.text(max_size=5),
     lambda inner: st.lists(inner, max_size=5) | st.dictionaries(st.sampled_from(["sku", "rows", "x"]), inner),
     max_leaves=20,
 )
