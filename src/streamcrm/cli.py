@@ -76,6 +76,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="add this share of --customers as coupon farmers, and report the flags' "
         "false-flag rate on the ordinary customers (default 0: none)",
     )
+    demo.add_argument(
+        "--demand-shifts", type=int, default=3,
+        help="SKUs whose views burst (40 extra an hour, for 1 h, 12 h into the traffic) so that "
+        "price suggestions have something to find (synthetic_demand.py; default 3, 0: none)",
+    )  # fmt: skip
     _add_decision_flags(demo)
     # Synthetic traffic runs on simulated time: deadlines follow event time.
     demo.set_defaults(clock=_env("STREAMCRM_CLOCK", "event"))

@@ -32,6 +32,9 @@ class Topics:
     # partition, outside the consumer group; app/campaigns.py), so not among inputs().
     campaigns: str = "storefront.campaigns"
     campaigns_out: str = "streamcrm.campaigns.out"  # flash_sale_notification, by customer
+    pricing: str = "streamcrm.pricing"  # price_suggestion, keyed by SKU
+    # Internal: per-SKU demand deltas from every worker, keyed by SKU (pricing/deltas.py).
+    sku_demand: str = "streamcrm.sku-demand"
     # Every decision record with its inputs and the rules version; written only with
     # Settings.audit (--audit), so not among outputs().
     decisions: str = "streamcrm.decisions"
@@ -46,12 +49,16 @@ class Topics:
     def outputs(self) -> tuple[str, ...]:
         return (
             self.deadletter, self.coupons, self.offers, self.profiles, self.erasures,
-            self.service_out, self.campaigns_out,
+            self.service_out, self.campaigns_out, self.pricing,
         )  # fmt: skip
 
     def broadcast(self) -> tuple[str, ...]:
         """Inputs every worker reads whole (not co-partitioned, not in the read horizon)."""
         return (self.campaigns,)
+
+    def internal(self) -> tuple[str, ...]:
+        """Topics between workers, created with the others (same partition count)."""
+        return (self.sku_demand,)
 
     def prefixed(self, prefix: str) -> Topics:
         """Every topic renamed ``<prefix><name>``: one run's own topics on a shared broker.
@@ -119,6 +126,9 @@ class Settings:
     # README, "How state and learning are distributed"); off: each learns on its own.
     share_learning: bool = False
     share_every_s: float = 5.0  # how often a worker publishes its delta and merges others'
+    # Price suggestions (issue 19): demand deltas re-keyed by SKU through topics.sku_demand,
+    # the owner of each SKU's partition suggests (app/pricing.py); off: neither.
+    price_suggestions: bool = True
     # Input records over this size are dead-lettered (too_large) before parsing.
     max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES
     # Wall clock: events stamped further ahead of the worker's clock are dead-lettered

@@ -19,6 +19,7 @@ from streamcrm.policies.coupon_abuse import AbuseConfig
 from streamcrm.policies.flash_sale import FlashConfig
 from streamcrm.policies.next_best_offer import OfferConfig
 from streamcrm.policies.profile import DAY, ProfileConfig
+from streamcrm.pricing.suggest import PricingConfig
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,6 +35,7 @@ class CrmConfig:
     sla: SlaConfig = field(default_factory=SlaConfig)  # complaint SLAs
     abuse: AbuseConfig = field(default_factory=AbuseConfig)  # coupon-abuse flags
     flash: FlashConfig = field(default_factory=FlashConfig)  # flash-sale notices
+    pricing: PricingConfig = field(default_factory=PricingConfig)  # price suggestions (per SKU)
 
 
 @dataclass(slots=True)

@@ -93,7 +93,7 @@ def _run(args: argparse.Namespace, settings: Settings, workdir: Path) -> int:
             publish_synthetic(
                 settings, args.events, seed=args.seed, customers=args.customers, skus=args.skus,
                 bad=args.bad, rate=args.rate, end_of_stream=settings.clock == "event",
-                farmer_share=args.farmer_share,
+                farmer_share=args.farmer_share, demand_shifts=getattr(args, "demand_shifts", 0),
             )
         )  # fmt: skip
 
@@ -174,6 +174,7 @@ def _summary(stats: dict[str, Any], sent: int, elapsed: float) -> dict[str, Any]
         "anomaly_flags": stats.get("service", {}).get("anomaly_flags", 0),
         "flash_sale_notifications": stats.get("flash_sales", {}).get("notifications", 0),
         "flash_sales": stats.get("flash_sales", {}),
+        "price_suggestions": (stats.get("pricing") or {}).get("price_suggestions", 0),
         "elapsed_s": round(elapsed, 3),
         "events_per_s": round(events_in / elapsed, 1) if elapsed > 0 else 0.0,
     }

@@ -35,7 +35,11 @@ async def ensure_topics(settings: Settings, *, timeout_s: float = 15.0) -> None:
     try:
         audit = [settings.topics.decisions] if settings.audit else []
         learning = [learning_topic(settings.app_id)] if settings.share_learning else []
-        wanted = [*settings.topics.inputs(), *settings.topics.broadcast(), *settings.topics.outputs(), *audit, *learning]
+        internal = settings.topics.internal() if settings.price_suggestions else ()
+        wanted = [
+            *settings.topics.inputs(), *settings.topics.broadcast(), *settings.topics.outputs(),
+            *internal, *audit, *learning,
+        ]  # fmt: skip
         existing = set(await admin.list_topics())
         missing = [_new_topic(settings, name) for name in wanted if name not in existing]
         if missing:

@@ -14,6 +14,7 @@ from streamcrm.config import Settings, bootstrap_servers
 from streamcrm.events import parse_ts
 from streamcrm.kafka_security import client_kwargs, start_client
 from streamcrm.synthetic import N_SKUS, generate
+from streamcrm.synthetic_demand import with_demand_shifts
 
 UNBOUNDED = 10**12  # "--events 0": a stream that outlives any run
 END_OF_STREAM_HEADER = "streamcrm-end-of-stream"
@@ -117,16 +118,17 @@ async def publish_synthetic(
     end_of_stream: bool = False,
     skus: int = N_SKUS,
     farmer_share: float = 0.0,
+    demand_shifts: int = 0,
 ) -> int:
     """Send ``events`` synthetic records (0 = until stopped); ``farmer_share``: coupon
-    farmers added on top of ``customers`` (synthetic_farmers.py)."""
-    records = (
-        (r.topic_kind, r.key, r.value)
-        for r in generate(
-            events or UNBOUNDED, seed=seed, customers=customers, skus=skus, bad=bad,
-            farmer_share=farmer_share,
-        )
+    farmers added on top of ``customers`` (synthetic_farmers.py); ``demand_shifts``: SKUs
+    whose views burst, extra records on top (synthetic_demand.py)."""
+    shop = generate(
+        events or UNBOUNDED, seed=seed, customers=customers, skus=skus, bad=bad,
+        farmer_share=farmer_share,
     )  # fmt: skip
+    shifted = with_demand_shifts(shop, shifts=demand_shifts, seed=seed)
+    records = ((r.topic_kind, r.key, r.value) for r in shifted)
     return await publish(settings, records, rate=rate, end_of_stream=end_of_stream)
 
 

@@ -43,6 +43,7 @@ def worker_command(settings: Settings, data_dir: Path, rules_file: Path) -> list
         "--topic-decisions", t.decisions,
         "--topic-service", t.service, "--topic-service-out", t.service_out,
         "--topic-campaigns", t.campaigns, "--topic-campaigns-out", t.campaigns_out,
+        "--topic-pricing", t.pricing, "--topic-sku-demand", t.sku_demand,
     ]  # fmt: skip
     if settings.audit:
         cmd.append("--audit")

@@ -247,6 +247,10 @@ class Deployment:
             t.campaigns,
             "--topic-campaigns-out",
             t.campaigns_out,
+            "--topic-pricing",
+            t.pricing,
+            "--topic-sku-demand",
+            t.sku_demand,
             *extra,
         ]
         cmd += [] if redis else ["--no-redis"]

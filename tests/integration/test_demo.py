@@ -10,7 +10,7 @@ import sys
 def test_demo_accounts_for_every_event_and_every_bad_one(redis_url: str) -> None:
     result = subprocess.run(
         [sys.executable, "-m", "streamcrm", "demo", "--events", "3000", "--seed", "3",
-         "--bad", "60", "--customers", "150", "--redis-url", redis_url],
+         "--bad", "60", "--customers", "150", "--redis-url", redis_url, "--demand-shifts", "0"],
         capture_output=True, text=True, timeout=300, check=False,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr[-2000:]

@@ -126,6 +126,8 @@ def attach_agents(
                 records, store.get, now, owned, horizon=horizon, erased=erased
             )
             await commit(result, now)
+            if runtime.pricing is not None:  # the batch's per-SKU demand, re-keyed by SKU
+                await runtime.pricing.publish(processor, _owned(app, input_topics), now)
         intake.done(messages)  # sent: the offsets may be committed
         runtime.stats.processed(
             [(m.topic, m.partition, m.offset, m.timestamp) for m in messages], time.time()

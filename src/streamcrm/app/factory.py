@@ -18,6 +18,7 @@ from streamcrm.app.agents import attach_agents, partition_of
 from streamcrm.app.erasure import erased_snapshot_keys
 from streamcrm.app.heap import attach_heap_care
 from streamcrm.app.outbox import Outbox
+from streamcrm.app.pricing import WorkerPricing, attach_pricing
 from streamcrm.app.resync import SnapshotSync, attach_snapshot_sync
 from streamcrm.app.sharing import WorkerSharing
 from streamcrm.app.stats import WorkerStats
@@ -34,6 +35,7 @@ log = logging.getLogger(__name__)
 CUSTOMERS_TABLE = "customers-v1"
 LEARNERS_TABLE = "learners-v2"  # v2: JSON records per partition, one per SKU (no pickle)
 ERASURES_TABLE = "erasures-v1"  # markers of erased customers, kept for the erasure hold
+PRICING_TABLE = "pricing-v1"  # per-SKU demand (pricing/demand.py), keyed by SKU
 
 
 @dataclass(slots=True)
@@ -47,6 +49,7 @@ class Runtime:
     sync: SnapshotSync | None = None  # probes, retries and resyncs the snapshot (resync.py)
     rules_version: str = ""  # of settings.crm (streamcrm.rules): on /stats and audit records
     sharing: WorkerSharing | None = None  # --share-learning (app/sharing.py)
+    pricing: WorkerPricing | None = None  # price suggestions (app/pricing.py)
 
 
 def create_app(settings: Settings) -> faust.App:
@@ -121,6 +124,12 @@ def create_app(settings: Settings) -> faust.App:
     processor = attach_agents(
         app, runtime, inputs=inputs, customers=customers, learners=learners, markers=markers
     )
+    if settings.price_suggestions:
+        demand = _table(
+            app, settings, PRICING_TABLE, "raw",
+            "Per-SKU demand of price suggestions (pricing/demand.py) as JSON, keyed by SKU.",
+        )  # fmt: skip
+        runtime.pricing = attach_pricing(app, runtime, processor, demand)
     runtime.sync = attach_snapshot_sync(app, runtime, customers)
     if runtime.sync is not None:
         runtime.sync.erased = erased_snapshot_keys(

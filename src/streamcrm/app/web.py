@@ -121,7 +121,10 @@ def attach_pages(app: faust.App, runtime: Runtime, customers: Any, processor: Pr
             max((highwater(t, p) or n) - n, 0) for (t, p), n in runtime.stats.next_offsets.items()
         )
         body["next_offsets"] = [[t, p, n] for (t, p), n in runtime.stats.next_offsets.items()]
-        body["sharing"] = None if runtime.sharing is None else runtime.sharing.stats.as_dict()
+        body |= {
+            "sharing": None if runtime.sharing is None else runtime.sharing.stats.as_dict(),
+            "pricing": None if runtime.pricing is None else runtime.pricing.as_dict(),
+        }
         body["kafka_out"] = {"sent": runtime.outbox.sent, "failed": runtime.outbox.failed}
         snaps = runtime.snapshots
         body["snapshot"] = (

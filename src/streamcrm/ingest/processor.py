@@ -7,7 +7,7 @@ agent) is what lets the replay, the tests and the worker share one code path.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 
 from streamcrm import erasure
 from streamcrm.decisions import CrmConfig, Learners, after_event, fire_due, flash_sale, next_due
@@ -108,6 +108,9 @@ class Processor:
         )
         self._ordered = frozenset(order)
         self.buffer = ReorderBuffer(order) if clock == "event" and reorder else None
+        # Called with every event applied (not duplicates, not dead letters): the per-SKU
+        # demand of price suggestions (pricing/deltas.py in the worker, the table in replays).
+        self.on_applied: Callable[[Event], object] | None = None
 
     @property
     def watermark(self) -> float | None:
@@ -356,6 +359,8 @@ class Processor:
         self._timers(partition).set(cid, partition=partition, due=due)
         self.flash.record(partition, event)
         result.applied[event.type] += 1
+        if self.on_applied is not None:
+            self.on_applied(event)
         if transition.dropped_lines:
             result.outcomes["cart_lines_dropped"] += transition.dropped_lines
         result.take(cid, step)

@@ -70,16 +70,26 @@ class SkuDemand:
 
 def add(d: SkuDemand | None, sku: str, metric: int, ts: float, cfg: DemandConfig) -> SkuDemand:
     """Count one event of ``metric`` at ``ts``; an event older than the window is dropped."""
+    one = (1 if metric == VIEWS else 0, 1 if metric == CART_ADDS else 0, 1 if metric == PURCHASES else 0)
+    return add_counts(d, sku, one, ts, cfg)
+
+
+def add_counts(d: SkuDemand | None, sku: str, counts: Counts, ts: float, cfg: DemandConfig) -> SkuDemand:
+    """Count ``counts`` (views, cart adds, purchases) in the bucket of ``ts``: one event, or
+    a worker's delta for that bucket (:mod:`streamcrm.pricing.deltas`); counts older than
+    the window are dropped."""
     index = int(ts // cfg.bucket_s)
     d = advance(d or SkuDemand(sku, index), index, cfg)
     newest = d.buckets[-1][0] if d.buckets else index
     if index < newest - cfg.window_buckets:
         return d  # too late for the window (already folded into the baseline)
+    if index < d.first_bucket:  # another worker's earlier share arrived second
+        d = replace(d, first_bucket=index)
     found = [b for b in d.buckets if b[0] == index]
-    counts = found[0][1] if found else (0, 0, 0)
-    bumped = tuple(c + (1 if m == metric else 0) for m, c in enumerate(counts))
+    old = found[0][1] if found else (0, 0, 0)
+    bumped = (old[0] + counts[0], old[1] + counts[1], old[2] + counts[2])
     rest = [b for b in d.buckets if b[0] != index]
-    merged = sorted([*rest, (index, (bumped[0], bumped[1], bumped[2]))])
+    merged = sorted([*rest, (index, bumped)])
     return replace(d, buckets=tuple(merged))
 
 

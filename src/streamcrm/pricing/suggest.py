@@ -51,9 +51,10 @@ from streamcrm.pricing.demand import (
     METRICS,
     PURCHASES,
     VIEWS,
+    Counts,
     DemandConfig,
     SkuDemand,
-    add,
+    add_counts,
     baseline_exposure,
     baseline_rate,
     window_count,
@@ -72,6 +73,7 @@ class PricingConfig:
     elasticity: float = 0.1
     max_change_percent: float = 15.0
     min_interval_s: float = 6 * 3600.0
+    max_skus: int = 10_000  # SKUs tracked per owner (pricing/table.py), least recent out
 
 
 def skus_of(event: Event) -> list[tuple[str, int]]:
@@ -94,15 +96,26 @@ def observe(
     if not pairs:
         return d, ()
     name, metric = pairs[0]
-    index = int(event.ts // cfg.demand.bucket_s)
+    one = (int(metric == VIEWS), int(metric == CART_ADDS), int(metric == PURCHASES))
+    return observe_counts(d, name, one, event.ts, cfg)
+
+
+def observe_counts(
+    d: SkuDemand | None, sku: str, counts: Counts, ts: float, cfg: PricingConfig
+) -> tuple[SkuDemand, tuple[dict[str, Any], ...]]:
+    """Count ``counts`` at ``ts`` for ``sku`` and test it: one event (:func:`observe`) or
+    one row of a worker's delta (:mod:`streamcrm.pricing.deltas`). The test runs when
+    ``ts`` opens a bucket newer than any the SKU has, on the buckets before it; counts for
+    an older bucket (a lagging worker's) are added without a test."""
+    index = int(ts // cfg.demand.bucket_s)
     fresh = d is None or not d.buckets or index > d.buckets[-1][0]
-    d = add(d, name, metric, event.ts, cfg.demand)
-    suggestion = evaluate(d, event.ts, cfg) if fresh else None
+    d = add_counts(d, sku, counts, ts, cfg.demand)
+    suggestion = evaluate(d, ts, cfg) if fresh else None
     if suggestion is None:
         return d, ()
-    if d.last_suggested_at is not None and event.ts - d.last_suggested_at < cfg.min_interval_s:
+    if d.last_suggested_at is not None and ts - d.last_suggested_at < cfg.min_interval_s:
         return d, ()
-    return replace(d, last_suggested_at=event.ts), (suggestion,)
+    return replace(d, last_suggested_at=ts), (suggestion,)
 
 
 def evaluate(d: SkuDemand, ts: float, cfg: PricingConfig) -> dict[str, Any] | None:

@@ -22,12 +22,12 @@ from collections import Counter, OrderedDict
 from typing import Any
 
 from streamcrm.events import Event
-from streamcrm.pricing.demand import SkuDemand
-from streamcrm.pricing.suggest import PricingConfig, observe, skus_of
+from streamcrm.pricing.demand import Counts, SkuDemand
+from streamcrm.pricing.suggest import PricingConfig, observe, observe_counts, skus_of
 
 
 class SkuTable:
-    def __init__(self, capacity: int = 10_000) -> None:
+    def __init__(self, capacity: int = 10_000, *, track_gone: bool = False) -> None:
         if capacity < 1:
             msg = f"capacity must be >= 1 (got {capacity})"
             raise ValueError(msg)
@@ -35,6 +35,9 @@ class SkuTable:
         self.evicted = 0
         self.outcomes: Counter[str] = Counter()
         self._data: OrderedDict[str, SkuDemand] = OrderedDict()
+        # The evicted SKUs, kept for a shell that mirrors the table (take_gone) only.
+        self.track_gone = track_gone
+        self.gone: list[str] = []
 
     def observe(self, event: Event, cfg: PricingConfig) -> tuple[dict[str, Any], ...]:
         """Count ``event`` for every SKU it names; return the suggestions it triggers."""
@@ -43,13 +46,40 @@ class SkuTable:
             before = self._data.pop(sku, None)
             after, emitted = observe(before, event, cfg, sku=sku)
             if after is not None:
-                self._data[sku] = after
-            if len(self._data) > self.capacity:
-                self._data.popitem(last=False)
-                self.evicted += 1
+                self._put(sku, after)
             self.outcomes.update("price_suggested" for _ in emitted)
             out += emitted
         return tuple(out)
+
+    def add_counts(
+        self, sku: str, counts: Counts, ts: float, cfg: PricingConfig
+    ) -> tuple[dict[str, Any], ...]:
+        """Count one row of a worker's delta (:mod:`streamcrm.pricing.deltas`) and test it."""
+        after, emitted = observe_counts(self._data.pop(sku, None), sku, counts, ts, cfg)
+        self._put(sku, after)
+        self.outcomes.update("price_suggested" for _ in emitted)
+        return emitted
+
+    def _put(self, sku: str, demand: SkuDemand) -> None:
+        self._data[sku] = demand
+        if len(self._data) > self.capacity:
+            gone, _ = self._data.popitem(last=False)
+            self.evicted += 1
+            if self.track_gone:
+                self.gone.append(gone)
+
+    def restore(self, demand: SkuDemand) -> None:
+        """Put back a SKU's state as a changelog restored it (least recent first)."""
+        self._data.pop(demand.sku, None)
+        self._put(demand.sku, demand)
+
+    def drop(self, sku: str) -> None:
+        self._data.pop(sku, None)
+
+    def take_gone(self) -> list[str]:
+        """The SKUs evicted since the last call (the shell deletes them from its table)."""
+        gone, self.gone = self.gone, []
+        return gone
 
     def skus(self) -> list[str]:
         return list(self._data)

@@ -77,8 +77,9 @@ def run_replay(args: argparse.Namespace, settings: Settings) -> int:
 
         with _decision_log(out) as write:
             outcome = replay(
-                mapped, crm=settings.crm, progress=progress, decisions=write, workers=workers
-            )
+                mapped, crm=settings.crm, progress=progress, decisions=write, workers=workers,
+                pricing=getattr(args, "pricing", "on") == "on",
+            )  # fmt: skip
         summary = outcome.summary()
         if out:
             summary["decisions_written"] = (
@@ -148,7 +149,8 @@ def _print_summary(summary: dict[str, Any]) -> None:
         f"suppressed by caps/consent {summary['suppressed']}",
         f"recovered {summary['recovered']} (after a message {summary['recovered_treated']}, "
         f"holdout {summary['recovered_holdout']}, never contacted {summary['recovered_uncontacted']}), "
-        f"deadlines still pending at the end of the log {summary['timers_pending']}",
+        f"deadlines still pending at the end of the log {summary['timers_pending']}; "
+        f"price suggestions {summary.get('price_suggestions', 0)}",
         f"lifecycle {summary.get('lifecycle')}, segments {summary.get('segments')}, tiers {summary.get('tiers')}",
         f"churn model: progressive ROC AUC {summary.get('churn_progressive_auc')} over "
         f"{summary.get('churn_labels')} resolved labels; win-back offers {summary.get('winbacks_sent')}",

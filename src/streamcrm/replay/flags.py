@@ -25,3 +25,7 @@ def add_worker_flags(rep: argparse.ArgumentParser) -> None:
         "--share-delay", type=float, default=0.0, metavar="SECONDS",
         help="event-time seconds a published delta takes to arrive (default 0)",
     )  # fmt: skip
+    rep.add_argument(
+        "--pricing", choices=["on", "off"], default="on",
+        help="price suggestions (one owner of every SKU; default on; off: to time their cost)",
+    )  # fmt: skip

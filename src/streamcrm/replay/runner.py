@@ -13,10 +13,12 @@ from typing import Any
 
 from streamcrm.decisions import CrmConfig
 from streamcrm.erasure import Marker
+from streamcrm.events import Event
 from streamcrm.experiments.lift import lift_from_rows
 from streamcrm.ingest import BatchResult, Processor, Record
 from streamcrm.outcomes import Tally
 from streamcrm.policies.cart_resolution import KIND as RESOLVED
+from streamcrm.pricing.table import SkuTable
 from streamcrm.profiles_summary import BASELINES, hit_rates, profile_distribution
 from streamcrm.replay.adapters import Mapped
 from streamcrm.replay.evaluation import auc_ci, exact_auc, offer_ci, ratio_ci
@@ -53,6 +55,9 @@ class ReplayOutcome:
     evaluations: dict[str, list[list[str]]] = field(default_factory=dict)
     cluster: dict[str, Any] = field(default_factory=dict)  # workers, partitions, sharing
     resolved: list[dict[str, Any]] = field(default_factory=list)  # cart_resolved, per cart
+    # Price suggestions: one owner of every SKU, the pure core run per event (pricing/).
+    price_suggestions: list[dict[str, Any]] = field(default_factory=list)
+    pricing: dict[str, Any] | None = None
 
     def summary(self) -> dict[str, Any]:
         o = Tally(self.outcomes)
@@ -89,6 +94,8 @@ class ReplayOutcome:
             **offer_summary(self.outcomes, self.evaluations),
             "offer_ranker": self.ranker,
             "cluster": self.cluster,
+            "price_suggestions": len(self.price_suggestions),
+            "pricing": self.pricing,
             "segment_shares": segment_shares(self.profiles.get("segments", {}), self.customers),
             "lift": lift_from_rows(self.resolved),
         }
@@ -164,6 +171,7 @@ def replay(
     decisions: Callable[[list[dict[str, Any]]], None] | None = None,
     workers: Workers = Workers(),
     campaigns: Sequence[tuple[bytes, bytes]] = (),
+    pricing: bool = True,
 ) -> ReplayOutcome:
     """``decisions``: called per batch with every offer, coupon and profile event it
     emitted, in event-time order (ties: coupons, offers, profile events). With several
@@ -184,6 +192,7 @@ def replay(
             batch = processor.announce(Record("campaigns", 0, n, key, value), sim.table.get, 0.0)
             if w == 0:
                 _absorb(sim.result, batch, sim.table, sim.markers, [], Counter())
+    skus = _attach_pricing(processors, crm, sim.result) if pricing else None
     mapped = replay_order(mapped)
     if mapped and mapped[-1].ts - mapped[0].ts < 6 * 3600:
         sim.result.bucket_s = 300.0  # a short log: five-minute buckets keep the plots readable
@@ -196,7 +205,31 @@ def replay(
         if progress is not None:
             progress(sim.result.events, len(mapped))
     _finish(sim.result, processors, sim.table, workers, exchange)
+    if skus is not None:
+        sim.result.pricing = pricing_summary(sim.result.price_suggestions, skus)
     return sim.result
+
+
+def _attach_pricing(processors: Sequence[Processor], crm: CrmConfig, result: ReplayOutcome) -> SkuTable:
+    """One SKU table for every simulated worker (one owner per SKU, as the worker's
+    re-keying gives), fed each applied event."""
+    table, cfg, out = SkuTable(crm.pricing.max_skus), crm.pricing, result.price_suggestions
+
+    def observe(event: Event) -> None:
+        out.extend(table.observe(event, cfg))
+
+    for processor in processors:
+        processor.on_applied = observe
+    return table
+
+
+def pricing_summary(suggestions: Sequence[dict[str, Any]], table: SkuTable) -> dict[str, Any]:
+    directions = Counter(s["direction"] for s in suggestions)
+    return {
+        "up": directions["up"], "down": directions["down"],
+        "skus": len({s["sku"] for s in suggestions}), "skus_tracked": len(table),
+        "skus_evicted": table.evicted, "max_skus": table.capacity,
+    }  # fmt: skip
 
 
 def _pieces(

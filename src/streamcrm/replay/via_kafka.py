@@ -86,6 +86,7 @@ def run_via_kafka(
         "coupons_issued": stats["coupons_issued"],
         "timers_pending": stats["timers_pending"],
         "offers_emitted": stats["offers_emitted"],
+        "price_suggestions": (stats.get("pricing") or {}).get("price_suggestions", 0),
         **{
             k: stats.get(k)
             for k in (

@@ -283,7 +283,8 @@ def _figures(
     bodies = {
         name: [orjson.loads(r.value) for r in read[topic] if r.value is not None]
         for name, topic in zip(
-            ("deadletter", "coupons", "offers", "profiles", "erasures", "service_out", "campaigns_out"),
+            ("deadletter", "coupons", "offers", "profiles", "erasures", "service_out",
+             "campaigns_out", "pricing"),
             t.outputs(),
             strict=True,
         )
