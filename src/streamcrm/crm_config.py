@@ -31,6 +31,10 @@ class CrmConfig:
     tracked_skus: int = MAX_SKUS  # the candidate statistics' cap (memory ~ this)
     sla: SlaConfig = field(default_factory=SlaConfig)  # complaint SLAs
     abuse: AbuseConfig = field(default_factory=AbuseConfig)  # coupon-abuse flags
+    # Build each offer decision's audit record (a dict and its item list, per decision)?
+    # Only something reads them: the worker turns this on with --audit or a decision log
+    # at INFO or finer (app/agents.py). Not a business rule: not in rules.toml.
+    audit_offers: bool = False
 
 
 @dataclass(slots=True)

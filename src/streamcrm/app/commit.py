@@ -27,6 +27,7 @@ from streamcrm.snapshot import snapshot_fields, snapshot_key
 
 if TYPE_CHECKING:
     from streamcrm.app.factory import Runtime
+    from streamcrm.config import Settings
 
 decision_log = logging.getLogger("streamcrm.decisions")
 log = logging.getLogger(__name__)
@@ -74,7 +75,18 @@ class BatchCommit:
             key = customer_id.encode()
             await runtime.outbox.send(self.changelog, key, orjson.dumps(state), partition)
             if runtime.snapshots is not None:
-                runtime.snapshots.stage(snapshot_key(customer_id, prefix), snapshot_fields(state, now))
+                runtime.snapshots.stage(
+                    snapshot_key(customer_id, prefix), snapshot_fields(state, now)
+                )
+
+
+def decisions_read(settings: Settings) -> bool:
+    """Does anything read the batch's decision records: the audit topic (``--audit``) or
+    the decision log (``--log-level info`` or finer)? Offer decisions build theirs only
+    then (``CrmConfig.audit_offers``)."""
+    level = logging.getLevelName(settings.log_level.upper())
+    logged = isinstance(level, int) and level <= logging.INFO
+    return settings.audit or logged or decision_log.isEnabledFor(logging.INFO)
 
 
 def log_batch(result: BatchResult) -> None:
