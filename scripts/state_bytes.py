@@ -23,19 +23,20 @@ from streamcrm.decisions import CrmConfig
 from streamcrm.ingest import Processor
 from streamcrm.replay.runner import KINDS
 from streamcrm.state import CustomerState
+from streamcrm.state_codec import encode
 
 
 def breakdown(states: list[CustomerState]) -> dict[str, Any]:
     fields: Counter[str] = Counter()
     for state in states:
-        data = orjson.loads(orjson.dumps(state))
+        data = orjson.loads(encode(state))
         for name, value in data.items():
             fields[name] += len(orjson.dumps(value)) + len(name) + 4
             if name in ("profile", "offer") and value:
                 for sub, inner in value.items():
                     fields[f"{name}.{sub}"] += len(orjson.dumps(inner)) + len(sub) + 4
     n = len(states)
-    sizes = [len(orjson.dumps(s)) for s in states]
+    sizes = [len(encode(s)) for s in states]
     sample = sizes[:500]
     return {
         "customers": n,

@@ -183,7 +183,7 @@ class OfferState:
         return cls(
             offer_id=data["offer_id"],
             at=data["at"],
-            items=tuple((sku, tuple((k, v) for k, v in x)) for sku, x in data["items"]),
+            items=_offer_items(data),
             skus=tuple(data.get("skus", ())),
             rewarded=tuple(data.get("rewarded", ())),
             cart_version=data.get("cart_version", -1),
@@ -192,6 +192,14 @@ class OfferState:
             evaluated=data.get("evaluated", False),
             eval_lists=tuple((name, tuple(skus)) for name, skus in data.get("eval_lists", ())),
         )
+
+
+def _offer_items(data: dict[str, Any]) -> tuple[tuple[str, tuple[tuple[str, float], ...]], ...]:
+    """Items as pairs of (name, value), or (state_codec's form) values under ``features``."""
+    names = data.get("features")
+    if names is not None:
+        return tuple((sku, tuple(zip(names, values, strict=True))) for sku, values in data["items"])
+    return tuple((sku, tuple((k, v) for k, v in x)) for sku, x in data["items"])
 
 
 @dataclass(frozen=True, slots=True)
@@ -254,7 +262,9 @@ class CustomerState:
                 last_activity=cart["last_activity"],
                 checkout_started_at=cart.get("checkout_started_at"),
             ),
-            recent_views=tuple(View(**v) for v in data.get("recent_views", ())),
+            recent_views=tuple(
+                View(*v) if isinstance(v, list) else View(**v) for v in data.get("recent_views", ())
+            ),
             # "recent_searches" (raw text, before issue 17) is dropped on read.
             search_categories=tuple(data.get("search_categories", ())),
             order_count=data.get("order_count", 0),

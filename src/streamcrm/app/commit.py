@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from streamcrm import state_codec
 from streamcrm.app.audit import publish_audit
 from streamcrm.app.erasure import commit_erasures
 from streamcrm.audit import is_stage
@@ -73,7 +74,7 @@ class BatchCommit:
         for customer_id, (partition, state) in result.states.items():
             store[customer_id] = state  # one changelog record per customer per batch
             key = customer_id.encode()
-            await runtime.outbox.send(self.changelog, key, orjson.dumps(state), partition)
+            await runtime.outbox.send(self.changelog, key, state_codec.encode(state), partition)
             if runtime.snapshots is not None:
                 runtime.snapshots.stage(
                     snapshot_key(customer_id, prefix), snapshot_fields(state, now)
