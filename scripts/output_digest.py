@@ -110,6 +110,11 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=100)
     parser.add_argument("--clock", choices=("event", "wall"), default="event")
     parser.add_argument(
+        "--no-offer-audit", action="store_true",
+        help="as a worker without --audit or an INFO decision log: offer decisions build no "
+        "audit record (by default they do, so every output is hashed)",
+    )  # fmt: skip
+    parser.add_argument(
         "--before-issue-19", action="store_true",
         help="hash states without the complaints/abuse/flash sub-states and the churn example's "
         "complaint counts, and outcomes without those decisions' names: comparable with a "
@@ -128,7 +133,8 @@ def main() -> None:
     else:
         kept = lambda cid, state: True  # noqa: E731
     rows = records(args)
-    processor = Processor(KINDS, crm=CrmConfig(), clock=args.clock)
+    crm = CrmConfig(audit_offers=not args.no_offer_audit)
+    processor = Processor(KINDS, crm=crm, clock=args.clock)
     if args.max_skus:
         processor.learners.candidates = CandidateStats(max_skus=args.max_skus)
     table: dict[str, CustomerState] = {}

@@ -36,6 +36,10 @@ class CrmConfig:
     abuse: AbuseConfig = field(default_factory=AbuseConfig)  # coupon-abuse flags
     flash: FlashConfig = field(default_factory=FlashConfig)  # flash-sale notices
     pricing: PricingConfig = field(default_factory=PricingConfig)  # price suggestions (per SKU)
+    # Build each offer decision's audit record (a dict and its item list, per decision)?
+    # Only something reads them: the worker turns this on with --audit or a decision log
+    # at INFO or finer (app/agents.py). Not a business rule: not in rules.toml.
+    audit_offers: bool = False
 
 
 @dataclass(slots=True)

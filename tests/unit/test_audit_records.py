@@ -18,8 +18,8 @@ KINDS = {"b": "browse", "c": "cart", "o": "order"}
 TOPIC = {"browse": "b", "cart": "c", "order": "o"}
 
 
-def _run() -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    crm = CrmConfig(contact=ContactConfig(holdout_share=0.5))
+def _run(audit_offers: bool = True) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    crm = CrmConfig(contact=ContactConfig(holdout_share=0.5), audit_offers=audit_offers)
     processor = Processor(KINDS, crm=crm, clock="event")
     rows = list(generate(20_000, seed=7))
     records = [Record(TOPIC[r.topic_kind], 0, i, r.key, r.value) for i, r in enumerate(rows)]
@@ -58,3 +58,25 @@ def test_offer_and_winback_decisions_are_recorded_whatever_their_verdict() -> No
     check = validator("decision_recorded")
     for decision in decisions:
         check.validate(audit_record(decision, "rules-0123456789ab")[1])
+
+
+def test_offer_records_are_built_only_when_read() -> None:
+    """Off (no --audit, no INFO decision log) an offer decision builds no record, and
+    decides exactly as with records on."""
+    decisions, offers = _run(audit_offers=False)
+    kinds = Counter(kind_of(d) for d in decisions)
+    assert kinds["next_best_offer"] == 0 and kinds["abandoned_cart_stage"] > 0
+    on_decisions, on_offers = _run(audit_offers=True)
+    assert offers == on_offers
+    assert decisions == [d for d in on_decisions if kind_of(d) != "next_best_offer"]
+
+
+def test_the_worker_builds_offer_records_when_audit_or_decision_log_is_on() -> None:
+    from streamcrm.app.agents import processor_for
+    from streamcrm.config import Settings
+
+    def audited(**kw: Any) -> bool:
+        return processor_for(Settings(**kw)).crm.audit_offers
+
+    assert not audited() and audited(audit=True) and audited(log_level="info")
+    assert audited(log_level="debug") and not audited(log_level="error")

@@ -13,6 +13,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 import faust
@@ -22,7 +23,7 @@ from aiokafka.partitioner import murmur2
 from streamcrm.app import learner_store
 from streamcrm.app.campaigns import attach_campaigns
 from streamcrm.app.catchup import changelog_tail
-from streamcrm.app.commit import BatchCommit
+from streamcrm.app.commit import BatchCommit, decisions_read
 from streamcrm.app.erasure import attach_marker_expiry, marker_lookup
 from streamcrm.app.horizon import ReadHorizon
 from streamcrm.app.intake import Intake
@@ -34,6 +35,7 @@ from streamcrm.state import CustomerState, Limits
 if TYPE_CHECKING:
     from streamcrm.app.factory import Runtime
     from streamcrm.config import Settings
+
 
 def partition_of(customer_id: str, partitions: int) -> int:
     """The partition Kafka's default (murmur2) partitioner gives this key."""
@@ -77,7 +79,7 @@ def processor_for(settings: Settings) -> Processor:
     return Processor(
         settings.topics.inputs(),
         limits=Limits(dedupe_window=settings.dedupe_window, recent_views=settings.recent_views),
-        crm=settings.crm,
+        crm=replace(settings.crm, audit_offers=decisions_read(settings)),
         clock=settings.clock,
         reorder=True,
         max_record_bytes=settings.max_record_bytes,

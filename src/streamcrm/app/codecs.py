@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-import orjson
 from faust.serializers import codecs
 
-from streamcrm.state import CustomerState
+from streamcrm import state_codec
 
 
 class Utf8Codec(codecs.Codec):
@@ -21,13 +20,13 @@ class Utf8Codec(codecs.Codec):
 
 
 class CustomerStateCodec(codecs.Codec):
-    """orjson serializes the frozen dataclasses directly; loading rebuilds them."""
+    """The compact JSON of :mod:`streamcrm.state_codec` (reads the plain form too)."""
 
     def _dumps(self, obj: Any) -> bytes:
-        return orjson.dumps(obj)
+        return state_codec.encode(obj)
 
     def _loads(self, s: bytes) -> Any:
-        return CustomerState.from_dict(orjson.loads(s))
+        return state_codec.decode(s)
 
 
 def register() -> None:

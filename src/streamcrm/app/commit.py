@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from streamcrm import state_codec
 from streamcrm.app.audit import publish_audit
 from streamcrm.app.erasure import commit_erasures
 from streamcrm.audit import is_stage
@@ -27,6 +28,7 @@ from streamcrm.snapshot import snapshot_fields, snapshot_key
 
 if TYPE_CHECKING:
     from streamcrm.app.factory import Runtime
+    from streamcrm.config import Settings
 
 decision_log = logging.getLogger("streamcrm.decisions")
 log = logging.getLogger(__name__)
@@ -72,9 +74,20 @@ class BatchCommit:
         for customer_id, (partition, state) in result.states.items():
             store[customer_id] = state  # one changelog record per customer per batch
             key = customer_id.encode()
-            await runtime.outbox.send(self.changelog, key, orjson.dumps(state), partition)
+            await runtime.outbox.send(self.changelog, key, state_codec.encode(state), partition)
             if runtime.snapshots is not None:
-                runtime.snapshots.stage(snapshot_key(customer_id, prefix), snapshot_fields(state, now))
+                runtime.snapshots.stage(
+                    snapshot_key(customer_id, prefix), snapshot_fields(state, now)
+                )
+
+
+def decisions_read(settings: Settings) -> bool:
+    """Does anything read the batch's decision records: the audit topic (``--audit``) or
+    the decision log (``--log-level info`` or finer)? Offer decisions build theirs only
+    then (``CrmConfig.audit_offers``)."""
+    level = logging.getLevelName(settings.log_level.upper())
+    logged = isinstance(level, int) and level <= logging.INFO
+    return settings.audit or logged or decision_log.isEnabledFor(logging.INFO)
 
 
 def log_batch(result: BatchResult) -> None:

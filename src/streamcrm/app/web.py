@@ -22,6 +22,7 @@ import orjson
 from aiohttp import web as aiohttp_web
 from faust.web import Request, Response, View
 
+from streamcrm import state_codec
 from streamcrm.app.metrics import WorkerCollector, render
 from streamcrm.ingest import Processor
 from streamcrm.learning import checkpoint
@@ -36,7 +37,9 @@ SSE_INTERVAL_S = 1.0
 POPULATION_TTL_S = 5.0
 
 
-def readiness(recovered: bool, rebalancing: bool, partitions: list[int]) -> tuple[int, dict[str, Any]]:
+def readiness(
+    recovered: bool, rebalancing: bool, partitions: list[int]
+) -> tuple[int, dict[str, Any]]:
     """``/ready``'s status and body. ``recovered``: a recovery has completed since start.
 
     >>> readiness(False, False, [])
@@ -83,7 +86,7 @@ def attach_pages(app: faust.App, runtime: Runtime, customers: Any, processor: Pr
             sample = [v for _, v in zip(range(500), customers.values(), strict=False)]
             cache["value"] = profile_distribution(customers.values()) | {
                 "state_bytes_per_customer": round(
-                    sum(len(orjson.dumps(s)) for s in sample) / len(sample)
+                    sum(len(state_codec.encode(s)) for s in sample) / len(sample)
                 )
                 if sample
                 else None
@@ -190,7 +193,9 @@ def attach_pages(app: faust.App, runtime: Runtime, customers: Any, processor: Pr
             await stream.prepare(request)  # type: ignore[arg-type]
             try:
                 while True:
-                    body = stats() | {"recent_decisions": public_decisions(runtime.stats.recent_decisions)}
+                    body = stats() | {
+                        "recent_decisions": public_decisions(runtime.stats.recent_decisions)
+                    }
                     await stream.write(b"data: " + orjson.dumps(body) + b"\n\n")
                     await asyncio.sleep(SSE_INTERVAL_S)
             except (ConnectionResetError, asyncio.CancelledError):

@@ -76,7 +76,7 @@ def on_event(state: CustomerState, event: Event, ctx: Context[OfferLearners]) ->
             emitted += (Emitted("next_best_offer", offer, event.ts),)
             by = "fallback" if offer["model_version"] == policy.FALLBACK_VERSION else "model"
             outcomes += ("offer_sent", f"offer_by_{by}")
-    audit = (audit_record(state, event, verdict.reason, offer),)
+    audit = (audit_record(state, event, verdict.reason, offer),) if config.audit_offers else ()
     return Step(
         state, emitted=emitted, outcomes=tuple(outcomes), audit=audit, evaluations=evaluations
     )

@@ -44,7 +44,7 @@ def cooc(
     """Neighbours of the last :data:`SEEDS` viewed SKUs by summed strength (ties by SKU)."""
     score: dict[str, float] = {}
     for view in state.recent_views[:SEEDS]:
-        for sku, weight in stats.neighbours(view.sku).items():
+        for sku, weight in stats.neighbour_items(view.sku):
             if sku not in excluded:
                 score[sku] = score.get(sku, 0.0) + weight
     best = heapq.nsmallest(n, score.items(), key=lambda kv: (-kv[1], kv[0]))

@@ -297,6 +297,10 @@ class CandidateStats:
         """Read-only (a copy per seed per offer was measurable)."""
         return MappingProxyType(self.cooc.get(sku, _NONE))
 
+    def neighbour_items(self, sku: str) -> Iterable[tuple[str, float]]:
+        """``neighbours(sku).items()`` without the proxy (a view: read-only, as the proxy)."""
+        return self.cooc.get(sku, _NONE).items()
+
     def top(self, n: int, now: float) -> list[tuple[str, float]]:
         self._maybe_refresh(now)
         return self._top[:n]

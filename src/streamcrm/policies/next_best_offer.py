@@ -105,11 +105,13 @@ def candidate_pool(
     reason: dict[str, str] = {}
     for view in state.recent_views[:10]:  # still interested? the strongest signal there is
         reason.setdefault(view.sku, "you looked at this recently")
+    strength_get, neighbour_items = strength.get, stats.neighbour_items
     for seed in seeds:
-        for sku, weight in stats.neighbours(seed).items():
-            strength[sku] = strength.get(sku, 0.0) + weight
+        why = f"often viewed or bought with {seed}"  # once per seed, not per neighbour
+        for sku, weight in neighbour_items(seed):
+            strength[sku] = strength_get(sku, 0.0) + weight
             if sku not in reason:
-                reason[sku] = f"often viewed or bought with {seed}"
+                reason[sku] = why
     favourite = sorted({v.category for v in state.recent_views[:10]})
     for category in favourite:
         for sku in stats.top_in(category, now)[:10]:
@@ -121,9 +123,10 @@ def candidate_pool(
     skipped = excluded.union(viewed)
     others = [sku for sku in reason if sku not in skipped]
     popularity = stats.popularity_at(viewed + others, now)
-    strength_of = strength.get
-    others.sort(key=lambda s: (-strength_of(s, 0.0), -popularity[s], s))
-    pool = (viewed + others)[: config.max_candidates]
+    # The same order as sorting on (-strength, -popularity, sku), without a key call per
+    # SKU: the tuples are built in one comprehension (SKUs are distinct, so no tie).
+    keyed = sorted([(-strength_get(s, 0.0), -popularity[s], s) for s in others])
+    pool = (viewed + [s for _, _, s in keyed])[: config.max_candidates]
     return Pool(pool, strength, popularity, reason)
 
 
