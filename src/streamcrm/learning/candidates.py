@@ -131,9 +131,8 @@ class CandidateStats:
                 self._merge_item(sku, score, at, count, category, price)
         tracked = self.popularity
         for sku, *_, links in items:
-            if sku in tracked:  # as in observe: no neighbour list for an untracked SKU
-                for other, weight in links:
-                    self._link(sku, other, weight)
+            if links and sku in tracked:  # as in observe: no neighbour list for an untracked SKU
+                self._link_all(sku, links)
         self._updates += events
         if len(self.popularity) > self.max_skus:
             self._evict()
@@ -195,6 +194,19 @@ class CandidateStats:
         if len(neighbours) > 2 * self.max_neighbours:
             keep = sorted(neighbours.items(), key=lambda kv: -kv[1])[: self.max_neighbours]
             self.cooc[a] = dict(keep)
+
+    def _link_all(self, a: str, links: Iterable[tuple[str, float]]) -> None:
+        """``_link(a, b, weight)`` for each of ``links``, in order (one lookup of a's list)."""
+        self._changed.add(a)
+        neighbours = self.cooc.get(a)
+        if neighbours is None:
+            neighbours = self.cooc[a] = {}
+        cap = 2 * self.max_neighbours
+        for b, weight in links:
+            neighbours[b] = neighbours.get(b, 0.0) + weight
+            if len(neighbours) > cap:
+                keep = sorted(neighbours.items(), key=lambda kv: -kv[1])[: self.max_neighbours]
+                neighbours = self.cooc[a] = dict(keep)
 
     def _evict(self) -> None:
         """Drop the least popular SKUs (the earliest seen among equals) down to the cap."""
