@@ -12,6 +12,7 @@ from __future__ import annotations
 import inspect
 import typing
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 import orjson
@@ -90,7 +91,14 @@ class Restricted:
 
 def _run(clock: str, n: int = 6000) -> list[bytes]:
     """Every batch's changed states, emitted events, outcomes and decisions, serialised."""
-    processor = Processor(KINDS, crm=CrmConfig(), clock=clock)
+    # Uplift targeting on (and deciding after 5 resolved carts per arm, half held out), so
+    # the abandoned-cart decision's uplift view is exercised too.
+    base = CrmConfig()
+    abandon = replace(
+        base.abandon, targeting=replace(base.abandon.targeting, enabled=True, min_per_arm=5)
+    )
+    contact = replace(base.contact, holdout_share=0.5)
+    processor = Processor(KINDS, crm=replace(base, abandon=abandon, contact=contact), clock=clock)
     # Warm up after 20 scoring moments, not 500, so this short run also scores with the
     # coupon-abuse detector (its view's reads are used, not only its learn_one).
     processor.learners.anomaly = AnomalyDetector(warmup=20)
@@ -153,7 +161,8 @@ def test_the_views_are_what_the_learner_decisions_name() -> None:
     assert views["churn_labels"] == {learner_view.ChurnLabelLearners}
     assert views["profile"] == {learner_view.ProfileLearners}
     assert views["offers"] == {learner_view.OfferLearners}
-    assert views["abandoned_cart"] == views["winback"] == set()
+    assert views["abandoned_cart"] == {learner_view.CartLearners}  # the uplift learner
+    assert views["winback"] == set()
 
 
 def test_a_reach_beyond_the_view_fails() -> None:
