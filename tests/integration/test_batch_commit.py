@@ -11,6 +11,7 @@ import redis
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
+from streamcrm import state_codec
 from streamcrm.app.commit import BatchCommit
 from streamcrm.app.factory import Runtime
 from streamcrm.app.outbox import Outbox
@@ -103,7 +104,7 @@ async def test_a_batch_reaches_table_changelog_topics_stats_and_redis(
     assert d.store == {cid: state for cid, (_, state) in result.states.items()}
     changelog = await d.read(d.changelog)
     assert sorted((r.key, r.value) for r in changelog) == sorted(
-        (cid.encode(), orjson.dumps(state)) for cid, (_, state) in result.states.items()
+        (cid.encode(), state_codec.encode(state)) for cid, (_, state) in result.states.items()
     )
     assert all(r.partition == result.states[r.key.decode()][0] for r in changelog)
     for attribute in set(TOPIC_OF.values()):  # a topic may carry several types (offers)
@@ -141,7 +142,7 @@ async def test_an_erasure_is_written_before_a_later_state_of_the_same_id(
     await producer.flush()
 
     values = [r.value for r in await d.read(d.changelog) if r.key == b"c1"]
-    assert values[1:] == [None, orjson.dumps(result.states["c1"][1])]  # tombstone, then new
+    assert values[1:] == [None, state_codec.encode(result.states["c1"][1])]  # tombstone, then new
     assert d.store["c1"] == result.states["c1"][1]
     assert "c1" in d.markers.data
     receipts = await d.read(d.settings.topics.erasures)
