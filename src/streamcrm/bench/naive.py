@@ -35,7 +35,7 @@ from streamcrm.events import InvalidEvent, decode
 from streamcrm.ingest import Record, dead_letter
 from streamcrm.kafka_security import KafkaSecurity, faust_credentials, from_env
 from streamcrm.learning.churn import ChurnModel
-from streamcrm.protocol import Step
+from streamcrm.protocol import TOPIC_OF, Step
 from streamcrm.snapshot import snapshot_fields, snapshot_key
 from streamcrm.state import apply
 
@@ -61,10 +61,13 @@ def create_naive_app(  # noqa: PLR0915 - written flat, as in Faust's docs
     )  # fmt: skip
     kinds = dict(zip(topics, ("browse", "cart", "order"), strict=True))
     source = app.topic(*topics, key_serializer="raw", value_serializer="raw")
-    deadletter, coupons, offers, profiles = (
-        app.topic(f"{app_id}.{name}", key_serializer="raw", value_serializer="raw")
-        for name in ("deadletter", "coupons", "offers", "profiles")
-    )
+    # One output topic per TOPIC_OF destination: every event a decision emits is sent, as
+    # the worker sends it (a type missing here raised KeyError and restarted the agent).
+    outputs = {
+        name: app.topic(f"{app_id}.{name}", key_serializer="raw", value_serializer="raw")
+        for name in ("deadletter", *sorted(set(TOPIC_OF.values()) - {"deadletter"}))
+    }
+    deadletter = outputs["deadletter"]
     customers: Any = app.Table("customers", partitions=partitions)
     customers.key_serializer = "crm_utf8"
     customers.value_serializer = "crm_customer_v1"
@@ -74,15 +77,15 @@ def create_naive_app(  # noqa: PLR0915 - written flat, as in Faust's docs
     counts = {"events_in": 0, "dead_letters": 0, "coupons_issued": 0, "offers_emitted": 0,
               "profile_events": 0}  # fmt: skip
 
-    to = {"coupon_issued": (coupons, "coupons_issued"), "next_best_offer": (offers, "offers_emitted"),
-          "customer_profile_updated": (profiles, "profile_events")}  # fmt: skip
+    counted = {"coupon_issued": "coupons_issued", "next_best_offer": "offers_emitted",
+               "customer_profile_updated": "profile_events"}  # fmt: skip
 
     async def emit(customer_id: str, step: Step) -> None:
         key = customer_id.encode()
         for event in step.emitted:
-            topic, count = to[event.type]
-            counts[count] += 1
-            await topic.send(key=key, value=orjson.dumps(event.body))
+            if event.type in counted:
+                counts[counted[event.type]] += 1
+            await outputs[TOPIC_OF[event.type]].send(key=key, value=orjson.dumps(event.body))
 
     @app.agent(source)
     async def process(stream: Any) -> None:
