@@ -338,9 +338,8 @@ def run_bench(
         "redis_snapshot": settings.redis_url is not None,
         "scaling": grown,
         "callgrind": instructions,
-        # Both did the same work: what each decided, from its last round. Counts move
-        # between runs for both (up to ~10% seen), most likely because the backlog's
-        # three topics are read at different paces, changing a customer's event order.
+        # Both did the same work: what each decided, from its last round, read once it
+        # settled (_settled). Read at the last event instead, they differed by up to 2x.
         "decisions": {
             name: {k: s.get(k) for k in DECIDED}
             for name, s in (("naive", naive_stats), ("pipeline", stats))
