@@ -10,8 +10,9 @@ with:
   types of events emitted by decisions before it in the registry that it reacts to;
 - ``on_event(state, event, ctx) -> Step``: an input event was applied (``ctx.before`` is
   the state before it);
-- ``on_emitted(state, emitted, ctx) -> Step``: an earlier decision emitted an event of a
-  type in ``FOLLOWS`` (win-back reacts to a customer becoming at risk this way);
+- ``on_emitted(state, emitted, ctx) -> Step``, only if ``FOLLOWS`` names a type: an
+  earlier decision emitted an event of that type (win-back reacts to a customer becoming
+  at risk this way); without it the state stays as it is (:func:`on_emitted_of`);
 - ``due(state, config) -> float | None``: the decision's next deadline, derived from the
   state alone (so it survives restarts with the state itself);
 - ``on_due(state, now, ctx) -> Step``: its deadline ``now`` has come.
@@ -26,6 +27,7 @@ only the learners its signature names, ``ctx: Context[View]`` with a view of
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Generic, Protocol
 
@@ -99,10 +101,20 @@ class Decision(Protocol):
     # Called with the full Learners: a module's narrower view must be one Learners satisfies.
     def on_event(self, state: CustomerState, event: Event, ctx: Context[Learners]) -> Step: ...
 
-    def on_emitted(
-        self, state: CustomerState, emitted: Emitted, ctx: Context[Learners]
-    ) -> Step: ...
-
     def due(self, state: CustomerState, config: CrmConfig) -> float | None: ...
 
     def on_due(self, state: CustomerState, now: float, ctx: Context[Learners]) -> Step: ...
+
+
+OnEmitted = Callable[[CustomerState, Emitted, Context[Learners]], Step]
+
+
+def ignore_emitted(state: CustomerState, emitted: Emitted, ctx: Context) -> Step:
+    """The default ``on_emitted``: a decision that follows nothing keeps its state."""
+    return Step(state)
+
+
+def on_emitted_of(decision: Decision) -> OnEmitted:
+    """The decision's ``on_emitted``, or :func:`ignore_emitted` if it defines none."""
+    fn: OnEmitted | None = getattr(decision, "on_emitted", None)
+    return ignore_emitted if fn is None else fn

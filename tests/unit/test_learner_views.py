@@ -25,7 +25,7 @@ from streamcrm.decisions import learner_view
 from streamcrm.events import Event, parse_ts
 from streamcrm.ingest import Processor, Record
 from streamcrm.learning.anomaly import AnomalyDetector
-from streamcrm.protocol import Context, Decision, Emitted, Step
+from streamcrm.protocol import Context, Decision, Emitted, Step, on_emitted_of
 from streamcrm.replay.runner import KINDS
 from streamcrm.state import CustomerState
 from streamcrm.synthetic import generate
@@ -78,7 +78,7 @@ class Restricted:
         return fn(state, event, self._ctx(fn, ctx))
 
     def on_emitted(self, state: CustomerState, emitted: Emitted, ctx: Context[Learners]) -> Step:
-        fn = self.decision.on_emitted
+        fn = on_emitted_of(self.decision)
         return fn(state, emitted, self._ctx(fn, ctx))
 
     def due(self, state: CustomerState, config: CrmConfig) -> float | None:
@@ -135,7 +135,7 @@ def _declared(registry: tuple[Decision, ...]) -> set[str]:
                     walk(kind, f"{path}.{name}")
 
     for decision in registry:
-        for fn in (decision.on_event, decision.on_emitted, decision.on_due):
+        for fn in (decision.on_event, on_emitted_of(decision), decision.on_due):
             view = view_of(fn)
             if view is not object:
                 walk(view, decision.NAME)
@@ -155,7 +155,7 @@ def test_decisions_run_on_their_views_alone(clock: str, monkeypatch: pytest.Monk
 
 def test_the_views_are_what_the_learner_decisions_name() -> None:
     views = {
-        d.NAME: {view_of(fn) for fn in (d.on_event, d.on_emitted, d.on_due)} - {object}
+        d.NAME: {view_of(fn) for fn in (d.on_event, on_emitted_of(d), d.on_due)} - {object}
         for d in decisions.REGISTRY
     }
     assert views["churn_labels"] == {learner_view.ChurnLabelLearners}

@@ -30,7 +30,7 @@ from streamcrm.decisions import (
 )
 from streamcrm.decisions.winback import winback_offer_id
 from streamcrm.events import Event
-from streamcrm.protocol import Context, Decision, Emitted, Step
+from streamcrm.protocol import Context, Decision, Emitted, Step, on_emitted_of
 from streamcrm.state import CustomerState
 
 REGISTRY: tuple[Decision, ...] = (
@@ -75,7 +75,7 @@ class _Fold:
             seen += 1
             for decision in REGISTRY[after + 1 :]:
                 if emitted.type in decision.FOLLOWS:
-                    self.take(decision.on_emitted(self.state, emitted, ctx))
+                    self.take(on_emitted_of(decision)(self.state, emitted, ctx))
 
     def step(self) -> Step:
         return Step(

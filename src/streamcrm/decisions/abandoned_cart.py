@@ -45,10 +45,6 @@ def on_event(state: CustomerState, event: Event, ctx: Context[CartLearners]) -> 
     return Step(state, outcomes=tuple(outcomes), audit=tuple(records))
 
 
-def on_emitted(state: CustomerState, emitted: Emitted, ctx: Context) -> Step:
-    return Step(state)
-
-
 def due(state: CustomerState, config: CrmConfig) -> float | None:
     return policy.next_due(state, config.abandon)
 

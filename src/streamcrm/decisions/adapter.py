@@ -50,9 +50,6 @@ class SubState(Generic[S]):
         result = self.module.on_event(self._get(state), event, self._config(ctx.config))
         return self._step(state, result, event.ts)
 
-    def on_emitted(self, state: CustomerState, emitted: Emitted, ctx: Context) -> Step:
-        return Step(state)
-
     def due(self, state: CustomerState, config: CrmConfig) -> float | None:
         due: float | None = self.module.due(self._get(state), self._config(config))
         return due

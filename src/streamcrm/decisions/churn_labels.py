@@ -11,7 +11,7 @@ from streamcrm.decisions.learner_view import ChurnLabelLearners
 from streamcrm.events import Event
 from streamcrm.evolve import evolve
 from streamcrm.learning.churn import churn_features
-from streamcrm.protocol import Context, Emitted, Step
+from streamcrm.protocol import Context, Step
 from streamcrm.state import CustomerState
 
 NAME = "churn_labels"
@@ -43,10 +43,6 @@ def on_event(state: CustomerState, event: Event, ctx: Context[ChurnLabelLearners
         ctx.learners.churn.learn_one(dict(pending[1]), ordered_again=True, group=state.customer_id)
     profile = evolve(state.profile, churn_pending=(event.ts, tuple(sorted(x.items()))))
     return Step(evolve(state, profile=profile))
-
-
-def on_emitted(state: CustomerState, emitted: Emitted, ctx: Context) -> Step:
-    return Step(state)
 
 
 def due(state: CustomerState, config: CrmConfig) -> float | None:

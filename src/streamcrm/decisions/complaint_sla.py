@@ -55,10 +55,6 @@ def _bucket(seconds: float) -> float | None:
     return next((b for b in BUCKETS_H if b is not None and seconds <= b * 3600.0), None)
 
 
-def on_emitted(state: CustomerState, emitted: Emitted, ctx: Context) -> Step:
-    return Step(state)
-
-
 def due(state: CustomerState, config: CrmConfig) -> float | None:
     return policy.due(state.complaints, config.sla)
 

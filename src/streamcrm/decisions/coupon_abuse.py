@@ -40,10 +40,6 @@ def on_event(state: CustomerState, event: Event, ctx: Context[AbuseLearners]) ->
     )
 
 
-def on_emitted(state: CustomerState, emitted: Emitted, ctx: Context) -> Step:
-    return Step(state)
-
-
 def due(state: CustomerState, config: CrmConfig) -> float | None:
     return policy.due(state.abuse, config.abuse)
 

@@ -137,10 +137,6 @@ def on_event(state: CustomerState, event: Event, ctx: Context) -> Step:
     return Step(state)  # enrolled by the fan-out, not by the customer's own events
 
 
-def on_emitted(state: CustomerState, emitted: Emitted, ctx: Context) -> Step:
-    return Step(state)
-
-
 def due(state: CustomerState, config: CrmConfig) -> float | None:
     return policy.due(state.flash, config.flash)
 

@@ -104,10 +104,6 @@ def audit_record(
     return record
 
 
-def on_emitted(state: CustomerState, emitted: Emitted, ctx: Context) -> Step:
-    return Step(state)
-
-
 def due(state: CustomerState, config: CrmConfig) -> float | None:
     return policy.resolve_due(state, config.offers)
 

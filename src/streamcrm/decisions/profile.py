@@ -42,10 +42,6 @@ def on_event(state: CustomerState, event: Event, ctx: Context[ProfileLearners]) 
     return refresh(state, event.ts, ctx.config, segment_before)
 
 
-def on_emitted(state: CustomerState, emitted: Emitted, ctx: Context) -> Step:
-    return Step(state)
-
-
 def due(state: CustomerState, config: CrmConfig) -> float | None:
     return policy.stage_due(state, config.profile)
 
