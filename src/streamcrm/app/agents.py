@@ -24,11 +24,12 @@ from streamcrm.app import learner_store
 from streamcrm.app.campaigns import attach_campaigns
 from streamcrm.app.catchup import changelog_tail
 from streamcrm.app.commit import BatchCommit, decisions_read
+from streamcrm.app.deciding import Deciding
 from streamcrm.app.erasure import attach_marker_expiry, marker_lookup
 from streamcrm.app.horizon import ReadHorizon
 from streamcrm.app.intake import Intake
 from streamcrm.app.sharing import WorkerSharing, attach_sharing
-from streamcrm.ingest import Lookup, Processor, Record
+from streamcrm.ingest import Processor, Record
 from streamcrm.publish import end_of_stream
 from streamcrm.state import CustomerState, Limits
 
@@ -149,10 +150,11 @@ def attach_agents(
             # the restarted worker resumes from the last committed offsets.
             await _stop_on_bug(app, exc)
 
-    _attach_sweep(app, settings, processor, store.get, commit, deciding, intake.reads)
-    attach_campaigns(  # the broadcast flash-sale campaigns (not an input: every worker's)
+    outside = Deciding(  # what decides between batches, under the same lock
         app, settings, processor, store.get, commit, deciding, lambda: _owned(app, input_topics)
     )
+    _attach_sweep(outside, intake.reads)
+    attach_campaigns(outside)  # the broadcast flash-sale campaigns (not an input: every worker's)
     attach_recovery(app, settings, processor, customers, learners, markers, runtime.sharing)
     attach_marker_expiry(app, runtime, markers, lambda cid: partition_of(cid, settings.partitions))
     return processor
@@ -174,38 +176,21 @@ async def _stop_on_bug(app: faust.App, exc: Exception) -> None:
     await app.crash(exc)
 
 
-def _attach_sweep(
-    app: faust.App,
-    settings: Settings,
-    processor: Processor,
-    lookup: Lookup,
-    commit: BatchCommit,
-    deciding: asyncio.Lock,
-    reads: ReadHorizon,
-) -> None:
+def _attach_sweep(deciding: Deciding, reads: ReadHorizon) -> None:
     """The wall-clock timer sweep: fires what is due between batches, up to each
     partition's read horizon (app/horizon.py)."""
+    settings, processor, lookup = deciding.settings, deciding.processor, deciding.lookup
 
-    @app.timer(settings.sweep_interval_s)  # type: ignore[untyped-decorator]
+    @deciding.app.timer(settings.sweep_interval_s)  # type: ignore[untyped-decorator]
     async def sweep_deadlines() -> None:
         # Only the wall clock moves without events; on the event clock deadlines fire
         # inside processing as the watermark passes them.
         if settings.clock != "wall" or processor.next_due() is None:
             return
-        async with deciding:  # after a batch's commit, never between its writes
-            if app.rebalancing or app.should_stop:
-                # Partitions may be changing hands: the next owner fires what is due, from
-                # its restored table. Firing here could fire twice.
-                return
-            now = time.time()
-            owned = _owned(app, set(settings.topics.inputs())).__contains__
-            result = processor.sweep(lookup, now, owned, horizon=reads.at(now))
-            if result.states:
-                await commit(result, now)
-        if result.states:
-            # Deliver the fired state and its coupons now, so a handover right after this
-            # sweep restores "already fired" rather than firing again.
-            await app.producer.flush()
+        await deciding.decide(
+            lambda now, owned: processor.sweep(lookup, now, owned, horizon=reads.at(now)),
+            commit_empty=False,
+        )
 
 
 def attach_recovery(

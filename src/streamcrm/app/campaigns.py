@@ -19,8 +19,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
-from collections.abc import Callable
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
@@ -28,38 +26,19 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import KafkaError
 
 from streamcrm.config import bootstrap_servers
-from streamcrm.ingest import BatchResult, Lookup, Processor, Record
+from streamcrm.ingest import Record
 from streamcrm.kafka_security import client_kwargs
 
 if TYPE_CHECKING:
-    import faust
-
-    from streamcrm.app.commit import BatchCommit
-    from streamcrm.config import Settings
+    from streamcrm.app.deciding import Deciding
 
 log = logging.getLogger(__name__)
 
 
-def attach_campaigns(
-    app: faust.App,
-    settings: Settings,
-    processor: Processor,
-    lookup: Lookup,
-    commit: BatchCommit,
-    deciding: asyncio.Lock,
-    owned: Callable[[], set[int]],
-) -> None:
+def attach_campaigns(deciding: Deciding) -> None:
+    app, settings = deciding.app, deciding.settings
+    processor, lookup = deciding.processor, deciding.lookup
     topic = settings.topics.campaigns
-
-    async def decide(run: Callable[[float, Callable[[int], bool]], BatchResult]) -> None:
-        async with deciding:
-            if app.rebalancing or app.should_stop:
-                return
-            now = time.time()
-            result = run(now, owned().__contains__)
-            await commit(result, now)
-        if result.states:
-            await app.producer.flush()  # delivered, so a handover restores the enrolment
 
     @app.task  # type: ignore[untyped-decorator]
     async def read_campaigns() -> None:
@@ -79,7 +58,7 @@ def attach_campaigns(
             while not app.should_stop:
                 if processor.flash.rebuilds != seen and settings.clock == "wall":
                     seen = processor.flash.rebuilds
-                    await decide(lambda now, mine: processor.fan_out(
+                    await deciding.decide(lambda now, mine: processor.fan_out(
                         lookup, processor.flash.running(now), now, mine))  # fmt: skip
                 try:
                     batches = await consumer.getmany(timeout_ms=500)
@@ -90,7 +69,7 @@ def attach_campaigns(
                 for tp, messages in batches.items():
                     for m in messages:
                         record = Record(tp.topic, tp.partition, m.offset, m.key, m.value)
-                        await decide(partial(processor.announce, record, lookup))
+                        await deciding.decide(partial(processor.announce, record, lookup))
         finally:
             await consumer.stop()
 
@@ -104,4 +83,3 @@ async def _partitions(consumer: Any, topic: str) -> list[int]:
         await asyncio.sleep(0.1)
     msg = f"topic {topic} has no partitions"
     raise RuntimeError(msg)
-
