@@ -6,7 +6,9 @@ ago), the worker applies them, then one announcement whose sale starts at once: 
 interested customer's "starts now" notice is due at the same instant (the worst burst).
 Printed: how long the worker took from the announcement being sent to the last
 notification's produce time (the Kafka record timestamps of ``streamcrm.campaigns.out``),
-the notices read back, and the load.
+the notices read back, and the load. While the burst is decided a probe view (a customer
+of its own, no sale SKU) is sent every 0.25 s; its input latency is the time from sending
+it to its state's changelog write (that record's timestamp): whether input keeps flowing.
 
 .venv/bin/python scripts/flash_sale_worker_fanout.py --interested 100000
 """
@@ -62,6 +64,64 @@ async def announce(settings: Settings, now: float) -> float:
     return sent_at
 
 
+def probe(n: int) -> tuple[str, bytes, bytes]:
+    customer = f"p{n:07d}"
+    body = {"event_id": f"probe{n}", "type": "product_viewed", "customer_id": customer,
+            "ts": format_ts(time.time()), "channel": "web", "sku": "other", "category": "misc",
+            "price": 10.0}  # fmt: skip
+    return ("browse", customer.encode(), orjson.dumps(body))
+
+
+async def probes(settings: Settings, until: asyncio.Event) -> dict[bytes, float]:
+    """One probe view every 0.25 s until ``until`` is set: key -> send time."""
+    sent: dict[bytes, float] = {}
+    while not until.is_set():
+        record = probe(len(sent))
+        sent[record[1]] = time.time()
+        await publish(settings, [record])
+        await asyncio.sleep(0.25)
+    return sent
+
+
+async def written_at(settings: Settings, keys: set[bytes], timeout_s: float) -> dict[bytes, float]:
+    """The first changelog write time (s) of each of ``keys``' customer states."""
+    topic = f"{settings.app_id}-customers-v1-changelog"
+    consumer = AIOKafkaConsumer(
+        topic, bootstrap_servers=bootstrap_servers(settings.broker), group_id=None,
+        auto_offset_reset="earliest", enable_auto_commit=False,
+    )  # fmt: skip
+    await consumer.start()
+    found: dict[bytes, float] = {}
+    deadline = time.monotonic() + timeout_s
+    try:
+        while len(found) < len(keys) and time.monotonic() < deadline:
+            batch = await consumer.getmany(timeout_ms=500, max_records=10_000)
+            for msgs in batch.values():
+                for m in msgs:
+                    if m.key in keys and m.key not in found:
+                        found[m.key] = m.timestamp / 1000
+    finally:
+        await consumer.stop()
+    return found
+
+
+async def burst(
+    settings: Settings, expected: int, timeout_s: float
+) -> tuple[float, list[float], list[float]]:
+    """Announce, read the notices back while probing input; the probes' latencies (s)."""
+    stop = asyncio.Event()
+    probing = asyncio.create_task(probes(settings, stop))
+    sent_at = await announce(settings, time.time())
+    try:
+        stamps = await read_notices(settings, expected, timeout_s)
+    finally:
+        stop.set()
+        sent = await probing
+    written = await written_at(settings, set(sent), 120.0)
+    lags = sorted(written.get(k, float("inf")) - t for k, t in sent.items())
+    return sent_at, stamps, lags
+
+
 async def read_notices(settings: Settings, expected: int, timeout_s: float) -> list[float]:
     """Produce times (s) of the notices, once ``expected`` arrived (or at the timeout)."""
     consumer = AIOKafkaConsumer(
@@ -105,8 +165,7 @@ def main() -> None:
                               what=f"{sent} views applied")  # fmt: skip
             load_s = time.monotonic() - t
             load_before = os.getloadavg()
-            sent_at = asyncio.run(announce(settings, time.time()))
-            stamps = asyncio.run(read_notices(settings, args.interested, args.timeout))
+            sent_at, stamps, lags = asyncio.run(burst(settings, args.interested, args.timeout))
             stats = worker.wait_until(
                 lambda s: s["flash_sales"]["notifications"] >= len(stamps), timeout_s=60, what="counted"
             )  # fmt: skip
@@ -118,6 +177,9 @@ def main() -> None:
         "announcement_to_last_notice_s": round(max(stamps) - sent_at, 3) if stamps else None,
         "announcement_to_first_notice_s": round(min(stamps) - sent_at, 3) if stamps else None,
         "notices_per_s": round(len(stamps) / max(max(stamps) - sent_at, 1e-9)) if stamps else None,
+        "probes": len(lags), "probe_latency_median_s": round(lags[len(lags) // 2], 3) if lags else None,
+        "probe_latency_max_s": round(lags[-1], 3) if lags else None,
+        "worker_log": str(workdir / "worker.log"),
         "load_before": [round(x, 2) for x in load_before], "load_after": [round(x, 2) for x in os.getloadavg()],
     }).decode())  # fmt: skip
 

@@ -12,8 +12,11 @@ so a restart or a rebalance loses no deadline.
 >>> index.set("c1", partition=0, due=70.0)  # moved: the old entry goes stale
 >>> index.pop_due(60.0)
 [('c2', 1)]
+>>> index.set("c3", partition=0, due=80.0)
+>>> index.pop_due(100.0, limit=1), len(index)
+([('c1', 0)], 1)
 >>> index.pop_due(100.0), len(index)
-([('c1', 0)], 0)
+([('c3', 0)], 0)
 """
 
 from __future__ import annotations
@@ -55,15 +58,18 @@ class DueIndex:
         return None
 
     def pop_due(
-        self, now: float, owned: Callable[[int], bool] | None = None
+        self, now: float, owned: Callable[[int], bool] | None = None, limit: int | None = None
     ) -> list[tuple[str, int]]:
-        """Remove and return (customer, partition) for every deadline at or before ``now``.
+        """Remove and return (customer, partition) for every deadline at or before ``now``,
+        earliest first; at most ``limit`` of them (the rest stay, due as they were).
 
         Entries on partitions this worker no longer owns are dropped, not returned: the
         new owner rebuilt them from its restored table.
         """
         due_now: list[tuple[str, int]] = []
         while (top := self.next_due()) is not None and top <= now:
+            if limit is not None and len(due_now) >= limit:
+                break
             _, customer_id = heapq.heappop(self._heap)
             _, partition = self._due.pop(customer_id)
             if owned is None or owned(partition):

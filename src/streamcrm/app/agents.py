@@ -46,6 +46,12 @@ def partition_of(customer_id: str, partitions: int) -> int:
 
 log = logging.getLogger(__name__)
 
+# At most this many deadlines fire per sweep and per batch (wall clock); the rest fire on
+# the next, and input batches waiting for the decision lock go in between. A flash sale's
+# 100,000 notices due at once otherwise fired in one 52 s sweep or batch with input waiting
+# behind it (README "Flash sales"). About 0.3 s of firing at ~0.3 ms each.
+FIRE_SLICE = 1000
+
 
 def _owned(app: faust.App, input_topics: set[str]) -> set[int]:
     return {tp.partition for tp in app.consumer.assignment() if tp.topic in input_topics}
@@ -126,7 +132,7 @@ def attach_agents(
             owned = _owned(app, input_topics).__contains__
             horizon = intake.reads.taking(messages, now)  # no deadline on a partial view
             result = processor.process(
-                records, store.get, now, owned, horizon=horizon, erased=erased
+                records, store.get, now, owned, horizon=horizon, erased=erased, limit=FIRE_SLICE
             )
             await commit(result, now)
             if runtime.pricing is not None:  # the batch's per-SKU demand, re-keyed by SKU
@@ -185,12 +191,18 @@ def _attach_sweep(deciding: Deciding, reads: ReadHorizon) -> None:
     async def sweep_deadlines() -> None:
         # Only the wall clock moves without events; on the event clock deadlines fire
         # inside processing as the watermark passes them.
-        if settings.clock != "wall" or processor.next_due() is None:
+        if settings.clock != "wall":
             return
-        await deciding.decide(
-            lambda now, owned: processor.sweep(lookup, now, owned, horizon=reads.at(now)),
-            commit_empty=False,
-        )
+        while processor.next_due() is not None:
+            result = await deciding.decide(
+                lambda now, owned: processor.sweep(
+                    lookup, now, owned, horizon=reads.at(now), limit=FIRE_SLICE
+                ),
+                commit_empty=False,
+            )
+            if result is None or len(result.states) + len(result.timer_errors) < FIRE_SLICE:
+                return  # all fired that was due (or partitions are moving)
+            await asyncio.sleep(0)  # a batch waiting for the lock goes first (it is fair)
 
 
 def attach_recovery(

@@ -133,11 +133,13 @@ class Processor:
         *,
         horizon: Horizon | None = None,
         erased: Erased | None = None,
+        limit: int | None = None,
     ) -> BatchResult:
         """Decode, validate and apply every record; invalid ones become dead-letter events.
 
         ``horizon`` (wall clock): how far every input topic has been read on a partition;
         its deadlines fire at ``min(now, horizon(partition))``, never on a partial view.
+        ``limit`` (wall clock): fire at most this many deadlines (:meth:`sweep`).
         ``erased``: the markers of forgotten customers (:mod:`streamcrm.erasure`); their
         events from before the erasure are dropped.
         """
@@ -171,8 +173,7 @@ class Processor:
         if self.buffer is not None:
             self._release(self.buffer, touched, result, lookup, now, owned)
         if self.clock == "wall":
-            for partition in list(self.timers):
-                self._fire(result, lookup, partition, _until(now, horizon, partition), owned)
+            self._fire_all(result, lookup, now, owned, horizon, limit)
         return result
 
     def _release(
@@ -202,12 +203,28 @@ class Processor:
         owned: Owned | None = None,
         *,
         horizon: Horizon | None = None,
+        limit: int | None = None,
     ) -> BatchResult:
-        """Wall clock: fire what is due at ``now`` (or the partition's horizon, if earlier)."""
+        """Wall clock: fire what is due at ``now`` (or the partition's horizon, if earlier);
+        with ``limit``, at most that many deadlines, the partitions due earliest first (the
+        rest fire at a later call: the shell keeps a burst from holding input back)."""
         result = BatchResult()
-        for partition in list(self.timers):
-            self._fire(result, lookup, partition, _until(now, horizon, partition), owned)
+        self._fire_all(result, lookup, now, owned, horizon, limit)
         return result
+
+    def _fire_all(
+        self, result: BatchResult, lookup: Lookup, now: float, owned: Owned | None,
+        horizon: Horizon | None, limit: int | None,
+    ) -> None:  # fmt: skip
+        partitions = list(self.timers)
+        if limit is not None:
+            inf = float("inf")
+            partitions.sort(key=lambda p: inf if (d := self.timers[p].next_due()) is None else d)
+        for partition in partitions:
+            at = _until(now, horizon, partition)
+            fired = self._fire(result, lookup, partition, at, owned, limit)
+            if limit is not None and (limit := limit - fired) <= 0:
+                return
 
     def rebuild(self, customers: Iterable[tuple[str, int, CustomerState]]) -> None:
         """Re-derive every pending deadline from (restored) table state."""
@@ -397,24 +414,28 @@ class Processor:
             self._fire(result, lookup, partition, ts, owned)
 
     def _fire(
-        self, result: BatchResult, lookup: Lookup, partition: int, at: float, owned: Owned | None
-    ) -> None:
+        self, result: BatchResult, lookup: Lookup, partition: int, at: float, owned: Owned | None,
+        limit: int | None = None,
+    ) -> int:  # fmt: skip
+        """Fire the partition's deadlines due by ``at`` (at most ``limit``); how many."""
         states = result.states
         index = self._timers(partition)
-        for cid, part in index.pop_due(at, owned):
+        due = index.pop_due(at, owned, limit)
+        for cid, part in due:
             state = states[cid][1] if cid in states else lookup(cid)
             if state is None:
                 continue
             try:
                 step = fire_due(state, at, self.crm, self.learners)
-                due = next_due(step.state, self.crm)
+                next_at = next_due(step.state, self.crm)
             except Exception as exc:  # noqa: BLE001 - one customer must never stop the sweep
                 result.timer_errors.append((cid, f"{type(exc).__name__}: {exc}"))
                 result.outcomes["timer_error"] += 1
                 continue  # popped and not re-armed: the customer's next event re-arms it
             states[cid] = (part, step.state)
-            index.set(cid, partition=part, due=due)
+            index.set(cid, partition=part, due=next_at)
             result.take(cid, step)
+        return len(due)
 
 
 def process_batch(
