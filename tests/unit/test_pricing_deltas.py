@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 
 from streamcrm.events import Event
 from streamcrm.pricing.deltas import MAX_PENDING_ROWS, MAX_ROWS, BadDelta, DemandDeltas, decode
+from streamcrm.pricing.owner import SkuOwner
 from streamcrm.pricing.suggest import PricingConfig
 from streamcrm.pricing.table import SkuTable
 
@@ -46,7 +47,7 @@ def by_delta(events: list[Event], batch: int, workers: int) -> tuple[SkuTable, l
             deltas[hash(e.customer_id) % workers].observe(e)
         for d in deltas:
             for _key, value in d.take():
-                sku, rows = decode(value)
+                sku, rows, _, _ = decode(value)
                 for ts, counts in rows:
                     out += table.add_counts(sku, counts, ts, CFG)
     return table, out
@@ -125,6 +126,9 @@ BAD = [
     (b'{"sku": "s", "rows": [[1e300, 1, 0, 0]]}', "schema_violation"),
     (b'{"sku": "s", "rows": [[1, 1.5, 0, 0]]}', "schema_violation"),
     (b'{"sku": "s", "rows": [["x", 1, 0, 0]]}', "schema_violation"),
+    (b'{"sku": "s", "rows": [[1, 1, 0, 0]], "sender": "w"}', "schema_violation"),
+    (b'{"sku": "s", "rows": [[1, 1, 0, 0]], "sender": 1, "seq": 1}', "schema_violation"),
+    (b'{"sku": "s", "rows": [[1, 1, 0, 0]], "sender": "w", "seq": 0}', "schema_violation"),
 ]  # fmt: skip
 
 
@@ -137,7 +141,8 @@ def test_bad_records_are_rejected_with_their_reason(value: bytes, reason: str) -
 
 JSON = st.recursive(
     st.none() | st.booleans() | st.integers(-(2**63), 2**63 - 1) | st.floats(allow_nan=False) | st.text(max_size=5),
-    lambda inner: st.lists(inner, max_size=5) | st.dictionaries(st.sampled_from(["sku", "rows", "x"]), inner),
+    lambda inner: st.lists(inner, max_size=5)
+    | st.dictionaries(st.sampled_from(["sku", "rows", "sender", "seq", "x"]), inner),
     max_leaves=20,
 )
 
@@ -145,7 +150,7 @@ JSON = st.recursive(
 @given(JSON)
 def test_any_record_decodes_or_is_rejected_never_raises_otherwise(data: Any) -> None:
     try:
-        sku, rows = decode(orjson.dumps(data))
+        sku, rows, _, _ = decode(orjson.dumps(data))
     except BadDelta:
         return
     table = SkuTable()
@@ -159,7 +164,8 @@ def test_a_bucket_is_held_until_every_partition_has_passed_it() -> None:
     for ts in (10.0, bucket + 10.0, 2 * bucket + 10.0):
         deltas.observe(event("product_viewed", "s1", ts))
     assert deltas.take(float("-inf")) == []  # a partition has no watermark yet
-    assert deltas.take(bucket + 20.0) == [(b"s1", b'{"sku":"s1","rows":[[10.0,1,0,0]]}')]
+    sent = b'{"sku":"s1","rows":[[10.0,1,0,0]],"sender":"","seq":1}'
+    assert deltas.take(bucket + 20.0) == [(b"s1", sent)]
     assert deltas.rows == 2
     assert [len(decode(v)[1]) for _, v in deltas.take(10 * bucket)] == [2]
     assert deltas.take(None) == [] and deltas.rows == 0
@@ -170,3 +176,44 @@ def test_held_rows_past_the_cap_are_all_sent() -> None:
     for i in range(MAX_PENDING_ROWS + 1):
         deltas.observe(event("product_viewed", f"s{i % 1000}", float(i)))
     assert sum(len(decode(v)[1]) for _, v in deltas.take(float("-inf"))) == MAX_PENDING_ROWS + 1
+
+
+def sent(events: list[Event], batch: int, workers: int) -> list[bytes]:
+    """The records ``workers`` senders send, batch by batch (each numbers its own)."""
+    deltas = [DemandDeltas(CFG.demand.bucket_s, sender=f"w{i}") for i in range(workers)]
+    out = []
+    for start in range(0, len(events), batch):
+        for e in events[start : start + batch]:
+            deltas[hash(e.customer_id) % workers].observe(e)
+        out += [value for d in deltas for _, value in d.take()]
+    return out
+
+
+def merged(owner: SkuOwner, records: list[bytes]) -> list[dict[str, Any]]:
+    return [s for value in records for s in owner.merge(decode(value), CFG) or ()]
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.integers(0, 10_000), st.integers(1, 60), st.integers(1, 3), st.data())
+def test_a_redelivered_delta_changes_nothing(seed: int, batch: int, workers: int, data: st.DataObject) -> None:
+    """Records sent twice in a row (a producer retry) and a stretch read again by an owner
+    restored from the stored records (a crash before the offset commit): the states and
+    the suggestions of one delivery each."""
+    records = sent(traffic(random.Random(seed), 16, 3, burst="s0"), batch, workers)
+    once = SkuOwner()
+    expected = merged(once, records)
+    twice = sorted(data.draw(st.sets(st.integers(0, len(records) - 1), max_size=10)))
+    delivered = [v for i, v in enumerate(records) for _ in range(2 if i in twice else 1)]
+    cut = data.draw(st.integers(0, len(delivered)))
+    back = data.draw(st.integers(0, cut))  # the last committed offset: read again from here
+    first = SkuOwner()
+    out = merged(first, delivered[:cut])
+    restored = SkuOwner()
+    for sku in first.table.skus():
+        value = first.stored(sku)
+        assert value is not None
+        restored.restore(value)
+    out += merged(restored, delivered[back:])
+    assert out == expected
+    assert state(restored.table) == state(once.table)
+    assert first.duplicates + restored.duplicates == len(twice) + (cut - back)

@@ -5,12 +5,12 @@ processor's ``on_applied``) and, after each batch's commit, publishes one record
 to ``Topics.sku_demand`` keyed by SKU (before the batch's offsets may be committed). The
 worker that owns a partition of that topic (Faust's consumer group: the same partition
 numbers as its input partitions) adds each record's rows into the SKU's demand
-(:class:`SkuTable`, at most ``pricing.max_skus`` SKUs, least recent out), writes the
-SKU's new state to the changelog-backed table ``pricing-v1`` (a JSON object of numbers;
-an evicted SKU is deleted), and sends any ``price_suggestion`` to ``Topics.pricing``
-keyed by SKU. A record that is not a delta is dead-lettered with its reason. After a
-restart or a rebalance the table is rebuilt from the restored changelog, for the
-partitions owned. The decisions are the pure :mod:`streamcrm.pricing`.
+(:class:`SkuOwner`, at most ``pricing.max_skus`` SKUs, least recent out; a (sender, seq)
+merged already is skipped), writes the SKU's new state with the sequences it counts to
+the changelog-backed table ``pricing-v1`` (a JSON object; an evicted SKU is deleted),
+and sends any ``price_suggestion`` to ``Topics.pricing`` keyed by SKU. A record that is
+not a delta is dead-lettered with its reason. After a restart or a rebalance the table
+is rebuilt from the restored changelog, for the partitions owned. The decisions are the pure :mod:`streamcrm.pricing`.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+import uuid
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -29,7 +30,7 @@ from streamcrm.events import InvalidEvent
 from streamcrm.ingest.batch import Record
 from streamcrm.ingest.dead_letter import dead_letter
 from streamcrm.pricing.deltas import BadDelta, DemandDeltas, decode
-from streamcrm.pricing.demand import SkuDemand
+from streamcrm.pricing.owner import SkuOwner
 from streamcrm.pricing.table import SkuTable
 from streamcrm.sharing.exchange import partition_for
 
@@ -48,6 +49,7 @@ class PricingStats:
     delta_bytes_sent: int = 0
     events_counted: int = 0  # applied events that named a SKU (views, cart adds, orders)
     deltas_merged: int = 0
+    deltas_duplicate: int = 0  # redelivered: its (sender, seq) was merged already
     deltas_rejected: int = 0
     suggestions: int = 0
     by_direction: dict[str, int] = field(default_factory=dict)
@@ -56,7 +58,8 @@ class PricingStats:
         return {
             "deltas_sent": self.deltas_sent, "delta_bytes_sent": self.delta_bytes_sent,
             "events_counted": self.events_counted, "deltas_merged": self.deltas_merged,
-            "deltas_rejected": self.deltas_rejected, "price_suggestions": self.suggestions,
+            "deltas_duplicate": self.deltas_duplicate, "deltas_rejected": self.deltas_rejected,
+            "price_suggestions": self.suggestions,
             "rows_held": held,
             "by_direction": dict(self.by_direction), "skus_tracked": len(table),
             "skus_evicted": table.evicted, "max_skus": table.capacity,
@@ -70,13 +73,15 @@ class WorkerPricing:
         self.cfg = settings.crm.pricing
         self.topics = settings.topics
         self.partitions = settings.partitions
-        self.deltas = DemandDeltas(self.cfg.demand.bucket_s)
-        self.table = SkuTable(self.cfg.max_skus, track_gone=True)
+        # A sender per incarnation: a restarted worker numbers its records from 1 again.
+        sender = f"{settings.app_id}.{uuid.uuid4().hex[:12]}"
+        self.deltas = DemandDeltas(self.cfg.demand.bucket_s, sender)
+        self.owner = SkuOwner(self.cfg.max_skus)
         self.stats = PricingStats()
         self._sending = asyncio.Lock()
 
     def as_dict(self) -> dict[str, Any]:
-        return self.stats.as_dict(self.table, self.deltas.rows)
+        return self.stats.as_dict(self.owner.table, self.deltas.rows)
 
     def until(self, processor: Processor, owned: set[int], now: float) -> float:
         """Up to when every owned input partition has been applied: the wall clock's
@@ -104,21 +109,21 @@ class WorkerPricing:
     async def merge(self, record: Record, now: float) -> None:
         """One record of the demand topic, on the partition's owner; never raises on data."""
         try:
-            sku, rows = decode(record.value)
+            delta = decode(record.value)
         except BadDelta as exc:
             await self._reject(record, exc.reason, exc.detail, now)
             return
-        emitted: list[dict[str, Any]] = []
-        for ts, counts in rows:
-            emitted += self.table.add_counts(sku, counts, ts, self.cfg)
+        sku, emitted = delta.sku, self.owner.merge(delta, self.cfg)
+        if emitted is None:
+            self.stats.deltas_duplicate += 1
+            return
         self.stats.deltas_merged += 1
         outbox = self.runtime.outbox
-        state = self.table.get(sku)
-        if state is not None:
-            value = orjson.dumps(state.to_dict())
+        value = self.owner.stored(sku)
+        if value is not None:
             self.store[sku] = value
             await outbox.send(self.changelog, sku.encode(), value, record.partition)
-        for gone in self.table.take_gone():
+        for gone in self.owner.take_gone():
             self.store.pop(gone, None)
             await outbox.send(self.changelog, gone.encode(), None, self._partition(gone))
         for suggestion in emitted:
@@ -138,15 +143,15 @@ class WorkerPricing:
 
     def rebuild(self, items: list[tuple[str, bytes]], owned: set[int]) -> None:
         """The SKU table again from the restored changelog: owned partitions only."""
-        self.table = SkuTable(self.cfg.max_skus, track_gone=True)
+        self.owner = SkuOwner(self.cfg.max_skus)
         for sku, value in items:
             if self._partition(sku) not in owned:
                 continue
             try:
-                self.table.restore(SkuDemand.from_dict(orjson.loads(value)))
-            except (orjson.JSONDecodeError, KeyError, TypeError, ValueError, IndexError) as exc:
+                self.owner.restore(value)
+            except (KeyError, TypeError, ValueError, IndexError) as exc:
                 log.warning("pricing table: ignoring the unreadable state of one SKU: %s", exc)
-        for gone in self.table.take_gone():  # more restored than the cap: the rest is gone
+        for gone in self.owner.take_gone():  # more restored than the cap: the rest is gone
             self.store.pop(gone, None)
 
 

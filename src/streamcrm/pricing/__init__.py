@@ -6,4 +6,6 @@
   per-SKU rate limit; ``observe(state, event, cfg) -> (state, emitted)``.
 - :mod:`~streamcrm.pricing.table`: at most K SKUs, least recently active evicted.
 - :mod:`~streamcrm.pricing.deltas`: a worker's per-SKU demand, re-keyed by SKU.
+- :mod:`~streamcrm.pricing.owner`: the SKU owner's merge of those deltas, each
+  (sender, seq) once.
 """

@@ -9,20 +9,23 @@ adds the rows into the SKU's :class:`~streamcrm.pricing.demand.SkuDemand` and te
 runs per event).
 
 A record's value, JSON: ``{"sku": "s1", "rows": [[ts, views, cart_adds, purchases],
-...]}``, one row per bucket the batch touched, oldest first, ``ts`` the earliest event
-time the batch had in that bucket (so a row that opens a bucket is tested at the same
-moment an event-by-event run tests it). At most :data:`MAX_ROWS` rows a record (a
+...], "sender": "w1", "seq": 7}``, one row per bucket the batch touched, oldest first,
+``ts`` the earliest event time the batch had in that bucket (so a row that opens a
+bucket is tested at the same moment an event-by-event run tests it). ``sender`` names
+the worker incarnation, ``seq`` numbers its records (1, 2, ...): the topic is
+at-least-once, and the owner skips a (sender, seq) it merged already
+(:mod:`streamcrm.pricing.owner`), as the learner exchange does (sharing/learners.py). At most :data:`MAX_ROWS` rows a record (a
 batch spanning more buckets is split). A record is data from another process, never
 trusted: :func:`decode` names what is wrong (:class:`BadDelta`), and the owner
 dead-letters it. A worker sends a bucket once all its partitions have passed it
 (:meth:`DemandDeltas.take` with ``until``, the least event time they have reached).
 
->>> deltas = DemandDeltas(bucket_s=300.0)
+>>> deltas = DemandDeltas(bucket_s=300.0, sender="w1")
 >>> from streamcrm.events import Event
 >>> for i, kind in enumerate(("product_viewed", "cart_item_added", "product_viewed")):
 ...     deltas.observe(Event(f"e{i}", kind, "c1", 600.0 + i, "web", None, {"sku": "s1"}))
 >>> [(key, decode(value)) for key, value in deltas.take()]
-[(b's1', ('s1', [(600.0, (2, 1, 0))]))]
+[(b's1', Delta(sku='s1', rows=[(600.0, (2, 1, 0))], sender='w1', seq=1))]
 >>> deltas.take()
 []
 """
@@ -30,7 +33,7 @@ dead-letters it. A worker sends a bucket once all its partitions have passed it
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 
@@ -43,8 +46,19 @@ MAX_PENDING_ROWS = 100_000  # rows held back for partitions behind (about 10 MB)
 MAX_SKU_CHARS = 256
 MAX_COUNT = 10_000_000  # per row and metric: far above any batch
 MAX_TS = 253_402_300_799.0  # 9999-12-31T23:59:59Z, as the input events' bound
+MAX_SEQ = 2**53  # exact in JSON readers that use doubles
 
 Row = tuple[float, Counts]
+
+
+class Delta(NamedTuple):
+    """One decoded record; ``sender`` and ``seq`` are None in a record without them (a
+    worker from before they were sent: never skipped as a duplicate)."""
+
+    sku: str
+    rows: list[Row]
+    sender: str | None = None
+    seq: int | None = None
 
 
 class BadDelta(ValueError):
@@ -62,10 +76,12 @@ class DemandDeltas:
     Cost per event: one dict lookup per SKU the event names; size: one row per SKU and
     bucket touched (a batch's worth)."""
 
-    __slots__ = ("_rows", "bucket_s", "events", "rows")
+    __slots__ = ("_rows", "bucket_s", "events", "rows", "sender", "seq")
 
-    def __init__(self, bucket_s: float) -> None:
+    def __init__(self, bucket_s: float, sender: str = "") -> None:
         self.bucket_s = bucket_s
+        self.sender = sender  # unique per worker incarnation: its seq starts at 0 again
+        self.seq = 0  # the last record's sequence number
         self.events = 0
         self.rows = 0  # (SKU, bucket) rows held
         self._rows: dict[str, dict[int, list[Any]]] = {}  # sku -> bucket -> [ts, v, c, p]
@@ -108,7 +124,10 @@ class DemandDeltas:
             rows = [buckets[i] for i in sorted(buckets)]
             key = sku.encode()
             for start in range(0, len(rows), MAX_ROWS):
-                out.append((key, orjson.dumps({"sku": sku, "rows": rows[start : start + MAX_ROWS]})))
+                self.seq += 1
+                body = {"sku": sku, "rows": rows[start : start + MAX_ROWS], "sender": self.sender,
+                        "seq": self.seq}  # fmt: skip
+                out.append((key, orjson.dumps(body)))
         return out
 
     def _split(self, limit: int) -> dict[str, dict[int, list[Any]]]:
@@ -127,9 +146,9 @@ class DemandDeltas:
         return ready
 
 
-def decode(value: bytes | None) -> tuple[str, list[Row]]:
-    """The SKU and rows of a record as :meth:`DemandDeltas.take` writes it, or
-    :class:`BadDelta` (reason ``invalid_json``, ``not_an_object`` or ``schema_violation``)."""
+def decode(value: bytes | None) -> Delta:
+    """A record as :meth:`DemandDeltas.take` writes it, or :class:`BadDelta` (reason
+    ``invalid_json``, ``not_an_object`` or ``schema_violation``)."""
     try:
         data = orjson.loads(value or b"")
     except orjson.JSONDecodeError as exc:
@@ -141,7 +160,14 @@ def decode(value: bytes | None) -> tuple[str, list[Row]]:
         raise BadDelta("schema_violation", f"demand delta: sku must be text of 1-{MAX_SKU_CHARS} chars")
     if type(rows) is not list or not 0 < len(rows) <= MAX_ROWS:
         raise BadDelta("schema_violation", f"demand delta: rows must be a list of 1-{MAX_ROWS}")
-    return sku, [_row(r) for r in rows]
+    sender, seq = data.get("sender"), data.get("seq")
+    if sender is None and seq is None:
+        return Delta(sku, [_row(r) for r in rows])
+    if type(sender) is not str or not len(sender) <= MAX_SKU_CHARS:
+        raise BadDelta("schema_violation", f"demand delta: sender must be text of 0-{MAX_SKU_CHARS} chars")
+    if type(seq) is not int or not 0 < seq <= MAX_SEQ:
+        raise BadDelta("schema_violation", "demand delta: seq must be a whole number >= 1")
+    return Delta(sku, [_row(r) for r in rows], sender, seq)
 
 
 def _row(r: Any) -> Row:
