@@ -9,12 +9,11 @@ from typing import Any
 
 import orjson
 
-from streamcrm.config import Settings
 from streamcrm.events import format_ts
 from streamcrm.publish import publish
 
 from .conftest import Deployment, consume
-from .test_next_best_offer import EVENT_CLOCK, T0, view
+from .offer_worker import T0, start, teaching, view
 
 
 def interaction(customer: str, ts: float, **body: Any) -> tuple[str, bytes, bytes]:
@@ -26,16 +25,8 @@ def interaction(customer: str, ts: float, **body: Any) -> tuple[str, bytes, byte
 async def test_a_click_teaches_the_exposure_model_and_a_bad_one_is_dead_lettered(
     deployment: Deployment,
 ) -> None:
-    worker = deployment.start_worker("w1", extra=EVENT_CLOCK)
-    settings = Settings(
-        broker=deployment.bootstrap, partitions=deployment.partitions, topics=deployment.topics
-    )
-    teaching = [
-        event
-        for i in range(10)
-        for event in (view(f"t{i}", "a", T0 + i), view(f"t{i}", "b", T0 + i + 5))
-    ]
-    await publish(settings, [*teaching, view("c-int", "a", T0 + 100)], end_of_stream=True)
+    worker, settings = start(deployment)
+    await publish(settings, [*teaching(10), view("c-int", "a", T0 + 100)], end_of_stream=True)
     stats = worker.wait_for(lambda s: s["events_in"] == 21 and s["buffered"] == 0, what="applied")
     offers = await consume(
         deployment.bootstrap, deployment.topics.offers, expected=stats["offers_emitted"]
