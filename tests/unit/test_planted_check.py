@@ -134,10 +134,12 @@ def _cli(*args: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_the_command_prints_json_and_refuses_bad_arguments_in_one_line() -> None:
-    run = _cli("--seeds", "2", "--events", "1500", "--customers", "200", "--resamples", "20")
+    run = _cli("--seeds", "2,4", "--events", "1500", "--customers", "200", "--resamples", "20",
+               "--jobs", "2")  # fmt: skip
     assert run.returncode == 0, run.stderr
     out = json.loads(run.stdout)
-    assert out["seeds"] == [2] and out["shop"]["events"] == 1500
+    assert out["seeds"] == [2, 4] and out["shop"]["events"] == 1500
+    assert [s["seed"] for s in out["per_seed"]] == [2, 4] and run.stderr.count("\n") == 3
     for bad, word in ((["--seeds", "1,x"], "--seeds"), (["--lift", "1.5"], "--lift"),
                       (["--jobs", "0"], "--jobs"), (["--seeds", "1,1"], "distinct")):  # fmt: skip
         run = _cli(*bad)

@@ -85,24 +85,40 @@ def run_planted_check(args: argparse.Namespace) -> int:
     seeds, shop = _seeds(args.seeds), _shop(args)
     if args.jobs < 1:
         raise PlantedUsageError(f"--jobs must be 1 or more (got {args.jobs})")
-    out = planted_check(seeds, shop, jobs=args.jobs)
-    _print_table(out)
+    out = planted_check(seeds, shop, jobs=args.jobs, progress=True)
     print(json.dumps(out), flush=True)
     return 0
 
 
-def planted_check(seeds: Sequence[int], shop: Shop, *, jobs: int = 1) -> dict[str, Any]:
+def planted_check(
+    seeds: Sequence[int], shop: Shop, *, jobs: int = 1, progress: bool = False
+) -> dict[str, Any]:
+    """Every seed's figures and their summary; ``progress``: each seed's table row on
+    stderr as soon as its two runs are done (a long check shows what it has so far)."""
     tasks = [(seed, policy, shop) for seed in seeds for policy in ("rule", "uplift")]
-    if jobs > 1:
-        with ProcessPoolExecutor(max_workers=jobs) as pool:
-            runs = list(pool.map(_run, tasks))
-    else:
-        runs = [_run(task) for task in tasks]
     margin = shop.crm().abandon.targeting.margin
-    per_seed = [seed_figures(seed, rule, uplift, margin)
-                for seed, rule, uplift in zip(seeds, runs[::2], runs[1::2], strict=True)]  # fmt: skip
+    per_seed: list[dict[str, Any]] = []
+    with ProcessPoolExecutor(max_workers=jobs) if jobs > 1 else _Inline() as pool:
+        runs = pool.map(_run, tasks)
+        for seed in seeds:
+            per_seed.append(seed_figures(seed, next(runs), next(runs), margin))
+            if progress:
+                _print_rows(per_seed[-1:], header=len(per_seed) == 1)
     return {"shop": _shop_dict(shop), "seeds": list(seeds), "per_seed": per_seed,
             "summary": summarise(per_seed)}  # fmt: skip
+
+
+class _Inline:
+    """In this process, lazily: the one-job stand-in for the process pool."""
+
+    def __enter__(self) -> _Inline:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+    def map(self, fn: Any, tasks: Sequence[Any]) -> Any:
+        return (fn(task) for task in tasks)
 
 
 def _run(task: tuple[int, str, Shop]) -> dict[str, Any]:
@@ -255,24 +271,25 @@ def _seeds(text: str) -> list[int]:
     return seeds
 
 
-def _print_table(out: dict[str, Any]) -> None:
-    def say(text: str) -> None:
-        print(text, file=sys.stderr)
+def _num(value: float | None) -> float:
+    return float("nan") if value is None else value
 
-    say("seed  truth/cart  readout/cart [95% CI]       covers  share rule  share uplift"
-        "  net rule  net uplift")  # fmt: skip
-    for s in out["per_seed"]:
+
+def _print_rows(per_seed: Sequence[dict[str, Any]], *, header: bool) -> None:
+    def say(text: str) -> None:
+        print(text, file=sys.stderr, flush=True)
+
+    if header:
+        say("seed  truth/cart  readout/cart [95% CI]       covers  share rule  share uplift"
+            "  net rule  net uplift")  # fmt: skip
+    for s in per_seed:
         c = s["recovery_rate_difference"]["cart"]
-        r = c["readout"] or {
-            "estimate": float("nan"),
-            "ci_low": float("nan"),
-            "ci_high": float("nan"),
-        }
-        nets = [_net(s[p]) for p in ("rule", "uplift")]
+        r = c["readout"] or {}
+        est, low, high = (_num(r.get(k)) for k in ("estimate", "ci_low", "ci_high"))
+        shares = [_num(s[p]["coupons_in_segment_share"]) for p in ("rule", "uplift")]
+        nets = [_num(_net(s[p])) for p in ("rule", "uplift")]
         say(
-            f"{s['seed']:>4}  {c['truth'] or float('nan'):>10.4f}  {r['estimate']:>7.4f} "
-            f"[{r['ci_low']:.4f}, {r['ci_high']:.4f}]  {c['covers']!s:>6}  "
-            f"{s['rule']['coupons_in_segment_share'] or float('nan'):>10.3f}  "
-            f"{s['uplift']['coupons_in_segment_share'] or float('nan'):>12.3f}  "
-            + "  ".join(f"{n if n is not None else float('nan'):>9.0f}" for n in nets)
+            f"{s['seed']:>4}  {_num(c['truth']):>10.4f}  {est:>7.4f} [{low:.4f}, {high:.4f}]"
+            f"  {c['covers']!s:>6}  {shares[0]:>10.3f}  {shares[1]:>12.3f}  "
+            f"{nets[0]:>8.0f}  {nets[1]:>10.0f}"
         )
