@@ -109,6 +109,9 @@ def build_parser() -> argparse.ArgumentParser:
     from streamcrm.experiments.uplift_command import add_uplift_parser
 
     add_uplift_parser(sub)
+    from streamcrm.experiments.planted_check import add_planted_parser
+
+    add_planted_parser(sub)
     from streamcrm.ope.command import add_evaluate_policy_parser
 
     add_evaluate_policy_parser(sub)
@@ -248,12 +251,14 @@ def _verify(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _offline(args: argparse.Namespace) -> int:
+    from streamcrm.experiments.planted_check import PlantedUsageError, run_planted_check
     from streamcrm.experiments.uplift_command import UpliftUsageError, run_uplift
     from streamcrm.ope.command import EvaluateUsageError, run_evaluate_policy
 
+    run = {"uplift": run_uplift, "planted-check": run_planted_check}
     try:
-        return run_uplift(args) if args.command == "uplift" else run_evaluate_policy(args)
-    except (UpliftUsageError, EvaluateUsageError) as exc:
+        return run.get(args.command, run_evaluate_policy)(args)
+    except (UpliftUsageError, EvaluateUsageError, PlantedUsageError) as exc:
         raise UsageError(str(exc)) from None
 
 
@@ -263,7 +268,7 @@ def main(argv: Sequence[str] | None = None) -> int:  # noqa: PLR0911 - one retur
     setup_logs(getattr(args, "log_format", "text"))
     secrets: list[str] = []
     try:
-        if args.command in ("uplift", "evaluate-policy"):  # offline: no broker, no Settings
+        if args.command in ("uplift", "evaluate-policy", "planted-check"):  # offline: no broker
             return _offline(args)
         settings = settings_from(args)
         secrets = secrets_of(settings)

@@ -53,6 +53,7 @@ def test_falls_back_to_the_rule_until_each_arm_has_enough() -> None:
     out = target(RULE, {}, "cpn-1", ON, Fixed(0.5, 0.5, seen=9))
     assert (out.kind, out.percent, out.inputs["targeting"]) == ("percent", 10.0, "rule_fallback")
     assert out.inputs["predicted_uplift"] is None
+    assert target(RULE, {}, "cpn-1", ON, None).inputs["targeting"] == "rule_fallback"
 
 
 def test_gives_only_where_the_incremental_margin_exceeds_the_expected_cost() -> None:
@@ -63,6 +64,8 @@ def test_gives_only_where_the_incremental_margin_exceeds_the_expected_cost() -> 
     refuse = target(RULE, {}, "cpn-1", ON, Fixed(0.35, 0.4))  # gain 1.5 < cost 4.0
     assert (refuse.kind, refuse.rule) == ("none", "uplift_below_cost")
     assert refuse.inputs["expected_gain"] == 1.5 and refuse.inputs["expected_cost"] == 4.0
+    even = target(RULE, {}, "cpn-1", ON, Fixed(0.25, 0.375))  # gain 3.75 = cost 3.75
+    assert (even.kind, even.inputs["expected_gain"]) == ("none", even.inputs["expected_cost"])
     none = CouponDecision("none", None, "likely_to_buy_anyway", {})
     assert target(none, {}, "cpn-1", ON, Fixed(0.0, 0.9)) is none  # the rule said no
 
@@ -75,6 +78,9 @@ def test_exploration_is_seeded_by_the_decision_id_and_keeps_its_share() -> None:
     share = kinds.count("explore") / len(ids)
     assert 0.18 < share < 0.22
     assert all((k == "explore") == (explore_draw(i) < 0.2) for i, k in zip(ids, kinds, strict=True))
+    # Only refusals explore: where the model gives, every coupon is the model's.
+    given = [target(RULE, {}, i, config, Fixed(0.2, 0.4)) for i in ids[:200]]
+    assert all(d.kind == "percent" and d.inputs["targeting"] == "uplift" for d in given)
 
 
 class Shop:
@@ -153,6 +159,9 @@ def test_with_targeting_every_resolution_teaches_and_coupons_record_the_predicti
     shop.tick(T0 + 9 * DAY)
     assert shop.outcomes.count("uplift_learned") == len(shop.resolved()) == 60
     assert sum(learners.uplift.seen.values()) == 60
+    # Treated = a coupon was sent (the treatment arm); the holdout's carts are the control.
+    sent = sum(1 for r in shop.resolved() if r["coupon_sent"])
+    assert 0 < sent < 60 and learners.uplift.seen["treated"] == sent
     # The learner's state is checkpointed as data and restored.
     restored, _ = checkpoint.load(checkpoint.dump_model(learners), [], like=Learners())
     x = {"log_cart_value": 4.6, "returning": 0.0}

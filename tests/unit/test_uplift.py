@@ -49,3 +49,32 @@ def test_counts_outcomes_per_arm_and_reports_readiness() -> None:
 def test_rejects_a_non_positive_learning_rate() -> None:
     with pytest.raises(ValueError, match="learning_rate"):
         TwoModelUplift(learning_rate=0.0)
+    with pytest.raises(ValueError, match="decay_after"):
+        TwoModelUplift(decay_after=0.0)
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_separates_a_segment_after_a_few_hundred_examples(seed: int) -> None:
+    # The coupon learner decides after ~100 resolved carts per arm: by 400 examples the
+    # default (decaying) step must already see the segment; a constant 0.005 does not.
+    rng = random.Random(seed)
+    learner = TwoModelUplift()
+    for _ in range(400):
+        x = {"seg": float(rng.random() < 0.4), "a": rng.random()}
+        treated = rng.random() < 0.5
+        learner.learn_one(x, treated=treated, y=rng.random() < 0.2 + 0.3 * (treated and x["seg"]))
+    assert learner.predict_one({"seg": 1.0, "a": 0.5}) > 0.15
+    assert abs(learner.predict_one({"seg": 0.0, "a": 0.5})) < 0.08
+
+
+def test_the_step_decays_with_the_arms_examples_and_is_checkpointed() -> None:
+    learner = TwoModelUplift(learning_rate=0.05, decay_after=100.0)
+    steps = learner.models[True].steps["LogisticRegression"].intercept_lr
+    assert steps.get(0) == 0.05 and steps.get(300) == pytest.approx(0.025)
+    for i in range(50):
+        learner.learn_one({"f": float(i % 2)}, treated=i % 3 == 0, y=i % 2 == 0)
+    again = TwoModelUplift(learning_rate=0.05, decay_after=100.0)
+    again.restore(learner.as_dict())
+    for model in (learner, again):  # the step count came back: the next step is the same
+        model.learn_one({"f": 1.0}, treated=True, y=True)
+    assert again.predict_one({"f": 1.0}) == learner.predict_one({"f": 1.0})

@@ -8,12 +8,15 @@ batches, and each coupon it sends with an incentive on a cart of the planted seg
 (``high_value``: worth ``min_value`` or more; ``low_value``: the others) is, with probability
 ``lift`` (drawn from the coupon id and the seed), answered by an order of the coupon's cart
 two hours later that redeems the coupon. Held-out customers get no coupon, so only the
-treatment arm is moved, and only through coupons in the segment.
+treatment arm is moved, and only through coupons in the segment. A customer who orders a
+couponed cart anyway uses the code (with probability ``redeem_share``, before it expires):
+the discount given away for nothing that the uplift policy's cost side counts.
 
 The truth the readout must recover, ``planted_itt_per_cart``: the treatment arm's recovery
 rate minus the same arm's in the same run without the plant (the loop is deterministic, so
 that is the same customers and traffic; a planted order also changes what comes after it,
-a later cart or order, which the intent-to-treat effect includes).
+a later cart or order, which the intent-to-treat effect includes); ``planted_itt_per_customer``
+the same for the share of the arm's customers with a recovered cart (the randomised unit).
 
 >>> out = run_planted(3000, seed=3, customers=300, lift=0.5, resamples=100)
 >>> out["planted_orders"] > 0, out["coupons_in_segment_share"] <= 1.0
@@ -90,10 +93,14 @@ def run_planted(
     crm: CrmConfig | None = None,
     batch: int = 200,
     resamples: int = 1000,
+    redeem_share: float = 1.0,
+    truth: bool = True,
 ) -> dict[str, Any]:
-    """One closed-loop run; the lift readout, the planted truth and where coupons went."""
-    if segment not in SEGMENTS or not 0.0 <= lift <= 1.0:
-        msg = f"segment must be one of {SEGMENTS} and lift in [0, 1] (got {segment}, {lift})"
+    """One closed-loop run; the lift readout, the planted truth (``truth``: a second run
+    without the plant) and where coupons went."""
+    if segment not in SEGMENTS or not (0.0 <= lift <= 1.0 and 0.0 <= redeem_share <= 1.0):
+        msg = (f"segment must be one of {SEGMENTS}, lift and redeem_share in [0, 1] "
+               f"(got {segment}, {lift}, {redeem_share})")  # fmt: skip
         raise ValueError(msg)
     crm = crm or CrmConfig()
     abandon = replace(crm.abandon, targeting=replace(crm.abandon.targeting, enabled=targeting))
@@ -103,47 +110,76 @@ def run_planted(
          for r in generate(n_events, seed=seed, customers=customers)),
         key=lambda row: row[3],
     )  # fmt: skip
-    loop = _ClosedLoop(rows, crm, seed=seed, lift=lift, segment=segment, min_value=min_value)
+
+    def shop(plant: float) -> _ClosedLoop:
+        return _ClosedLoop(rows, crm, seed=seed, lift=plant, segment=segment,
+                           min_value=min_value, redeem=redeem_share)  # fmt: skip
+
+    loop = shop(lift)
     loop.run(batch)
     # The truth: the same shop, the same customers and traffic, with no plant (deterministic).
-    base = _ClosedLoop(rows, crm, seed=seed, lift=0.0, segment=segment, min_value=min_value)
-    if lift > 0:
-        base.run(batch)
-    out = _report(loop, base if lift > 0 else loop, crm, resamples)
-    out.update(planted_lift_per_coupon=lift, segment=segment, segment_min_value=min_value)
+    base = None
+    if truth:
+        base = shop(0.0) if lift > 0 else loop
+        if lift > 0:
+            base.run(batch)
+    out = _report(loop, base, crm, resamples)
+    out.update(planted_lift_per_coupon=lift, segment=segment, segment_min_value=min_value,
+               redeem_share=redeem_share)  # fmt: skip
     return out
 
 
-def _treated_rate(resolved: list[dict[str, Any]]) -> float | None:
-    arm = [r["recovered"] for r in resolved if r["arm"] == "treatment"]
-    return sum(arm) / len(arm) if arm else None
+def _treated_rates(resolved: list[dict[str, Any]]) -> dict[str, float] | None:
+    """The treatment arm's recovery rate per cart and per customer (any cart recovered)."""
+    arm = [r for r in resolved if r["arm"] == "treatment"]
+    if not arm:
+        return None
+    customers: dict[str, bool] = {}
+    for r in arm:
+        customers[r["customer_id"]] = customers.get(r["customer_id"], False) or r["recovered"]
+    return {"cart": sum(r["recovered"] for r in arm) / len(arm),
+            "customer": sum(customers.values()) / len(customers)}  # fmt: skip
 
 
 def _report(
-    loop: _ClosedLoop, base: _ClosedLoop, crm: CrmConfig, resamples: int
+    loop: _ClosedLoop, base: _ClosedLoop | None, crm: CrmConfig, resamples: int
 ) -> dict[str, Any]:
     readout = lift_from_rows(loop.resolved, resamples=resamples)
-    with_plant, without = _treated_rate(loop.resolved), _treated_rate(base.resolved)
-    truth = with_plant - without if with_plant is not None and without is not None else None
-    diff = readout["cart"].get("difference", {}).get("recovery_rate")
-    coupons = loop.coupons
-    return {
+    out: dict[str, Any] = {
         "targeting": "uplift" if crm.abandon.targeting.enabled else "rule",
         "planted_orders": loop.planted,
+    }
+    with_plant = _treated_rates(loop.resolved)
+    without = _treated_rates(base.resolved) if base is not None else None
+    for unit in ("cart", "customer"):
         # The treatment arm's recovery rate with the plant minus without it: what the
         # treatment-minus-holdout readout estimates (the holdout never gets a coupon).
-        "planted_itt_per_cart": round(truth, 6) if truth is not None else None,
-        "readout_covers_planted": (
+        truth = with_plant[unit] - without[unit] if with_plant and without else None
+        diff = readout[unit].get("difference", {}).get("recovery_rate")
+        out[f"planted_itt_per_{unit}"] = round(truth, 6) if truth is not None else None
+        out[f"readout_covers_planted_per_{unit}"] = (
             diff["ci_low"] <= truth <= diff["ci_high"] if diff and truth is not None else None
-        ),
+        )
+    out["readout_covers_planted"] = out["readout_covers_planted_per_cart"]
+    coupons = loop.coupons
+    out.update({
         "incentive_coupons": coupons["all"],
         "coupons_in_segment": coupons["in_segment"],
-        "coupons_in_segment_share": round(coupons["in_segment"] / coupons["all"], 4)
-        if coupons["all"] else None,
+        "coupons_in_segment_share": _share(coupons["in_segment"], coupons["all"]),
+        # Only the coupons the learner decided (uplift, explore): the rule's fallback
+        # period before it was ready is left out.
+        "coupons_in_segment_share_learner": _share(coupons["learner_in_segment"],
+                                                   coupons["learner"]),
+        "coupons_redeemed_without_plant": loop.redeemed,
         "uplift_learner_seen": loop.processor.learners.uplift.seen,
         "incentive_decisions_by_targeting": dict(sorted(loop.targeting.items())),
         "lift": readout,
-    }
+    })  # fmt: skip
+    return out
+
+
+def _share(part: int, whole: int) -> float | None:
+    return round(part / whole, 4) if whole else None
 
 
 Row = tuple[str, bytes, bytes, float]  # topic kind, key, value, event time
@@ -154,15 +190,18 @@ class _ClosedLoop:
 
     def __init__(
         self, rows: list[Row], crm: CrmConfig, *, seed: int, lift: float, segment: str,
-        min_value: float,
+        min_value: float, redeem: float,
     ) -> None:  # fmt: skip
         self.rows, self.seed, self.lift = rows, seed, lift
-        self.segment, self.min_value = segment, min_value
+        self.segment, self.min_value, self.redeem = segment, min_value, redeem
+        # The live coupon code per (customer, cart) and when it expires, for orders anyway.
+        self.codes: dict[tuple[str, str], tuple[str, float]] = {}
+        self.redeemed = 0
         self.processor = Processor(KINDS, crm=crm, clock="event")
         self.table: dict[str, CustomerState] = {}
         self.pending: list[tuple[float, int, Row]] = []
         self.resolved: list[dict[str, Any]] = []
-        self.coupons = {"in_segment": 0, "all": 0}
+        self.coupons = {"in_segment": 0, "all": 0, "learner": 0, "learner_in_segment": 0}
         self.targeting: Counter[str] = Counter()  # incentive-stage decisions by how targeted
         self.planted = self.i = self.offset = 0
         self.now = rows[0][3] if rows else 0.0
@@ -174,7 +213,7 @@ class _ClosedLoop:
         while self.i < len(self.rows) or self.pending or self.now < self.end:
             chunk = self._chunk(batch)
             self.now = max(row[3] for row in chunk) if chunk else min(self.now + STEP_S, self.end)
-            records = [Record(k, 0, self.offset + j, key, v)
+            records = [Record(k, 0, self.offset + j, key, self._redeem(k, v))
                        for j, (k, key, v, _) in enumerate(chunk)]  # fmt: skip
             self.offset += len(chunk)
             if records:
@@ -205,15 +244,39 @@ class _ClosedLoop:
                 self.i += 1
         return chunk
 
+    def _redeem(self, kind: str, value: bytes) -> bytes:
+        """An order of a couponed cart, placed anyway, uses the live code (``redeem``)."""
+        if kind != "order" or not self.codes:
+            return value
+        body = orjson.loads(value)
+        key = (body.get("customer_id"), body.get("cart_id"))
+        code = self.codes.get(key)
+        if body.get("type") != "order_placed" or code is None or "coupon_code" in body:
+            return value
+        if (
+            _ts(body["ts"]) > code[1]
+            or _draw(f"redeem:{body['order_id']}", self.seed) >= self.redeem
+        ):
+            return value
+        self.redeemed += 1
+        del self.codes[key]
+        return orjson.dumps({**body, "coupon_code": code[0]})
+
     def _answer(self, coupon: dict[str, Any]) -> None:
         if coupon["discount"]["kind"] == "none":
             return
+        expires = _ts(coupon["expires_at"]) if coupon.get("expires_at") else float("inf")
+        self.codes[(coupon["customer_id"], coupon["cart"]["cart_id"])] = (coupon["code"], expires)
+        by_learner = coupon["reason"]["inputs"].get("targeting") in ("uplift", "explore")
+        seg = in_segment(coupon, self.segment, self.min_value)
         self.coupons["all"] += 1
-        if not in_segment(coupon, self.segment, self.min_value):
+        self.coupons["learner"] += by_learner
+        self.coupons["in_segment"] += seg
+        self.coupons["learner_in_segment"] += by_learner and seg
+        if not seg:
             return
-        self.coupons["in_segment"] += 1
         if _draw(coupon["coupon_id"], self.seed) < self.lift:
+            del self.codes[(coupon["customer_id"], coupon["cart"]["cart_id"])]  # used by it
             order = _answer(coupon, self.seed)
             heapq.heappush(self.pending, (order[3], self.planted, order))
             self.planted += 1
-

@@ -149,7 +149,7 @@ def _one_seed(
     train, test = order[:half], order[half:]
     result: dict[str, Any] = {"seed": seed}
     for outcome in OUTCOMES:
-        learner = TwoModelUplift(learning_rate=rate)
+        learner = TwoModelUplift(learning_rate=rate, decay_after=None)
         for c in train:
             learner.learn_one(features(c), treated=c.treated, y=c.outcome(outcome))
         scored: list[Scored] = [

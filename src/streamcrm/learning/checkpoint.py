@@ -131,7 +131,9 @@ def load(
         ),
         gate=OfferGate(fading=like.gate.fading, warmup=like.gate.warmup, k=like.gate.k),
         anomaly=like.anomaly,  # not checkpointed: the process's own detector carries on
-        uplift=TwoModelUplift(learning_rate=like.uplift.learning_rate),
+        uplift=TwoModelUplift(
+            learning_rate=like.uplift.learning_rate, decay_after=like.uplift.decay_after
+        ),
     )
     if "uplift" in data:
         learners.uplift.restore(data["uplift"])

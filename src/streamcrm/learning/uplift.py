@@ -3,12 +3,16 @@ for this customer. A two-model (T-learner) estimate from River classifiers, one 
 
 ``predict_one(x)`` is ``P(y | x, treated) - P(y | x, control)``; both models learn only from
 their own arm, so under randomisation each is an unbiased model of its arm's outcome.
-The learning rate is the lever measured on the Hillstrom e-mail experiment: with River's
-default SGD step (0.01) the last few thousand customers dominate each arm's weights, and
-the difference of two noisy models is noisier still; a step of 0.005 averages over more
-customers (``streamcrm uplift`` prints both; figures in README). An online X-learner,
-an S-learner, transformed-outcome and Hoeffding-tree variants were measured and did no
-better there. One-hot features must be dense (every level present as 0 or 1): River's
+The learning rate is the lever. On the Hillstrom e-mail experiment (tens of thousands of
+customers) River's default SGD step (0.01) lets the last few thousand customers dominate
+each arm's weights, and the difference of two noisy models is noisier still; a step of
+0.005 averages over more customers (``streamcrm uplift`` passes it, constant; figures in
+README). The coupon learner learns from resolved abandoned carts, a few hundred before it
+decides, and at 0.005 its weights have hardly left zero by then (on the planted-effect shop
+it gave the planted segment no more coupons than the rule). So by default the step starts
+at 0.05 and decays, ``0.05 / sqrt(1 + n / 300)`` after ``n`` examples of the arm (0.025 at
+900, 0.005 at 30,000): fast while there is little to go on, averaging once there is much.
+The step count is the optimizer's, checkpointed with the weights. One-hot features must be dense (every level present as 0 or 1): River's
 StandardScaler scales a key that only ever appears as 1 to 0.
 
 >>> learner = TwoModelUplift()
@@ -25,6 +29,7 @@ True
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from river import compose, linear_model, optim, preprocessing
@@ -32,28 +37,47 @@ from river import compose, linear_model, optim, preprocessing
 from streamcrm.learning.river_state import BadState, glm, integer, scaler, set_glm, set_scaler
 
 
-def _arm_model(learning_rate: float, l2: float) -> compose.Pipeline:
+class DecayingStep(optim.base.Scheduler):
+    """``learning_rate / sqrt(1 + t / decay_after)`` at step ``t``.
+
+    >>> step = DecayingStep(0.05, 300.0)
+    >>> step.get(0), round(step.get(900), 4), round(step.get(29_700), 4)
+    (0.05, 0.025, 0.005)
+    """
+
+    def __init__(self, learning_rate: float, decay_after: float) -> None:
+        self.learning_rate, self.decay_after = learning_rate, decay_after
+
+    def get(self, t: int) -> float:
+        return self.learning_rate / math.sqrt(1.0 + t / self.decay_after)
+
+
+def _arm_model(learning_rate: float, l2: float, decay_after: float | None) -> compose.Pipeline:
+    step: float | DecayingStep = (
+        learning_rate if decay_after is None else DecayingStep(learning_rate, decay_after)
+    )
     return compose.Pipeline(
         preprocessing.StandardScaler(),
-        linear_model.LogisticRegression(
-            optimizer=optim.SGD(learning_rate), intercept_lr=learning_rate, l2=l2
-        ),
+        linear_model.LogisticRegression(optimizer=optim.SGD(step), intercept_lr=step, l2=l2),
     )
 
 
 class TwoModelUplift:
     """River-style online uplift learner: ``learn_one(x, treated=, y=)``, ``predict_one(x)``.
 
-    ``learning_rate=0.01`` is the plain baseline (River's default SGD step for both the
-    weights and the intercept). Deterministic: the same stream gives the same model.
+    ``learning_rate=0.01, decay_after=None`` is the plain baseline (River's default SGD step,
+    constant, for both the weights and the intercept). Deterministic: the same stream gives
+    the same model.
     """
 
-    def __init__(self, learning_rate: float = 0.005, l2: float = 0.0) -> None:
-        if not learning_rate > 0:
-            msg = f"learning_rate must be above 0 (got {learning_rate})"
+    def __init__(
+        self, learning_rate: float = 0.05, l2: float = 0.0, decay_after: float | None = 300.0
+    ) -> None:
+        if not learning_rate > 0 or (decay_after is not None and not decay_after > 0):
+            msg = f"learning_rate and decay_after must be above 0 (got {learning_rate}, {decay_after})"
             raise ValueError(msg)
-        self.learning_rate = learning_rate
-        self.models = {True: _arm_model(learning_rate, l2), False: _arm_model(learning_rate, l2)}
+        self.learning_rate, self.decay_after = learning_rate, decay_after
+        self.models = {arm: _arm_model(learning_rate, l2, decay_after) for arm in (True, False)}
         self._seen = {True: 0, False: 0}
 
     def learn_one(self, x: dict[str, float], *, treated: bool, y: bool | float) -> None:

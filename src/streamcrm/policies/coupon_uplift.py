@@ -34,11 +34,16 @@ import math
 from dataclasses import dataclass, replace
 from typing import Protocol
 
-from streamcrm.policies.coupon import CouponDecision
+from streamcrm.policies.coupon import CouponDecision, CouponRule
 from streamcrm.state import CustomerState
 
 DAY = 86_400.0
 LIFECYCLE = ("prospect", "new", "active", "loyal", "at_risk", "churned")
+# Cart-value bands at the coupon rule's own edges (free shipping below, the percent tiers):
+# the incentive changes there, so its effect may too, in steps a linear term in
+# log(value) cannot follow; one-hot, so the two-model learner can fit a level per band.
+_RULE = CouponRule()
+VALUE_EDGES = tuple(sorted({_RULE.free_shipping_below, *(f for f, _ in _RULE.tiers if f > 0)}))
 TARGETINGS = ("rule", "uplift")
 
 
@@ -108,6 +113,8 @@ def uplift_features(state: CustomerState, now: float) -> dict[str, float]:
     >>> x = uplift_features(s, DAY)
     >>> x["cart_items"], x["returning"], x["stage_prospect"], round(x["log_cart_value"], 3)
     (2.0, 0.0, 1.0, 3.045)
+    >>> VALUE_EDGES, [k for k, v in x.items() if k.startswith("value_band") and v]
+    ((40.0, 75.0, 150.0), ['value_band_0'])
     """
     cart = state.cart
     ordered = state.order_count > 0 and state.last_order_at is not None
@@ -126,6 +133,9 @@ def uplift_features(state: CustomerState, now: float) -> dict[str, float]:
     stage = state.profile.lifecycle_stage
     for name in LIFECYCLE:
         x[f"stage_{name}"] = 1.0 if stage == name else 0.0
+    band = sum(1 for edge in VALUE_EDGES if cart and cart.value >= edge)
+    for i in range(len(VALUE_EDGES) + 1):
+        x[f"value_band_{i}"] = 1.0 if band == i else 0.0
     return x
 
 
