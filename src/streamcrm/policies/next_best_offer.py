@@ -177,10 +177,14 @@ def make_offer(
     ranker: OfferRanker,
     config: OfferConfig,
     gate: OfferGate | None = None,
+    *,
+    with_exposure: bool = True,
 ) -> tuple[CustomerState, dict[str, Any] | None]:
     """Rank and pick; return the state holding the new offer, and the event (None if no
     candidates). The gate says whose order is served: the model's or the fallback's (the
-    candidates' own order, recent views first); both are kept for the evaluation."""
+    candidates' own order, recent views first); both are kept for the evaluation.
+    ``with_exposure`` False: no exposure object even with ``config.exposure`` (nothing
+    reads it)."""
     pool, reasons = candidates(state, stats, event.ts, config)
     if not pool:
         return state, None
@@ -237,7 +241,7 @@ def make_offer(
         ],
         "expires_at": format_ts(event.ts + config.buy_window_s),
     }
-    if config.exposure:
+    if config.exposure and with_exposure:
         body["exposure"] = exposure(explored, pool, score_of, dict(learned), shares)
     return evolve(state, offer=offer), body
 
