@@ -115,6 +115,11 @@ def main() -> None:
         "audit record (by default they do, so every output is hashed)",
     )  # fmt: skip
     parser.add_argument(
+        "--no-offer-exposure", action="store_true",
+        help="as a replay without --decisions-out: offers carry no exposure object (by "
+        "default they do, as the worker's)",
+    )  # fmt: skip
+    parser.add_argument(
         "--before-issue-19", action="store_true",
         help="hash states without the complaints/abuse/flash sub-states and the churn example's "
         "complaint counts, and outcomes without those decisions' names: comparable with a "
@@ -133,7 +138,7 @@ def main() -> None:
     else:
         kept = lambda cid, state: True  # noqa: E731
     rows = records(args)
-    crm = CrmConfig(audit_offers=not args.no_offer_audit)
+    crm = CrmConfig(audit_offers=not args.no_offer_audit, offer_exposure=not args.no_offer_exposure)
     processor = Processor(KINDS, crm=crm, clock=args.clock)
     if args.max_skus:
         processor.learners.candidates = CandidateStats(max_skus=args.max_skus)

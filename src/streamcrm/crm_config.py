@@ -40,6 +40,10 @@ class CrmConfig:
     # Only something reads them: the worker turns this on with --audit or a decision log
     # at INFO or finer (app/agents.py). Not a business rule: not in rules.toml.
     audit_offers: bool = False
+    # Build each offer's exposure object (the pool with its features and scores, for
+    # off-policy evaluation; offers.exposure on)? Only where something reads it: the
+    # worker (its offers topic) and replay --decisions-out turn it on. Not a business rule.
+    offer_exposure: bool = False
 
 
 @dataclass(slots=True)

@@ -83,15 +83,15 @@ def apply(
         )
     elif event.event_id in state.seen_event_ids:
         return Transition(state, applied=False)
-    step = _STEPS[event.type]
-    new = step(state, event)
+    if event.type == "product_viewed":  # the views in the same copy as the rest (one, not two)
+        new, views = state, _viewed(state.recent_views, event)[: limits.recent_views]
+    else:
+        new = _STEPS[event.type](state, event)
+        views = new.recent_views
     dropped = 0
     if new.cart is not None and len(new.cart.lines) > MAX_CART_LINES:
         dropped = len(new.cart.lines) - MAX_CART_LINES
         new = evolve(new, cart=evolve(new.cart, lines=new.cart.lines[dropped:]))
-    views = new.recent_views
-    if event.type == "product_viewed" and len(views) > limits.recent_views:
-        views = views[: limits.recent_views]  # in the same copy as the rest (one, not two)
     new = evolve(
         new,
         first_seen=min(state.first_seen, event.ts),
@@ -129,12 +129,15 @@ def at_offset(state: CustomerState, topic: str, partition: int, offset: int) -> 
 
 
 def _product_viewed(state: CustomerState, event: Event) -> CustomerState:
+    return evolve(state, recent_views=_viewed(state.recent_views, event))
+
+
+def _viewed(views: tuple[View, ...], event: Event) -> tuple[View, ...]:
+    """Most recent first, one entry per SKU, counting repeat views (an offer feature)."""
     b = event.body
-    # Most recent first, one entry per SKU, counting repeat views (an offer feature).
-    again = sum(v.views for v in state.recent_views if v.sku == b["sku"])
+    again = sum(v.views for v in views if v.sku == b["sku"])
     view = View(b["sku"], b["category"], float(b["price"]), event.ts, again + 1)
-    rest = tuple(v for v in state.recent_views if v.sku != view.sku)
-    return evolve(state, recent_views=(view, *rest))
+    return (view, *(v for v in views if v.sku != view.sku))
 
 
 def _search_performed(state: CustomerState, event: Event) -> CustomerState:

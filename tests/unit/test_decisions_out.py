@@ -7,6 +7,7 @@ import json
 import subprocess
 import sys
 from collections import Counter
+from dataclasses import replace
 from pathlib import Path
 
 from streamcrm.contract import validator
@@ -43,9 +44,29 @@ def test_the_cli_writes_json_lines(tmp_path: Path) -> None:
     summary = json.loads(result.stdout.strip().splitlines()[-1])
     rows = [json.loads(line) for line in out.read_text().splitlines()]
     assert len(rows) == summary["decisions_written"] > 0
+    ranked = [r for r in rows if r["type"] == "next_best_offer" and r["trigger"] != "win_back"]
+    assert ranked and all("exposure" in r for r in ranked)  # what evaluate-policy reads
     assert summary["decisions_written"] == (
         summary["offers_emitted"]
         + summary["coupons_issued"]
         + summary["profile_events"]
         + summary["offer_rewards"]
     )
+
+
+def test_offers_carry_their_exposure_only_where_it_is_read() -> None:
+    """Off by default (an in-memory run nothing reads offers from); on, each ranked offer
+    has it, and nothing else differs."""
+    from streamcrm.app.agents import processor_for
+    from streamcrm.config import Settings
+
+    lines = [r.value.decode() for r in generate(3000, seed=5, customers=60)]
+    mapped, _ = map_rows("jsonl", lines)
+    off = replay(mapped, crm=CONFIG_NO_HOLDOUT)
+    on = replay(mapped, crm=replace(CONFIG_NO_HOLDOUT, offer_exposure=True))
+    ranked = [o for o in on.offers if o["trigger"] != "win_back"]
+    assert ranked and all("exposure" in o for o in ranked)
+    assert not any("exposure" in o for o in off.offers)
+    assert [{k: v for k, v in o.items() if k != "exposure"} for o in on.offers] == off.offers
+    assert off.summary()["offer_rewards"] == on.summary()["offer_rewards"] > 0
+    assert processor_for(Settings()).crm.offer_exposure  # the worker publishes it

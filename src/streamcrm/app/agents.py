@@ -86,7 +86,8 @@ def processor_for(settings: Settings) -> Processor:
     return Processor(
         settings.topics.inputs(),
         limits=Limits(dedupe_window=settings.dedupe_window, recent_views=settings.recent_views),
-        crm=replace(settings.crm, audit_offers=decisions_read(settings)),
+        # Its offers topic is an output: the exposure goes with each offer (offers.exposure).
+        crm=replace(settings.crm, audit_offers=decisions_read(settings), offer_exposure=True),
         clock=settings.clock,
         reorder=True,
         max_record_bytes=settings.max_record_bytes,

@@ -71,7 +71,7 @@ def create_naive_app(  # noqa: PLR0915 - written flat, as in Faust's docs
     customers: Any = app.Table("customers", partitions=partitions)
     customers.key_serializer = "crm_utf8"
     customers.value_serializer = "crm_customer_v1"
-    crm = CrmConfig()
+    crm = CrmConfig(offer_exposure=True)  # the worker's offers carry their exposure too
     learners = Learners(churn=ChurnModel(horizon_s=crm.churn_horizon_s))
     redis = aioredis.Redis.from_url(redis_url) if redis_url else None
     counts = {"events_in": 0, "dead_letters": 0, "coupons_issued": 0, "offers_emitted": 0,

@@ -69,8 +69,9 @@ def on_event(state: CustomerState, event: Event, ctx: Context[OfferLearners]) ->
         outcomes.append(f"offer_{verdict.reason}")
     else:
         state, offer = policy.make_offer(
-            state, event, learners.candidates, learners.ranker, config.offers, learners.gate
-        )
+            state, event, learners.candidates, learners.ranker, config.offers, learners.gate,
+            with_exposure=config.offer_exposure,
+        )  # fmt: skip
         if offer is not None:
             state = evolve(state, offers_sent_at=(*sent["offer"], event.ts))
             emitted += (Emitted("next_best_offer", offer, event.ts),)

@@ -47,8 +47,9 @@ def cooc(
         for sku, weight in stats.neighbour_items(view.sku):
             if sku not in excluded:
                 score[sku] = score.get(sku, 0.0) + weight
-    best = heapq.nsmallest(n, score.items(), key=lambda kv: (-kv[1], kv[0]))
-    return tuple(sku for sku, _ in best)
+    # (-strength, sku) tuples: the order of a key call per SKU, without the calls.
+    best = heapq.nsmallest(n, [(-weight, sku) for sku, weight in score.items()])
+    return tuple(sku for _, sku in best)
 
 
 def popular(

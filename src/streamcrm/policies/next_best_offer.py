@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+from itertools import islice
 from typing import Any
 
 from streamcrm.events import Event, format_ts
@@ -96,15 +97,15 @@ def candidate_pool(
     reasons are formatted only for SKUs not yet seen, popularity is computed in one pass.
     """
     excluded = set(state.recent_purchases)
+    recent = [v.sku for v in state.recent_views[:10]]
+    seeds = recent[:5]
     if state.cart is not None:
-        excluded |= {line.sku for line in state.cart.lines}
-    seeds = [v.sku for v in state.recent_views[:5]]
-    if state.cart is not None:
-        seeds += [line.sku for line in state.cart.lines]
+        in_cart = [line.sku for line in state.cart.lines]
+        excluded.update(in_cart)
+        seeds += in_cart
     strength: dict[str, float] = {}
-    reason: dict[str, str] = {}
-    for view in state.recent_views[:10]:  # still interested? the strongest signal there is
-        reason.setdefault(view.sku, "you looked at this recently")
+    # Still interested? The strongest signal there is (the first reason given stays).
+    reason = dict.fromkeys(recent, "you looked at this recently")
     strength_get, neighbour_items = strength.get, stats.neighbour_items
     for seed in seeds:
         why = f"often viewed or bought with {seed}"  # once per seed, not per neighbour
@@ -114,12 +115,14 @@ def candidate_pool(
                 reason[sku] = why
     favourite = sorted({v.category for v in state.recent_views[:10]})
     for category in favourite:
+        why = f"popular in {category}"
         for sku in stats.top_in(category, now)[:10]:
             if sku not in reason:
-                reason[sku] = f"popular in {category}"
+                reason[sku] = why
     for sku, _ in stats.top(20, now):
-        reason.setdefault(sku, "trending now")
-    viewed = [v.sku for v in state.recent_views[:10] if v.sku not in excluded]
+        if sku not in reason:
+            reason[sku] = "trending now"
+    viewed = [sku for sku in recent if sku not in excluded]
     skipped = excluded.union(viewed)
     others = [sku for sku in reason if sku not in skipped]
     popularity = stats.popularity_at(viewed + others, now)
@@ -177,10 +180,14 @@ def make_offer(
     ranker: OfferRanker,
     config: OfferConfig,
     gate: OfferGate | None = None,
+    *,
+    with_exposure: bool = True,
 ) -> tuple[CustomerState, dict[str, Any] | None]:
     """Rank and pick; return the state holding the new offer, and the event (None if no
     candidates). The gate says whose order is served: the model's or the fallback's (the
-    candidates' own order, recent views first); both are kept for the evaluation."""
+    candidates' own order, recent views first); both are kept for the evaluation.
+    ``with_exposure`` False: no exposure object even with ``config.exposure`` (nothing
+    reads it)."""
     pool, reasons = candidates(state, stats, event.ts, config)
     if not pool:
         return state, None
@@ -188,9 +195,9 @@ def make_offer(
         "nbo-" + hashlib.sha256(f"{state.customer_id}|{event.event_id}".encode()).hexdigest()[:24]
     )
     learned = ranker.rank(pool)
-    fallback = [(sku, 1.0 / (1 + i)) for i, sku in enumerate(pool)]
     by_model = gate is None or gate.use_model
-    scored = learned if by_model else fallback
+    # The fallback's scores only when it is served (its top 10 is the pool's first 10).
+    scored = learned if by_model else [(sku, 1.0 / (1 + i)) for i, sku in enumerate(pool)]
     ranked = [sku for sku, _ in scored]
     explored = ranked[: max(config.exposure_pool, 1)]
     shares = slot_sampling.slot_shares(
@@ -204,7 +211,7 @@ def make_offer(
     popular, lists = yardsticks(state, stats, event.ts)
     lists += (
         ("learned", tuple(sku for sku, _ in learned[:10])),
-        ("fallback", tuple(sku for sku, _ in fallback[:10])),
+        ("fallback", tuple(islice(pool, 10))),
     )
     offer = OfferState(
         offer_id=offer_id,
@@ -237,7 +244,7 @@ def make_offer(
         ],
         "expires_at": format_ts(event.ts + config.buy_window_s),
     }
-    if config.exposure:
+    if config.exposure and with_exposure:
         body["exposure"] = exposure(explored, pool, score_of, dict(learned), shares)
     return evolve(state, offer=offer), body
 

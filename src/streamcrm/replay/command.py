@@ -8,6 +8,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -76,8 +77,10 @@ def run_replay(args: argparse.Namespace, settings: Settings) -> int:
                 _say(f"  {done}/{total} events replayed")
 
         with _decision_log(out) as write:
+            # Offers carry their exposure (for evaluate-policy) only when written out.
+            crm = replace(settings.crm, offer_exposure=write is not None)
             outcome = replay(
-                mapped, crm=settings.crm, progress=progress, decisions=write, workers=workers,
+                mapped, crm=crm, progress=progress, decisions=write, workers=workers,
                 pricing=getattr(args, "pricing", "on") == "on",
             )  # fmt: skip
         summary = outcome.summary()
