@@ -4,9 +4,10 @@
   unless the context changed (a new cart version, an order).
 - **Which**: candidates from what the stream taught (:mod:`streamcrm.learning.candidates`):
   what the customer looked at lately, neighbours of what they just looked at or carted, popular items in their
-  favourite categories, what is trending; never what is in their cart or was bought
-  lately. The ranker scores and explores (:mod:`streamcrm.learning.ranking`), or, while
-  the gate finds it behind, the candidates' own order is served
+  favourite categories, what is trending; never what is in their cart, nor what was
+  bought lately unless the buy-again rates clearly favour it
+  (:mod:`streamcrm.learning.rebuy`). The ranker scores and explores
+  (:mod:`streamcrm.learning.ranking`), or, while the gate finds it behind, the candidates' own order is served
   (:mod:`streamcrm.learning.offer_gate`).
 - **Learning**: from what customers choose next (:mod:`streamcrm.policies.offer_learning`).
   An offered item viewed or carted within ``click_window_s``, or bought within
