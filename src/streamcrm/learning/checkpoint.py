@@ -211,6 +211,7 @@ def _load_ranker(ranker: OfferRanker, gate: OfferGate, data: dict[str, Any]) -> 
     gate.fallback_hits = integer(g.get("fallback_hits"), "gate fallback hits")
     gate.model_rate = number(g.get("model_rate"), "gate model rate")
     gate.fallback_rate = number(g.get("fallback_rate"), "gate fallback rate")
+    gate.rebuy.restore(g.get("rebuy"))
 
 
 def _load_churn(churn: ChurnModel, data: dict[str, Any]) -> None:

@@ -25,6 +25,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from streamcrm.learning.rebuy import RebuyRates
 from streamcrm.learning.river_state import BadState, integer
 
 
@@ -38,6 +39,8 @@ class OfferGate:
     fallback_rate: float = 0.0
     model_hits: int = 0  # all-time, for the report
     fallback_hits: int = 0
+    # When a recent purchase beats the served order's slot (learned at the same moments).
+    rebuy: RebuyRates = field(default_factory=RebuyRates)
     # This worker's own moments since the last export: (examples, model hits, fallback hits).
     _outbox: list[int] = field(default_factory=lambda: [0, 0, 0])
 
@@ -55,14 +58,18 @@ class OfferGate:
         box[1] += int(model_hit)
         box[2] += int(fallback_hit)
 
-    def export_delta(self) -> dict[str, int] | None:
-        """This worker's own informative moments since the last export, as counts (None:
-        there were none)."""
+    def export_delta(self) -> dict[str, Any] | None:
+        """This worker's own informative moments since the last export, as counts, and
+        its buy-again counts (None: there were neither)."""
         n, model, fallback = self._outbox
-        if not n:
+        rebuy = self.rebuy.export_delta()
+        if not n and rebuy is None:
             return None
         self._outbox = [0, 0, 0]
-        return {"examples": n, "model_hits": model, "fallback_hits": fallback}
+        delta: dict[str, Any] = {"examples": n, "model_hits": model, "fallback_hits": fallback}
+        if rebuy is not None:
+            delta["rebuy"] = rebuy
+        return delta
 
     def merge_delta(self, delta: Any) -> None:
         """Another worker's moments, folded in as if they had arrived here in one run
@@ -74,6 +81,7 @@ class OfferGate:
         n = integer(delta.get("examples"), "gate examples")
         model = integer(delta.get("model_hits"), "gate model hits")
         fallback = integer(delta.get("fallback_hits"), "gate fallback hits")
+        self.rebuy.merge_delta(delta.get("rebuy"))
         if not n or model > n or fallback > n:
             return
         keep = self.fading**n
@@ -91,5 +99,5 @@ class OfferGate:
         return {
             "examples": self.examples, "model_rate": self.model_rate,
             "fallback_rate": self.fallback_rate, "model_hits": self.model_hits,
-            "fallback_hits": self.fallback_hits,
+            "fallback_hits": self.fallback_hits, "rebuy": self.rebuy.as_dict(),
         }  # fmt: skip

@@ -1,5 +1,5 @@
 """Offer ranking: an online River logistic regression over standardised (customer,
-candidate) features, with epsilon-greedy exploration and logged propensities.
+candidate) features.
 
 It learns from what customers do next (:mod:`streamcrm.policies.offer_learning`): each
 cart add or purchase is a ranking example over the candidates built before it, the SKU
@@ -7,25 +7,19 @@ added or bought the positive, sampled other candidates the negatives. ``pairwise
 learns the same logistic regression on differences (positive minus negative, and the
 reverse), a RankNet/BPR-style objective; the default was chosen by measurement (README).
 
-The greedy list is the top ``k`` by score. With probability ``epsilon`` the last slot goes
-to a uniformly drawn candidate from outside the top ``k`` instead. Each shown item logs
-the probability it had of being shown, so off-policy estimators (IPS) can evaluate other
-rankers on the logs. The draw uses a generator seeded by the offer id: replays explore
-exactly as live did.
+:meth:`OfferRanker.rank` orders the candidates; exploration and the logged propensities
+are :mod:`streamcrm.policies.slot_sampling`'s.
 
->>> ranker = OfferRanker(epsilon=0.0)
->>> picks = ranker.choose({"a": {"cooc": 1.0}, "b": {"cooc": 0.0}}, k=1, seed="offer-1")
->>> [(sku, propensity) for sku, _, propensity in picks]
-[('a', 1.0)]
+>>> ranker = OfferRanker()
+>>> [sku for sku, _ in ranker.rank({"a": {"cooc": 1.0}, "b": {"cooc": 0.0}})]
+['a', 'b']
 >>> ranker.learn_one({"cooc": 1.0}, True); ranker.version
 'ranker-v2.1'
 """
 
 from __future__ import annotations
 
-import hashlib
 import math
-import random
 from itertools import repeat
 from operator import mul
 from typing import Any
@@ -96,6 +90,8 @@ class OfferRanker:
         self, epsilon: float = 0.1, *, scaled: bool = True, pairwise: bool = False,
         exposure_blend: float = 0.0,
     ) -> None:  # fmt: skip
+        # Not read here (slot_sampling explores); kept because the processor and the
+        # checkpoint still pass and copy it.
         self.epsilon = epsilon
         # Offer interactions (shown/clicked/dismissed) learn a model of their own; its
         # logit is added to the served scores x exposure_blend (0: reported, not used).
@@ -195,26 +191,6 @@ class OfferRanker:
                 (sku, sigmoid(_logit(p) + blend * logit(candidates[sku]))) for sku, p in scored
             ]
         return sorted(scored, key=lambda p: -p[1])
-
-    def choose(
-        self, candidates: dict[str, dict[str, float]], *, k: int, seed: str,
-        ranked: list[tuple[str, float]] | None = None,
-    ) -> list[tuple[str, float, float]]:  # fmt: skip
-        """(sku, score, propensity), best first; ``ranked`` saves scoring twice."""
-        scored = ranked if ranked is not None else self.rank(candidates)
-        top, rest = scored[:k], scored[k:]
-        if not rest or self.epsilon <= 0:
-            return [(sku, score, 1.0) for sku, score in top]
-        rng = random.Random(int.from_bytes(hashlib.sha256(seed.encode()).digest()[:8], "big"))
-        explore = rng.random() < self.epsilon
-        shown = [(sku, score, 1.0) for sku, score in top[:-1]]
-        if explore:
-            sku, score = rng.choice(rest)
-            shown.append((sku, score, self.epsilon / len(rest)))
-        else:
-            sku, score = top[-1]
-            shown.append((sku, score, 1.0 - self.epsilon))
-        return shown
 
 
 def _logit(p: float) -> float:

@@ -4,9 +4,10 @@
   unless the context changed (a new cart version, an order).
 - **Which**: candidates from what the stream taught (:mod:`streamcrm.learning.candidates`):
   what the customer looked at lately, neighbours of what they just looked at or carted, popular items in their
-  favourite categories, what is trending; never what is in their cart or was bought
-  lately. The ranker scores and explores (:mod:`streamcrm.learning.ranking`), or, while
-  the gate finds it behind, the candidates' own order is served
+  favourite categories, what is trending; never what is in their cart, nor what was
+  bought lately unless the buy-again rates clearly favour it
+  (:mod:`streamcrm.learning.rebuy`). The ranker scores and explores
+  (:mod:`streamcrm.learning.ranking`), or, while the gate finds it behind, the candidates' own order is served
   (:mod:`streamcrm.learning.offer_gate`).
 - **Learning**: from what customers choose next (:mod:`streamcrm.policies.offer_learning`).
   An offered item viewed or carted within ``click_window_s``, or bought within
@@ -27,7 +28,7 @@ from typing import Any
 
 from streamcrm.events import Event, format_ts
 from streamcrm.evolve import evolve
-from streamcrm.learning import baselines
+from streamcrm.learning import baselines, rebuy
 from streamcrm.learning.candidates import CandidateStats
 from streamcrm.learning.offer_features import FEATURES, features
 from streamcrm.learning.offer_gate import OfferGate
@@ -37,6 +38,7 @@ from streamcrm.state import CustomerState, OfferState
 
 WEIGHTS = {"product_viewed": 1.0, "cart_item_added": 3.0, "order_placed": 5.0}
 FALLBACK_VERSION = "rule-recent-cooc-v1"  # offers served in the candidates' own order
+REBUY = "rebuy"  # the offer's recent purchases (eval_lists), for the buy-again rates
 
 
 @dataclass(frozen=True, slots=True)
@@ -198,6 +200,13 @@ def make_offer(
     by_model = gate is None or gate.use_model
     # The fallback's scores only when it is served (its top 10 is the pool's first 10).
     scored = learned if by_model else [(sku, 1.0 / (1 + i)) for i, sku in enumerate(pool)]
+    fallback_top = tuple(islice(pool, 10))  # before buy-again may add to the pool
+    cart = [line.sku for line in state.cart.lines] if state.cart is not None else []
+    bought = rebuy.recent_purchases(state.recent_purchases, cart)
+    model_of = dict(learned)
+    if gate is not None and bought:
+        scored = _buy_again(state, event.ts, stats, ranker, gate, pool, reasons, scored, bought)
+        model_of.update(ranker.rank({sku: pool[sku] for sku in bought if sku in pool}))
     ranked = [sku for sku, _ in scored]
     explored = ranked[: max(config.exposure_pool, 1)]
     shares = slot_sampling.slot_shares(
@@ -211,8 +220,10 @@ def make_offer(
     popular, lists = yardsticks(state, stats, event.ts)
     lists += (
         ("learned", tuple(sku for sku, _ in learned[:10])),
-        ("fallback", tuple(islice(pool, 10))),
+        ("fallback", fallback_top),
     )
+    if bought:  # what the buy-again rates learn from at the evaluation (not a baseline)
+        lists += ((REBUY, bought),)
     offer = OfferState(
         offer_id=offer_id,
         at=event.ts,
@@ -245,8 +256,29 @@ def make_offer(
         "expires_at": format_ts(event.ts + config.buy_window_s),
     }
     if config.exposure and with_exposure:
-        body["exposure"] = exposure(explored, pool, score_of, dict(learned), shares)
+        body["exposure"] = exposure(explored, pool, score_of, model_of, shares)
     return evolve(state, offer=offer), body
+
+
+def _buy_again(
+    state: CustomerState, now: float, stats: CandidateStats, ranker: OfferRanker,
+    gate: OfferGate, pool: dict[str, dict[str, float]], reasons: dict[str, str],
+    scored: list[tuple[str, float]], bought: tuple[str, ...],
+) -> list[tuple[str, float]]:  # fmt: skip
+    """The served order with recent purchases merged in where the buy-again rates say
+    they beat the slot (:mod:`streamcrm.learning.rebuy`); each position keeps the served
+    order's score. The features of those merged in join ``pool`` (and their reasons)."""
+    base = [sku for sku, _ in scored]
+    merged = gate.rebuy.merge(base, bought, baselines.DEPTH)
+    if merged is base:
+        return scored
+    new = [sku for sku in merged if sku not in pool]
+    pool.update(features(state, new, stats, now, {}, stats.popularity_at(new, now)))
+    for sku in new:
+        reasons[sku] = "you bought this before"
+    scores = [score for _, score in scored]
+    scores += [scores[-1]] * (len(merged) - len(scores))  # a short list grown by a purchase
+    return list(zip(merged, scores, strict=False))
 
 
 def exposure(
@@ -360,7 +392,7 @@ def evaluate(
         outcomes.append("nbo_target_seen")
     lists = (("model", offer.eval_model), ("popular", offer.eval_popular), *offer.eval_lists)
     for name, ranked in lists:
-        for k in (5, 10):
+        for k in (5, 10) if name != REBUY else ():
             if skus & set(ranked[:k]):
                 outcomes.append(f"{name}_hit_at_{k}")
     if skus & set(offer.skus):  # the list actually shown (exploration included)
@@ -371,4 +403,5 @@ def evaluate(
             model_hit=bool(skus & set(orders["learned"][: gate.k])),
             fallback_hit=bool(skus & set(orders["fallback"][: gate.k])),
         )
+        gate.rebuy.update(base=orders["fallback"], rebuy=orders.get(REBUY, ()), targets=skus)
     return evolve(state, offer=evolve(offer, evaluated=True)), outcomes
