@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -134,7 +135,8 @@ def test_a_replays_own_log_evaluates_its_logging_policy_on_policy() -> None:
     lines = [r.value.decode() for r in generate(4000, seed=5, customers=60)]
     mapped, _ = map_rows("jsonl", lines)
     written: list[dict[str, object]] = []
-    replay(mapped, crm=CONFIG_NO_HOLDOUT, decisions=written.extend)
+    # as `replay --decisions-out` runs: the offers carry their exposure
+    replay(mapped, crm=replace(CONFIG_NO_HOLDOUT, offer_exposure=True), decisions=written.extend)
     log = read_decisions([json.dumps(e) for e in written], "replay")
     assert log.offers and any(o.rewarded for o in log.offers)
     for o in log.offers:  # the published propensities are the policy's own marginals
