@@ -18,6 +18,7 @@ import orjson
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
+from streamcrm import state_codec
 from streamcrm.app.factory import CUSTOMERS_TABLE
 from streamcrm.config import Settings
 from streamcrm.kafka_admin import ensure_topics
@@ -128,7 +129,7 @@ async def read_changelog(dep: Deployment) -> dict[str, list[tuple[int, CustomerS
             for messages in batch.values():
                 for m in messages:
                     if m.key is not None and m.value is not None:
-                        state = CustomerState.from_dict(orjson.loads(m.value))
+                        state = state_codec.decode(m.value)
                         history.setdefault(m.key.decode(), []).append((m.offset, state))
             for tp in list(pending):
                 highwater = consumer.highwater(tp)

@@ -17,9 +17,9 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 import faust
-import orjson
 from aiokafka.partitioner import murmur2
 
+from streamcrm import state_codec
 from streamcrm.app import learner_store
 from streamcrm.app.campaigns import attach_campaigns
 from streamcrm.app.catchup import changelog_tail
@@ -58,7 +58,7 @@ def _owned(app: faust.App, input_topics: set[str]) -> set[int]:
 
 
 def _customer(value: bytes) -> CustomerState:
-    return CustomerState.from_dict(orjson.loads(value))
+    return state_codec.decode(value)
 
 
 def _adopt_learners(

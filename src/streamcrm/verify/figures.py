@@ -63,6 +63,7 @@ from typing import Any
 
 import orjson
 
+from streamcrm import state_codec
 from streamcrm.events import parse_ts
 from streamcrm.snapshot import snapshot_fields
 from streamcrm.state import CustomerState
@@ -98,7 +99,7 @@ def lineages(changelog: Iterable[tuple[str, bytes | None]]) -> dict[str, Lineage
     """Replay the changelog records (key, value) in order into one lineage per customer."""
     out: dict[str, Lineage] = {}
     for key, value in changelog:
-        state = None if value is None else CustomerState.from_dict(orjson.loads(value))
+        state = None if value is None else state_codec.decode(value)
         out.setdefault(key, Lineage()).step(state)
     return out
 
