@@ -31,7 +31,7 @@ from streamcrm.app.intake import Intake
 from streamcrm.app.sharing import WorkerSharing, attach_sharing
 from streamcrm.ingest import Processor, Record
 from streamcrm.publish import end_of_stream
-from streamcrm.state import CustomerState, Limits
+from streamcrm.state import Limits
 
 if TYPE_CHECKING:
     from streamcrm.app.factory import Runtime
@@ -55,10 +55,6 @@ FIRE_SLICE = 1000
 
 def _owned(app: faust.App, input_topics: set[str]) -> set[int]:
     return {tp.partition for tp in app.consumer.assignment() if tp.topic in input_topics}
-
-
-def _customer(value: bytes) -> CustomerState:
-    return state_codec.decode(value)
 
 
 def _adopt_learners(
@@ -251,7 +247,7 @@ def attach_recovery(
     async def rebuild_deadlines() -> None:
         active, generation = _owned(app, input_topics), app.consumer_generation_id
         tables: tuple[tuple[Any, Callable[[bytes], Any]], ...] = (
-            (customers, _customer),
+            (customers, state_codec.decode),  # the changelog's compact form
             (learners, bytes),
             (markers, bytes),
         )
