@@ -20,7 +20,7 @@ from aiokafka.errors import KafkaError
 from streamcrm.app.learner_store import Write, model_key, sharing_key
 from streamcrm.learning.river_state import BadState
 from streamcrm.sharing import handover
-from streamcrm.sharing.kafka import KafkaTransport, learning_topic
+from streamcrm.sharing.kafka import OWN, KafkaTransport, learning_topic
 from streamcrm.sharing.learners import Peer, start
 
 if TYPE_CHECKING:
@@ -42,6 +42,7 @@ class SharingStats:
     deltas_merged: int = 0
     deltas_rejected: int = 0
     records_read: int = 0
+    own_skipped: int = 0  # of records_read: this worker's own deltas, not decoded
     bytes_read: int = 0
     last_delay_s: float | None = None  # publish (sender's clock) to merged here
     max_delay_s: float = 0.0
@@ -55,6 +56,7 @@ class SharingStats:
             "deltas_merged": self.deltas_merged,
             "deltas_rejected": self.deltas_rejected,
             "records_read": self.records_read,
+            "own_skipped": self.own_skipped,
             "bytes_read": self.bytes_read,
             "last_delay_s": self.last_delay_s,
             "max_delay_s": round(self.max_delay_s, 3),
@@ -138,12 +140,18 @@ class WorkerSharing:
         if not self.started:
             await self.start()
         epoch = self.epoch
-        records = await self.transport.fetch_records(timeout_s)
+        # Keyed by sender: this incarnation's own deltas are skipped unread (the merge
+        # would skip them); an earlier incarnation's are merged, as the merge would.
+        records = await self.transport.fetch_records(timeout_s, own=self.peer.worker)
         if epoch != self.epoch or not records:
             return  # a handover moved the read position meanwhile: re-read from there
         now = time.time()
         for offset, delta in records:  # no await from here: merges and offset agree
             self.stats.records_read += 1
+            if delta is OWN:
+                self.stats.own_skipped += 1
+                self.offset = offset + 1
+                continue
             try:
                 merged = self.peer.merge(self.processor.learners, delta)
             except BadState as exc:

@@ -21,6 +21,7 @@ from streamcrm.learning.river_state import BadState
 from streamcrm.sharing.learners import LearnerSet, Peer
 
 LEARNING_TOPIC = "streamcrm.learning"
+OWN = object()  # fetch_records: the reader's own delta, skipped undecoded
 
 
 def learning_topic(app_id: str) -> str:
@@ -73,31 +74,33 @@ class KafkaTransport:
         offset: int = await self.consumer.position(partition)
         return offset
 
-    async def fetch_records(self, timeout_s: float) -> list[tuple[int, Any]]:
-        """(offset, decoded delta or None if not JSON) of what arrived since the last fetch."""
+    async def fetch_records(
+        self, timeout_s: float, own: str | None = None
+    ) -> list[tuple[int, Any]]:
+        """(offset, decoded delta, None if not JSON, or :data:`OWN`) of what arrived since
+        the last fetch. A record keyed ``own`` (the reader's sender id: :meth:`publish`
+        keys each delta by its sender) is its own delta come back, which the merge would
+        skip: it is not decoded (with N workers 1/N of what each reads)."""
         batches = await self.consumer.getmany(timeout_ms=int(timeout_s * 1000))
+        skip = None if own is None else own.encode()
         out: list[tuple[int, Any]] = []
         for records in batches.values():
             for record in records:
                 self.bytes_read += len(record.value or b"")
+                if skip is not None and record.key == skip:
+                    out.append((record.offset, OWN))
+                    continue
                 try:
                     out.append((record.offset, orjson.loads(record.value or b"")))
                 except orjson.JSONDecodeError:
                     out.append((record.offset, None))
         return out
 
-    async def fetch(self, timeout_s: float) -> list[Any]:
-        """What arrived since the last fetch; a record that is not JSON is skipped here and
-        one that is not a delta is rejected by the merge (both counted by the caller)."""
-        batches = await self.consumer.getmany(timeout_ms=int(timeout_s * 1000))
-        out: list[Any] = []
-        for records in batches.values():
-            for record in records:
-                try:
-                    out.append(orjson.loads(record.value or b""))
-                except orjson.JSONDecodeError:
-                    out.append(None)
-        return out
+    async def fetch(self, timeout_s: float, own: str | None = None) -> list[Any]:
+        """What arrived since the last fetch but the reader's own (keyed ``own``); a record
+        that is not JSON is None here and is rejected by the merge (counted by the caller)."""
+        records = await self.fetch_records(timeout_s, own)
+        return [delta for _, delta in records if delta is not OWN]
 
 
 async def share_once(
@@ -109,7 +112,7 @@ async def share_once(
     if delta is not None:
         await transport.publish(peer.worker, delta)
     merged = rejected = 0
-    for received in await transport.fetch(timeout_s):
+    for received in await transport.fetch(timeout_s, own=peer.worker):
         try:
             merged += int(peer.merge(learners, received))
         except BadState:
