@@ -11,6 +11,7 @@ which it includes merged deltas (README, "How state and learning are distributed
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 import orjson
@@ -21,7 +22,16 @@ from streamcrm.learning.river_state import BadState
 from streamcrm.sharing.learners import LearnerSet, Peer
 
 LEARNING_TOPIC = "streamcrm.learning"
-OWN = object()  # fetch_records: the reader's own delta, skipped undecoded
+
+
+class _Own:
+    """:func:`read_records`' marker for the reader's own delta, skipped undecoded."""
+
+    def __repr__(self) -> str:
+        return "<own>"
+
+
+OWN = _Own()
 
 
 def learning_topic(app_id: str) -> str:
@@ -77,30 +87,42 @@ class KafkaTransport:
     async def fetch_records(
         self, timeout_s: float, own: str | None = None
     ) -> list[tuple[int, Any]]:
-        """(offset, decoded delta, None if not JSON, or :data:`OWN`) of what arrived since
-        the last fetch. A record keyed ``own`` (the reader's sender id: :meth:`publish`
-        keys each delta by its sender) is its own delta come back, which the merge would
-        skip: it is not decoded (with N workers 1/N of what each reads)."""
+        """:func:`read_records` of what arrived since the last fetch."""
         batches = await self.consumer.getmany(timeout_ms=int(timeout_s * 1000))
-        skip = None if own is None else own.encode()
-        out: list[tuple[int, Any]] = []
-        for records in batches.values():
-            for record in records:
-                self.bytes_read += len(record.value or b"")
-                if skip is not None and record.key == skip:
-                    out.append((record.offset, OWN))
-                    continue
-                try:
-                    out.append((record.offset, orjson.loads(record.value or b"")))
-                except orjson.JSONDecodeError:
-                    out.append((record.offset, None))
-        return out
+        records = [(r.offset, r.key, r.value) for rs in batches.values() for r in rs]
+        self.bytes_read += sum(len(value or b"") for _, _, value in records)
+        return read_records(records, own)
 
     async def fetch(self, timeout_s: float, own: str | None = None) -> list[Any]:
         """What arrived since the last fetch but the reader's own (keyed ``own``); a record
         that is not JSON is None here and is rejected by the merge (counted by the caller)."""
         records = await self.fetch_records(timeout_s, own)
         return [delta for _, delta in records if delta is not OWN]
+
+
+def read_records(
+    records: Iterable[tuple[int, bytes | None, bytes | None]], own: str | None
+) -> list[tuple[int, Any]]:
+    """(offset, decoded delta, None if not JSON, or :data:`OWN`) per (offset, key, value).
+
+    A record keyed ``own`` (the reader's sender id: :meth:`KafkaTransport.publish` keys
+    each delta by its sender) is its own delta come back, which the merge would skip: it
+    is not decoded (with N workers, 1/N of what each reads).
+
+    >>> read_records([(0, b"a", b"{}"), (1, b"b", b'{"v":1}'), (2, b"b", b"x")], own="a")
+    [(0, <own>), (1, {'v': 1}), (2, None)]
+    """
+    skip = None if own is None else own.encode()
+    out: list[tuple[int, Any]] = []
+    for offset, key, value in records:
+        if skip is not None and key == skip:
+            out.append((offset, OWN))
+            continue
+        try:
+            out.append((offset, orjson.loads(value or b"")))
+        except orjson.JSONDecodeError:
+            out.append((offset, None))
+    return out
 
 
 async def share_once(
