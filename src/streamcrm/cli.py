@@ -181,6 +181,10 @@ def _add_bench_parser(sub: Any) -> None:
         "--json", action="store_true", help="print the figures as one JSON object, last line"
     )
     bench.add_argument(
+        "--no-price-suggestions", action="store_true",
+        help="run the pipeline worker without price suggestions (the naive agent has none)",
+    )  # fmt: skip
+    bench.add_argument(
         "--workload", nargs=2, metavar=("FORMAT", "FILE"),
         help="benchmark on a real log (formats as replay's) instead of the synthetic shop",
     )  # fmt: skip
@@ -224,7 +228,11 @@ def _bench(args: argparse.Namespace, settings: Settings) -> int:
             workload = from_log(args.workload[0], Path(args.workload[1]))
         except WorkloadError as exc:
             raise UsageError(str(exc)) from None
-    settings = replace(settings, redis_url=usable_redis(settings.redis_url))
+    settings = replace(
+        settings,
+        redis_url=usable_redis(settings.redis_url),
+        price_suggestions=not args.no_price_suggestions,
+    )
 
     def say(text: str) -> None:
         print(text, file=sys.stderr, flush=True)

@@ -217,6 +217,13 @@ def _add_worker_flags(worker: argparse.ArgumentParser) -> None:
         "topic <app-id>-learning (env STREAMCRM_SHARE_LEARNING=1; default off)",
     )
     worker.add_argument(
+        "--no-price-suggestions",
+        action="store_true",
+        default=_env("STREAMCRM_PRICE_SUGGESTIONS", "1") == "0",
+        help="do not count demand per SKU or suggest prices (no records to the sku-demand "
+        "topic or the pricing table; env STREAMCRM_PRICE_SUGGESTIONS=0; default on)",
+    )
+    worker.add_argument(
         "--share-every",
         default=_env("STREAMCRM_SHARE_EVERY", "5s"),
         help="how often a sharing worker publishes what it learned and merges the others' "

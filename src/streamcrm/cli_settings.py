@@ -77,6 +77,7 @@ def _worker_settings(args: argparse.Namespace, settings: Settings) -> Settings:
         fast_rebalance=args.fast_rebalance,
         checkpoint_every_s=_duration(args.checkpoint_every, "--checkpoint-every"),
         share_learning=args.share_learning,
+        price_suggestions=not args.no_price_suggestions,
         share_every_s=_positive(_duration(args.share_every, "--share-every"), "--share-every"),
         log_level=args.log_level,
         log_format=args.log_format,

@@ -49,6 +49,8 @@ def worker_command(settings: Settings, data_dir: Path, rules_file: Path) -> list
         cmd.append("--audit")
     if settings.share_learning:
         cmd += ["--share-learning", "--share-every", f"{settings.share_every_s:g}s"]
+    if not settings.price_suggestions:
+        cmd.append("--no-price-suggestions")
     if settings.deadletter_retention_s is not None:
         cmd += ["--deadletter-retention", f"{settings.deadletter_retention_s:g}s"]
     return cmd if settings.redis_url else [*cmd, "--no-redis"]

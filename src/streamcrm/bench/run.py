@@ -336,6 +336,7 @@ def run_bench(
         "peak_rss_mb": stats.get("peak_rss_mb"),
         "state_bytes_per_customer": stats.get("state_bytes_per_customer"),
         "redis_snapshot": settings.redis_url is not None,
+        "price_suggestions": settings.price_suggestions,
         "scaling": grown,
         "callgrind": instructions,
         # Both did the same work: what each decided, from its last round, read once it
