@@ -23,7 +23,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from streamcrm.events import Event
-from streamcrm.evolve import evolve
+from streamcrm.evolve import evolve, fast_init
 from streamcrm.state_model import (
     Abandonment,
     Cart,
@@ -55,6 +55,7 @@ MAX_LINE_QTY = 1000  # per line, as the schemas' qty: more units of one SKU are 
 MAX_MONEY = 1_000_000.0  # the schemas' money maximum
 
 
+@fast_init  # one per event
 @dataclass(frozen=True, slots=True)
 class Transition:
     """The outcome of one event: the new state, and whether the event changed anything."""
