@@ -60,7 +60,8 @@ def features(
     n = len(views) or 1
     log_mean = sum(math.log(max(v.price, 0.01)) for v in views) / n if views else None
     last = views[0] if views else None
-    last_neighbours = stats.neighbours(last.sku) if last is not None else {}
+    # The list itself, read only (a read-only proxy's get looks up and calls dict.get each time).
+    last_neighbours = stats.cooc.get(last.sku, {}) if last is not None else {}
     last_category = last.category if last is not None else None
     # Locals, and the per-customer parts hoisted: a row per candidate, ~60 an offer.
     catalog, log1p, pow_, log = stats.catalog.get, math.log1p, math.pow, math.log
