@@ -44,14 +44,56 @@ def evolve(obj: T, /, **changes: Any) -> T:
     return result
 
 
-def _copier(cls: type) -> Copier:
+def fast_init(cls: type[T]) -> type[T]:
+    """Give a frozen, slotted dataclass an ``__init__`` that sets its slots through their
+    descriptors, as :func:`evolve` copies: the generated one calls ``object.__setattr__``
+    per field (about 40% slower; a decision step builds several such objects per event).
+    The same signature and defaults; default factories and keyword-only fields refused.
+
+    >>> from dataclasses import dataclass
+    >>> @fast_init
+    ... @dataclass(frozen=True, slots=True)
+    ... class Pair:
+    ...     a: int
+    ...     b: tuple[int, ...] = ()
+    >>> Pair(1), Pair(1, b=(2,)) == Pair(a=1, b=(2,))
+    (Pair(a=1, b=()), True)
+    """
+    fields = _plain_fields(cls, "fast_init")
+    if any(f.default_factory is not dataclasses.MISSING or f.kw_only for f in fields):
+        msg = f"fast_init cannot build {cls.__name__}: a default factory or keyword-only field"
+        raise TypeError(msg)
+    scope: dict[str, Any] = {}
+    params, body = [], []
+    for i, f in enumerate(fields):
+        scope[f"_set{i}"] = cls.__dict__[f.name].__set__
+        if f.default is dataclasses.MISSING:
+            params.append(f.name)
+        else:
+            scope[f"_default{i}"] = f.default
+            params.append(f"{f.name}=_default{i}")
+        body.append(f"    _set{i}(self, {f.name})\n")
+    source = f"def __init__(self, {', '.join(params)}):\n" + "".join(body)
+    exec(source, scope)  # noqa: S102 - source built from the class's own field names
+    init = scope["__init__"]
+    init.__qualname__ = f"{cls.__qualname__}.__init__"
+    cls.__init__ = init  # type: ignore[method-assign]
+    return cls
+
+
+def _plain_fields(cls: type, user: str) -> tuple[dataclasses.Field[Any], ...]:
     fields = dataclasses.fields(cls)
     if "__slots__" not in cls.__dict__ or hasattr(cls, "__post_init__"):
-        msg = f"evolve needs a slotted dataclass without __post_init__, not {cls.__name__}"
+        msg = f"{user} needs a slotted dataclass without __post_init__, not {cls.__name__}"
         raise TypeError(msg)
     if any(not f.init for f in fields):
-        msg = f"evolve cannot copy {cls.__name__}: it has init=False fields"
+        msg = f"{user} cannot take {cls.__name__}: it has init=False fields"
         raise TypeError(msg)
+    return fields
+
+
+def _copier(cls: type) -> Copier:
+    fields = _plain_fields(cls, "evolve")
     names = [f.name for f in fields]
     setters = {name: cls.__dict__[name].__set__ for name in names}
     scope: dict[str, Any] = {"new": object.__new__, "cls": cls, "setters": setters}

@@ -35,6 +35,7 @@ from typing_extensions import TypeVar  # a TypeVar default: typing has it from 3
 
 from streamcrm.crm_config import CrmConfig, Learners
 from streamcrm.events import Event
+from streamcrm.evolve import fast_init
 from streamcrm.state import CustomerState
 
 # What of the learners a decision may reach. Covariant, so a Context over the full
@@ -56,6 +57,7 @@ TOPIC_OF: dict[str, str] = {
 }
 
 
+@fast_init  # built several times per event
 @dataclass(frozen=True, slots=True)
 class Emitted:
     """An output event: ``type`` is its schema's (and picks its topic), ``at`` the decision
@@ -66,6 +68,7 @@ class Emitted:
     at: float
 
 
+@fast_init  # built several times per event
 @dataclass(frozen=True, slots=True)
 class Step:
     """What one decision did: the new state and what it emits, counts and records.
@@ -80,6 +83,7 @@ class Step:
     evaluations: tuple[list[str], ...] = ()
 
 
+@fast_init  # built several times per event
 @dataclass(frozen=True, slots=True)
 class Context(Generic[L_co]):
     """What a decision may consult besides the customer's state: ``learners`` is the

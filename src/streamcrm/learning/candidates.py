@@ -331,5 +331,7 @@ class CandidateStats:
                 out[sku] = 0.0
             else:
                 score, at = entry
-                out[sku] = score * pow_(0.5, max(now - at, 0.0) / half_life)
+                age = now - at
+                # max(age, 0.0) without the call (the same value, -0.0 and all).
+                out[sku] = score * pow_(0.5, (0.0 if age < 0.0 else age) / half_life)
         return out

@@ -60,35 +60,38 @@ def features(
     n = len(views) or 1
     log_mean = sum(math.log(max(v.price, 0.01)) for v in views) / n if views else None
     last = views[0] if views else None
-    last_neighbours = stats.neighbours(last.sku) if last is not None else {}
-    catalog, log1p, pow_ = stats.catalog.get, math.log1p, math.pow
+    # The list itself, read only (a read-only proxy's get looks up and calls dict.get each time).
+    last_neighbours = stats.cooc.get(last.sku, {}) if last is not None else {}
+    last_category = last.category if last is not None else None
+    # Locals, and the per-customer parts hoisted: a row per candidate, ~60 an offer.
+    catalog, log1p, pow_, log = stats.catalog.get, math.log1p, math.pow, math.log
+    seen_at, cooc_of, near_last = history.get, cooc.get, last_neighbours.get
+    share_of, popularity_of = counts.get, popularity.get
     rows = {}
     for sku in skus:
         category, price = catalog(sku, UNKNOWN)
-        seen = history.get(sku)
+        seen = seen_at(sku)
         if seen is None:
-            rank = recency = count = session = 0.0
+            viewed = rank = recency = count = session = 0.0
         else:
             i, v = seen
             age = max(now - v.ts, 0.0)
-            rank, recency = 1.0 / (1 + i), pow_(0.5, age / HOUR)
+            viewed, rank, recency = 1.0, 1.0 / (1 + i), pow_(0.5, age / HOUR)
             count, session = log1p(v.views), 1.0 if age <= SESSION_S else 0.0
         fit = (
-            1.0 / (1.0 + abs(math.log(price) - log_mean))
-            if log_mean is not None and price > 0
-            else 0.5
+            1.0 / (1.0 + abs(log(price) - log_mean)) if log_mean is not None and price > 0 else 0.5
         )
         rows[sku] = {
-            "viewed": 0.0 if seen is None else 1.0,
+            "viewed": viewed,
             "view_rank": rank,
             "view_recency": recency,
             "view_count": count,
             "in_session": session,
-            "cooc": log1p(cooc.get(sku, 0.0)),
-            "cooc_last": log1p(last_neighbours.get(sku, 0.0)),
-            "category_affinity": counts.get(category, 0) / n,
-            "same_category_last": 1.0 if last is not None and last.category == category else 0.0,
+            "cooc": log1p(cooc_of(sku, 0.0)),
+            "cooc_last": log1p(near_last(sku, 0.0)),
+            "category_affinity": share_of(category, 0) / n,
+            "same_category_last": 1.0 if category == last_category else 0.0,
             "price_fit": fit,
-            "popularity": log1p(popularity.get(sku, 0.0)),
+            "popularity": log1p(popularity_of(sku, 0.0)),
         }
     return rows

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import math
 from itertools import repeat
-from operator import mul
+from operator import itemgetter, mul
 from typing import Any
 
 from river import compose, linear_model, optim, preprocessing
@@ -167,30 +167,52 @@ class OfferRanker:
         intercept = 0.0 if self.pairwise else self.lr.intercept
         if self.scaler is None:
             # River's logit: sum() of weight x value in the features' order, plus the intercept.
-            scored = [
-                (sku, sigmoid(sum(map(mul, map(weight, x, ZEROS), x.values())) + intercept))
+            logits = [
+                (sku, sum(map(mul, map(weight, x, ZEROS), x.values())) + intercept)
                 for sku, x in candidates.items()
             ]
         else:
-            # w * (x - mean) / std = (w / std) * x - w * mean / std, folded once per list.
-            scale, shift = {}, {}
-            means = self.scaler.means
-            for k, variance in self.scaler.vars.items():
-                if variance:
-                    w = weight(k, 0.0) / variance**0.5
-                    scale[k], shift[k] = w, w * means[k]
-            at, off = scale.get, shift.get
-            scored = [
-                (sku, sigmoid(sum(map(mul, map(at, x, ZEROS), x.values()))
-                              - sum(map(off, x, ZEROS)) + intercept))
-                for sku, x in candidates.items()
-            ]  # fmt: skip
+            logits = self._scaled_logits(candidates, intercept)
+        scored = _sigmoids(logits)
         if self.exposure_blend and self.exposure.labels:
             blend, logit = self.exposure_blend, self.exposure.logit
             scored = [
                 (sku, sigmoid(_logit(p) + blend * logit(candidates[sku]))) for sku, p in scored
             ]
-        return sorted(scored, key=lambda p: -p[1])
+        # Descending and stable (ties keep the candidates' order), without a key call per item.
+        return sorted(scored, key=itemgetter(1), reverse=True)
+
+    def _scaled_logits(
+        self, candidates: dict[str, dict[str, float]], intercept: float
+    ) -> list[tuple[str, float]]:
+        """w * (x - mean) / std = (w / std) * x - w * mean / std, folded once per list."""
+        assert self.scaler is not None
+        weight, means = self.lr.weights.get, self.scaler.means
+        scale, shift = {}, {}
+        for k, variance in self.scaler.vars.items():
+            if variance:
+                w = weight(k, 0.0) / variance**0.5
+                scale[k], shift[k] = w, w * means[k]
+        # The weights in a row's key order and the summed shift depend only on the keys
+        # (the same for every row features() builds): once per distinct key order.
+        folded: dict[tuple[str, ...], tuple[list[float], float]] = {}
+        logits = []
+        for sku, x in candidates.items():
+            keys = tuple(x)
+            fold = folded.get(keys)
+            if fold is None:
+                weights = [scale.get(k, 0.0) for k in keys]
+                fold = folded[keys] = (weights, sum([shift.get(k, 0.0) for k in keys]))
+            weights, total = fold
+            logits.append((sku, sum(map(mul, weights, x.values())) - total + intercept))
+        return logits
+
+
+def _sigmoids(logits: list[tuple[str, float]]) -> list[tuple[str, float]]:
+    """River's ``sigmoid`` (its 0 and 1 beyond +-30 included) over a list, without a
+    Python call per item."""
+    exp = math.exp
+    return [(sku, 0 if z < -30 else 1 if z > 30 else 1 / (1 + exp(-z))) for sku, z in logits]
 
 
 def _logit(p: float) -> float:

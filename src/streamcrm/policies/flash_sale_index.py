@@ -75,10 +75,12 @@ class InterestIndex:
             customers.pop(customer_id, None)
 
     def _note(self, item: str, customer: str, strength: int, ts: float) -> None:
-        customers = self._items.pop(item, None)
+        items = self._items
+        customers = items.get(item)
         if customers is None:
-            customers = OrderedDict()
-        self._items[item] = customers  # most recently touched last
+            customers = items[item] = OrderedDict()
+        else:
+            items.move_to_end(item)  # most recently touched last
         old = customers.pop(customer, None)
         if old is not None and ts - old[1] < self.horizon_s:
             strength = max(strength, old[0])

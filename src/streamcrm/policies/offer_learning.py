@@ -89,7 +89,7 @@ def learn_choice(
     targets = {sku for sku, _, _ in interactions(event)}.intersection(pool.skus)
     if not targets:
         return ["choice_target_not_candidate"] if pool.skus else []
-    others = sorted(sku for sku in pool.skus if sku not in targets)
+    others = sorted([sku for sku in pool.skus if sku not in targets])
     rng = random.Random(int.from_bytes(hashlib.sha256(event.event_id.encode()).digest()[:8], "big"))
     drawn = rng.sample(others, min(NEGATIVES, len(others)))
     # Features of the drawn few only (a row does not depend on the other candidates).
