@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import gc
+import os
 import re
 import shutil
 import subprocess
@@ -117,7 +118,10 @@ def instructions_per_event(
                 f"--skus={skus}", f"--customers={customers}",
                 f"--generate={warmup + events}", f"--process={processed}",
             ]  # fmt: skip
-            subprocess.run(command, check=True, capture_output=True)
+            # One BLAS thread: scipy's idle OpenBLAS threads spin, and callgrind counts
+            # their instructions too (-26,000 to +3,000 per event between runs).
+            env = {**os.environ, "OPENBLAS_NUM_THREADS": "1"}
+            subprocess.run(command, check=True, capture_output=True, env=env)
             counts.append(_total(out.read_text(errors="replace")))
     return {"skus": skus, "warmup_events": warmup, "events": events,
             "instructions_per_event": round((counts[1] - counts[0]) / events)}  # fmt: skip
