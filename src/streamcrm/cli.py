@@ -185,6 +185,10 @@ def _add_bench_parser(sub: Any) -> None:
         help="run the pipeline worker without price suggestions (the naive agent has none)",
     )  # fmt: skip
     bench.add_argument(
+        "--latency-rate", type=float, default=1_000.0, metavar="EVENTS_PER_S",
+        help="offered load of the latency run, events/s (default 1000)",
+    )
+    bench.add_argument(
         "--workload", nargs=2, metavar=("FORMAT", "FILE"),
         help="benchmark on a real log (formats as replay's) instead of the synthetic shop",
     )  # fmt: skip
@@ -218,6 +222,9 @@ def _bench(args: argparse.Namespace, settings: Settings) -> int:
     if args.events < 1000 or args.rounds < 1 or args.customers < 1 or args.skus < 1:
         msg = "--events must be at least 1000, --rounds, --customers and --skus at least 1"
         raise UsageError(msg)
+    if not 1.0 <= args.latency_rate <= 1_000_000.0:
+        msg = f"--latency-rate must be 1-1000000 events/s (got {args.latency_rate:g})"
+        raise UsageError(msg)
     workload = None
     if args.workload:
         from pathlib import Path
@@ -240,7 +247,8 @@ def _bench(args: argparse.Namespace, settings: Settings) -> int:
     figures = run_bench(settings, events=args.events, rounds=args.rounds, seed=args.seed,
                         explicit_broker=args.broker is not None, say=say,
                         customers=args.customers, skus=args.skus,
-                        callgrind=args.callgrind, workload=workload)  # fmt: skip
+                        callgrind=args.callgrind, workload=workload,
+                        latency_rate=args.latency_rate)  # fmt: skip
     for key, value in figures.items():
         say(f"{key:>30}: {value}")
     if args.json:

@@ -18,7 +18,7 @@ def test_bench_reports_every_figure_and_both_contenders_decide(
     result = subprocess.run(
         [sys.executable, "-m", "streamcrm", "bench", "--events", "1500", "--rounds", "1",
          "--partitions", "2", "--broker", kafka_bootstrap, "--redis-url", redis_url, "--json",
-         "--customers", "2000", "--skus", "400"],
+         "--customers", "2000", "--skus", "400", "--latency-rate", "300"],
         capture_output=True, text=True, timeout=600, check=False,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr[-3000:]
@@ -31,6 +31,7 @@ def test_bench_reports_every_figure_and_both_contenders_decide(
     assert 0 < figures["latency_p50_ms"] <= figures["latency_p99_ms"]
     assert figures["latency_samples"] > 0
     assert figures["latency_published_events_per_s"] > 0  # what the load generator delivered
+    assert figures["latency_offered_events_per_s"] == 300.0
     assert figures["peak_rss_mb"] > 0 and figures["state_bytes_per_customer"] > 0
     # The naive agent does the same work: it issues coupons and offers too.
     for contender in ("naive", "pipeline"):
@@ -60,7 +61,7 @@ def test_bench_on_a_real_log_format(kafka_bootstrap: str, redis_url: str, tmp_pa
     result = subprocess.run(
         [sys.executable, "-m", "streamcrm", "bench", "--events", "1000", "--rounds", "1",
          "--partitions", "2", "--broker", kafka_bootstrap, "--redis-url", redis_url, "--json",
-         "--workload", "taobao", str(log)],
+         "--workload", "taobao", str(log), "--latency-rate", "300"],
         capture_output=True, text=True, timeout=600, check=False,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr[-3000:]
