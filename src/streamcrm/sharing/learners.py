@@ -20,7 +20,10 @@ from typing import Any, Protocol
 
 from streamcrm.learning.river_state import BadState, integer, text
 
-VERSION = 1
+# 2: candidate links sent forward only, neighbours flat (sku_deltas.py). A worker
+# rejects another version whole, before any part is merged (a rolling upgrade shares
+# nothing between old and new workers until all run the new version).
+VERSION = 2
 PARTS = ("rfm", "candidates", "ranker", "churn", "gate")
 
 
@@ -67,7 +70,7 @@ class Peer:
         it is not what :meth:`export` writes (each part is checked as it is merged, so a
         bad part leaves the parts before it merged: the caller counts and skips it)."""
         if not isinstance(delta, dict) or delta.get("v") != VERSION:
-            raise BadState("learner delta: not a version-1 object")
+            raise BadState(f"learner delta: not a version-{VERSION} object")
         sender = text(delta.get("worker"), "sender", 200)
         seq = integer(delta.get("seq"), "sequence")
         if sender == self.worker or seq <= self.seen.get(sender, 0):
