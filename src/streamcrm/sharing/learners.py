@@ -9,8 +9,9 @@ What each learner sends (details in each module):
   (summed, so the shared model takes every worker's SGD steps);
 - offer gate: the informative moments' counts (folded in as that many fading steps).
 
-A delta is plain data (orjson-serialisable) tagged with its sender and a sequence number;
-a receiver skips its own and any it has merged already, so a transport may redeliver.
+A delta is plain data (orjson-serialisable) tagged with its format version, its sender
+and a sequence number; a receiver skips its own and any it has merged already, so a
+transport may redeliver.
 """
 
 from __future__ import annotations
