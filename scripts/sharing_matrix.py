@@ -102,7 +102,9 @@ def bench(mapped: list[Mapped], rounds: int, every: float) -> dict[str, Any]:
     one = best["1_off"]["events_per_cpu_s"]
     return {name: {"events_per_cpu_s": r["events_per_cpu_s"],
                    "vs_1_worker": round(r["events_per_cpu_s"] / one, 3),
-                   "sharing_cpu_share": r["sharing_cpu_share"]} for name, r in best.items()}  # fmt: skip
+                   "sharing_cpu_share": r["sharing_cpu_share"],
+                   "delta_bytes_per_event": (r["sharing"] or {}).get("delta_bytes_per_event")}
+            for name, r in best.items()}  # fmt: skip
 
 
 def gap(a: dict[str, float], b: dict[str, float]) -> float:

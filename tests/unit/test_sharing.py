@@ -182,6 +182,39 @@ def test_a_bad_candidate_delta_is_rejected() -> None:
     assert stats.popularity == {}
 
 
+def test_a_candidate_delta_sends_each_link_once_and_the_receiver_links_back() -> None:
+    sender, receiver = CandidateStats(), CandidateStats()
+    sender.share()
+    sender.observe("a", "c", 5.0, ts=0.0, weight=1.0, recent=[])
+    sender.observe("b", "c", 6.0, ts=10.0, weight=2.0, recent=[("a", 0.0)])
+    delta = orjson.loads(orjson.dumps(sender.export_delta()))
+    by_sku = {item[0]: item[6] for item in delta["items"]}
+    assert by_sku == {"a": [], "b": ["a", 2.0]}  # forward only, one flat list
+    receiver.merge_delta(delta)
+    assert receiver.cooc == sender.cooc == {"b": {"a": 2.0}, "a": {"b": 2.0}}
+
+
+def test_the_reverse_link_is_made_only_onto_a_neighbour_the_receiver_tracks() -> None:
+    receiver = CandidateStats()
+    receiver.merge_delta({"events": 1, "dropped": 0,
+                          "items": [["b", 1.0, 10.0, 1.0, None, None, ["gone", 1.0]]]})  # fmt: skip
+    assert receiver.cooc == {"b": {"gone": 1.0}}  # no list for the untracked "gone"
+
+
+def test_a_version_1_or_malformed_candidate_delta_is_rejected_with_a_reason() -> None:
+    stats = CandidateStats()
+    item = ["s1", 1.0, 0.0, 1.0, None, None]
+    for links, reason in (([["s2", 1.0]], "flat"), (["s2"], "flat"), (["s2", "x"], "flat"),
+                          ([1.0, "s2"], "flat"), (["s2", float("inf")], "flat")):  # fmt: skip
+        with pytest.raises(BadState, match=reason):
+            stats.merge_delta({"events": 1, "items": [[*item, links]]})
+    with pytest.raises(BadState, match="malformed"):  # v1's score-less neighbour-only row
+        stats.merge_delta({"events": 1, "items": [["s1", None, 0.0, 0.0, None, None, []]]})
+    assert stats.popularity == {} and stats.cooc == {}
+    with pytest.raises(BadState, match="version-2"):
+        Peer("b").merge(None, {"v": 1, "worker": "a", "seq": 1})  # type: ignore[arg-type]
+
+
 # -- models: after an exchange every worker has the same model, with every worker's steps
 
 

@@ -98,7 +98,7 @@ class CandidateStats:
                     self._link(other, sku, weight)
         self._updates += 1
         if self._outbox is not None:
-            self._outbox.observe(sku, category, price, ts, weight, recent, tracked, session_s)
+            self._outbox.observe(sku, category, price, ts, weight, recent, session_s)
         if len(self.popularity) > self.max_skus:
             self._evict()
 
@@ -121,18 +121,22 @@ class CandidateStats:
     def merge_delta(self, delta: Any) -> None:
         """Add another worker's :meth:`export_delta`: popularity decayed to the later of
         the two times and summed, counts and co-occurrence weights summed, the catalogue
-        entry replaced. Equal to having observed those interactions here (up to float
-        rounding and eviction). Checked: :class:`BadState` on anything else."""
+        entry replaced; each link is sent forward only and linked back here onto the
+        neighbours tracked here (as :meth:`observe` does). Equal to having observed those
+        interactions here (up to float rounding, eviction and the order of equal
+        weights). Checked: :class:`BadState` on anything else."""
         if delta is None:
             return
         items, events = check_delta(delta)
         for sku, score, at, count, category, price, _ in items:
-            if score is not None:
-                self._merge_item(sku, score, at, count, category, price)
+            self._merge_item(sku, score, at, count, category, price)
         tracked = self.popularity
         for sku, *_, links in items:
             if links and sku in tracked:  # as in observe: no neighbour list for an untracked SKU
-                self._link_all(sku, links)
+                it = iter(links)
+                pairs = list(zip(it, it, strict=False))  # an even length: checked
+                self._link_all(sku, pairs)
+                self._link_back(sku, pairs)
         self._updates += events
         if len(self.popularity) > self.max_skus:
             self._evict()
@@ -207,6 +211,22 @@ class CandidateStats:
             if len(neighbours) > cap:
                 keep = sorted(neighbours.items(), key=lambda kv: -kv[1])[: self.max_neighbours]
                 neighbours = self.cooc[a] = dict(keep)
+
+    def _link_back(self, b: str, links: Iterable[tuple[str, float]]) -> None:
+        """``_link(a, b, weight)`` for each of ``links`` onto a tracked ``a`` (the reverse
+        of each link a delta sent: as :meth:`observe`, no list for an untracked SKU)."""
+        tracked, cooc, changed = self.popularity, self.cooc, self._changed
+        cap = 2 * self.max_neighbours
+        for a, weight in links:
+            if a in tracked:
+                changed.add(a)
+                neighbours = cooc.get(a)
+                if neighbours is None:
+                    neighbours = cooc[a] = {}
+                neighbours[b] = neighbours.get(b, 0.0) + weight
+                if len(neighbours) > cap:
+                    keep = sorted(neighbours.items(), key=lambda kv: -kv[1])[: self.max_neighbours]
+                    cooc[a] = dict(keep)
 
     def _evict(self) -> None:
         """Drop the least popular SKUs (the earliest seen among equals) down to the cap."""

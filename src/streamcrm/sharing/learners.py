@@ -9,8 +9,9 @@ What each learner sends (details in each module):
   (summed, so the shared model takes every worker's SGD steps);
 - offer gate: the informative moments' counts (folded in as that many fading steps).
 
-A delta is plain data (orjson-serialisable) tagged with its sender and a sequence number;
-a receiver skips its own and any it has merged already, so a transport may redeliver.
+A delta is plain data (orjson-serialisable) tagged with its format version, its sender
+and a sequence number; a receiver skips its own and any it has merged already, so a
+transport may redeliver.
 """
 
 from __future__ import annotations
@@ -20,7 +21,10 @@ from typing import Any, Protocol
 
 from streamcrm.learning.river_state import BadState, integer, text
 
-VERSION = 1
+# 2: candidate links sent forward only, neighbours flat (sku_deltas.py). A worker
+# rejects another version whole, before any part is merged (a rolling upgrade shares
+# nothing between old and new workers until all run the new version).
+VERSION = 2
 PARTS = ("rfm", "candidates", "ranker", "churn", "gate")
 
 
@@ -67,7 +71,7 @@ class Peer:
         it is not what :meth:`export` writes (each part is checked as it is merged, so a
         bad part leaves the parts before it merged: the caller counts and skips it)."""
         if not isinstance(delta, dict) or delta.get("v") != VERSION:
-            raise BadState("learner delta: not a version-1 object")
+            raise BadState(f"learner delta: not a version-{VERSION} object")
         sender = text(delta.get("worker"), "sender", 200)
         seq = integer(delta.get("seq"), "sequence")
         if sender == self.worker or seq <= self.seen.get(sender, 0):

@@ -7,9 +7,21 @@ weights are plain sums; the catalogue entry (category, price) is the latest seen
 holds at most ``max_skus`` SKUs (the cap the stats themselves have): past it, the SKUs
 with the least weight in this delta are dropped from it, and counted.
 
-As data: ``{"events": n, "dropped": d, "items": [[sku, score|null, at, count, category,
-price, [[neighbour, weight], ...]], ...]}``; ``score`` is null for an SKU that only
-gained neighbours (it was not itself interacted with in this delta).
+As data (learner delta version 2): ``{"events": n, "dropped": d, "items": [[sku, score,
+at, count, category, price, [neighbour, weight, neighbour, weight, ...]], ...]}``. Each
+co-occurrence link is sent once, forward (from the SKU interacted with to the earlier
+one): the receiver adds the reverse link itself where it tracks the neighbour, as
+:meth:`CandidateStats.observe` does locally (version 1 sent both directions: twice the
+links to encode, decode and check). Neighbours are one flat list, not pairs (a third of
+the JSON arrays to decode).
+
+>>> d = SkuDeltas(3600.0, 10, 5)
+>>> d.observe("a", "shoes", 50.0, 0.0, 1.0, [], 1800.0)
+>>> d.observe("b", None, None, 60.0, 2.0, [("a", 0.0)], 1800.0)
+>>> d.to_data()["items"]
+[['a', 1.0, 0.0, 1.0, 'shoes', 50.0, []], ['b', 2.0, 60.0, 2.0, None, None, ['a', 2.0]]]
+>>> check_delta(d.to_data())[1]
+2
 
 The outbox keeps one row per SKU, already in that shape (one lookup per SKU touched, and
 an export that only lists the rows); the check of a received delta is one pass of inline
@@ -20,14 +32,15 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
+from itertools import chain
 from typing import Any
 
 from streamcrm.learning.river_state import BadState, integer, pairs
 
 MAX_DELTA_SKUS = 1_000_000
 MAX_NEIGHBOURS = 1_000  # per SKU in one delta
-Item = list[Any]  # [sku, score | None, at, count, category, price, [[neighbour, weight], ...]]
-# One outbox row: [score | None, at, count, category, price, {neighbour: weight}]
+Item = list[Any]  # [sku, score, at, count, category, price, [neighbour, weight, ...]]
+# One outbox row: [score, at, count, category, price, {neighbour: weight}]
 Row = list[Any]
 
 
@@ -41,17 +54,14 @@ class SkuDeltas:
 
     def observe(
         self, sku: str, category: str | None, price: float | None, ts: float, weight: float,
-        recent: Iterable[tuple[str, float]], tracked: dict[str, Any], session_s: float,
+        recent: Iterable[tuple[str, float]], session_s: float,
     ) -> None:  # fmt: skip
-        """The same interaction :meth:`CandidateStats.observe` just applied (``tracked``
-        as it was then: links onto an evicted SKU were not made, so are not sent)."""
+        """The same interaction :meth:`CandidateStats.observe` just applied; its links
+        forward only (the receiver makes the reverse ones)."""
         self.events += 1
-        rows = self.rows
-        row = rows.get(sku)
+        row = self.rows.get(sku)
         if row is None:
-            row = rows[sku] = [weight, ts, weight, None, None, {}]
-        elif row[0] is None:  # it had only gained neighbours so far
-            row[0], row[1], row[2] = weight, ts, weight
+            row = self.rows[sku] = [weight, ts, weight, None, None, {}]
         else:
             row[0] = weight + row[0] * math.pow(0.5, max(ts - row[1], 0.0) / self.half_life_s)
             row[1] = max(ts, row[1])
@@ -67,14 +77,6 @@ class SkuDeltas:
                 mine[other] = mine.get(other, 0.0) + weight
                 if len(mine) > cap:
                     row[5] = self._strongest(mine)
-                if other in tracked:
-                    theirs_row = rows.get(other)
-                    if theirs_row is None:
-                        theirs_row = rows[other] = [None, 0.0, 0.0, None, None, {}]
-                    theirs = theirs_row[5]
-                    theirs[sku] = theirs.get(sku, 0.0) + weight
-                    if len(theirs) > cap:
-                        theirs_row[5] = self._strongest(theirs)
 
     def _strongest(self, neighbours: dict[str, float]) -> dict[str, float]:
         return dict(sorted(neighbours.items(), key=lambda kv: -kv[1])[: self.max_neighbours])
@@ -86,16 +88,23 @@ class SkuDeltas:
             kept = sorted(skus, key=lambda s: -rows[s][2])[: self.max_skus]  # stable: ties by SKU
             dropped, skus = len(skus) - len(kept), sorted(kept)
         items = []
+        flat = chain.from_iterable
         for sku in skus:
             score, at, count, category, price, links = rows[sku]
-            items.append([sku, score, at, count, category, price, list(links.items())])
+            items.append([sku, score, at, count, category, price, list(flat(links.items()))])
         return {"events": self.events, "dropped": dropped, "items": items}
 
 
 def check_delta(data: Any) -> tuple[list[Item], int]:
     """The items and event count of a delta as :meth:`SkuDeltas.to_data` writes it (the
     items themselves, checked, not copied); :class:`BadState` on anything else (a record
-    is data, never trusted)."""
+    is data, never trusted).
+
+    >>> check_delta({"events": 1, "items": [["a", 1.0, 0.0, 1.0, None, None, [["b", 1.0]]]]})
+    Traceback (most recent call last):
+    ...
+    streamcrm.learning.river_state.BadState: neighbours: expected a flat [sku, weight, ...] list
+    """
     if not isinstance(data, dict):
         raise BadState("candidate delta: expected an object")
     events = integer(data.get("events"), "candidate delta events")
@@ -106,18 +115,18 @@ def check_delta(data: Any) -> tuple[list[Item], int]:
             raise BadState("candidate delta: expected 7 fields per SKU")
         sku, score, at, count, category, price, links = row
         if not (type(sku) is str and len(sku) <= 1000
-                and (score is None or ((type(score) is float or type(score) is int) and finite(score)))
+                and (type(score) is float or type(score) is int) and finite(score) and score > 0
                 and (type(at) is float or type(at) is int) and finite(at)
                 and (type(count) is float or type(count) is int) and finite(count)
                 and (category is None or (type(category) is str and len(category) <= 1000))
                 and (price is None or ((type(price) is float or type(price) is int) and finite(price)))
-                and type(links) is list and len(links) <= MAX_NEIGHBOURS):  # fmt: skip
+                and type(links) is list and len(links) <= 2 * MAX_NEIGHBOURS):  # fmt: skip
             raise BadState(f"candidate delta: a malformed record for SKU {str(sku)[:40]!r}")
-        try:
-            for other, weight in links:
-                if not (type(other) is str and len(other) <= 1000
-                        and (type(weight) is float or type(weight) is int) and finite(weight)):  # fmt: skip
-                    raise BadState("neighbours: expected [sku, weight] pairs")
-        except (TypeError, ValueError) as exc:  # a neighbour that is not a pair
-            raise BadState("neighbours: expected [sku, weight] pairs") from exc
+        if len(links) & 1:
+            raise BadState("neighbours: expected a flat [sku, weight, ...] list")
+        it = iter(links)
+        for other, weight in zip(it, it, strict=False):  # even: checked above
+            if not (type(other) is str and len(other) <= 1000
+                    and (type(weight) is float or type(weight) is int) and finite(weight)):  # fmt: skip
+                raise BadState("neighbours: expected a flat [sku, weight, ...] list")
     return items, events
