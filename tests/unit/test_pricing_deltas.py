@@ -5,6 +5,7 @@ and a record that is not a delta is rejected by its reason, never raised past.""
 from __future__ import annotations
 
 import random
+import zlib
 from typing import Any
 
 import orjson
@@ -52,9 +53,9 @@ def by_delta(events: list[Event], batch: int, workers: int) -> tuple[SkuTable, l
     for start in range(0, len(events), batch):
         deltas = [DemandDeltas(CFG.demand.bucket_s) for _ in range(workers)]
         for e in events[start : start + batch]:
-            deltas[hash(e.customer_id) % workers].observe(e)
+            deltas[zlib.crc32(e.customer_id.encode()) % workers].observe(e)
         for d in deltas:
-            for packet in d.take(partition_of=lambda sku: hash(sku) % 3):
+            for packet in d.take(partition_of=lambda sku: zlib.crc32(sku.encode()) % 3):
                 for sku, rows, _, _ in decode(packet.value):
                     for ts, counts in rows:
                         out += table.add_counts(sku, counts, ts, CFG)
@@ -84,10 +85,13 @@ def state(table: SkuTable, *, approx: bool = False) -> dict[str, tuple[Any, ...]
 
 
 @settings(max_examples=40, deadline=None)
-@given(st.integers(0, 10_000), st.integers(1, 60), st.integers(1, 4))
+@given(st.integers(0, 10_000), st.integers(1, 30), st.integers(1, 4))
 def test_merged_deltas_count_what_events_count(seed: int, batch: int, workers: int) -> None:
-    """Any batching over any number of workers: the same windows and baselines (batches
-    span far less than the window here, so no row arrives too late for it)."""
+    """Any batching over any number of workers: the same windows and baselines. Batches
+    span far less than the 1 h window here (30 events: about 25 min of this traffic), so
+    no row arrives too late for it; a batch of 55-60 events can span more than the
+    window, and another worker's rows of its first bucket then arrive after the window
+    moved past them (the worker's hold-back and its limits: README, "Price suggestions")."""
     events = traffic(random.Random(seed), 20, 5)
     assert state(by_delta(events, batch, workers)[0]) == state(by_event(events)[0], approx=True)
 
@@ -215,7 +219,7 @@ def sent(events: list[Event], batch: int, workers: int) -> list[bytes]:
     out = []
     for start in range(0, len(events), batch):
         for e in events[start : start + batch]:
-            deltas[hash(e.customer_id) % workers].observe(e)
+            deltas[zlib.crc32(e.customer_id.encode()) % workers].observe(e)
         out += [p.value for d in deltas for p in d.take(partition_of=lambda sku: int(sku[1:]) % 2)]
     return out
 
