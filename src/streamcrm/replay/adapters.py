@@ -39,6 +39,8 @@ from streamcrm.contract import TOPIC_KIND_OF_TYPE
 from streamcrm.events import format_ts
 
 FORMATS = ("rees46", "taobao", "retailrocket", "jsonl")
+_DAY_S = 86_400
+_END_TS = 253_402_300_800.0  # 10000-01-01T00:00:00Z: format_ts saturates from here
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,10 +62,32 @@ def derived_price(item_id: str) -> float:
 
 @dataclass(slots=True)
 class _Carts:
-    """One open cart per customer; a purchase moves it on to a new id."""
+    """One open cart per customer; a purchase moves it on to a new id. Also the run's
+    caches of what every row recomputed (a log's seconds are nearly all distinct, its
+    days and items are not)."""
 
     seq: dict[str, int] = field(default_factory=dict)
     rows: int = 0
+    days: dict[int, str] = field(default_factory=dict)  # day number -> "YYYY-MM-DDT"
+    prices: dict[str, float] = field(default_factory=dict)
+
+    def ts_text(self, ts: float) -> str:
+        """:func:`format_ts`, with one datetime per day for whole seconds (the logs')."""
+        if not (0.0 <= ts < _END_TS and ts.is_integer()):
+            return format_ts(ts)
+        day, second = divmod(int(ts), _DAY_S)
+        prefix = self.days.get(day)
+        if prefix is None:
+            prefix = self.days[day] = format_ts(float(day * _DAY_S))[:11]
+        hour, rest = divmod(second, 3600)
+        return f"{prefix}{hour:02d}:{rest // 60:02d}:{rest % 60:02d}.000Z"
+
+    def price(self, item_id: str) -> float:
+        """:func:`derived_price`, once per item."""
+        price = self.prices.get(item_id)
+        if price is None:
+            price = self.prices[item_id] = derived_price(item_id)
+        return price
 
     def current(self, user: str) -> str:
         return f"{user}-cart{self.seq.get(user, 0)}"
@@ -83,7 +107,7 @@ def _event(carts: _Carts, fmt: str, type_: str, user: str, ts: float, **body: An
         "event_id": carts.event_id(fmt),
         "type": type_,
         "customer_id": user,
-        "ts": format_ts(ts),
+        "ts": carts.ts_text(ts),
         "channel": "web",
         **body,
     }
@@ -145,7 +169,7 @@ _TAOBAO_FIELDS = ("user_id", "item_id", "category_id", "behavior", "ts")
 
 def _taobao(row: dict[str, str], ts: float, carts: _Carts) -> Mapped:
     user, sku, category, kind = row["user_id"], row["item_id"], row["category_id"], row["behavior"]
-    price = derived_price(sku)
+    price = carts.price(sku)
     if kind == "pv":
         return _event(
             carts, "taobao", "product_viewed", user, ts, sku=sku, category=category, price=price
@@ -168,7 +192,7 @@ def _taobao(row: dict[str, str], ts: float, carts: _Carts) -> Mapped:
 
 def _retailrocket(row: dict[str, str], ts: float, carts: _Carts) -> Mapped:
     user, sku, kind = row["visitorid"], row["itemid"], row["event"]
-    price = derived_price(sku)
+    price = carts.price(sku)
     if kind == "view":
         return _event(
             carts,

@@ -16,6 +16,7 @@ True
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping, Sequence
 
 import numpy as np
@@ -25,8 +26,12 @@ ROUNDS = 2000
 SEED = 14
 
 
+@functools.lru_cache(maxsize=2)
 def _draws(customers: int, rounds: int, seed: int) -> np.ndarray:
-    return np.random.default_rng(seed).integers(0, customers, size=(rounds, customers))
+    """The resampled customers; a replay's four offer intervals draw the same ones."""
+    draws = np.random.default_rng(seed).integers(0, customers, size=(rounds, customers))
+    draws.flags.writeable = False  # shared by every caller
+    return draws
 
 
 def _counts(per: Mapping[str, Sequence[Sequence[str]]], key: str) -> tuple[np.ndarray, np.ndarray]:
