@@ -22,15 +22,15 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping
 from dataclasses import dataclass
-from itertools import islice
 from typing import Any
 
 from streamcrm.events import Event, format_ts
 from streamcrm.evolve import evolve
 from streamcrm.learning import baselines, rebuy
 from streamcrm.learning.candidates import CandidateStats
-from streamcrm.learning.offer_features import FEATURES, features
+from streamcrm.learning.offer_features import FEATURES, Rows, columns, features
 from streamcrm.learning.offer_gate import OfferGate
 from streamcrm.learning.ranking import OfferRanker
 from streamcrm.policies import slot_sampling
@@ -190,17 +190,20 @@ def make_offer(
     candidates' own order, recent views first); both are kept for the evaluation.
     ``with_exposure`` False: no exposure object even with ``config.exposure`` (nothing
     reads it)."""
-    pool, reasons = candidates(state, stats, event.ts, config)
-    if not pool:
+    p = candidate_pool(state, stats, event.ts, config)
+    if not p.skus:
         return state, None
+    # Columns scored in one pass; a dict row only for what is shown or published.
+    table = columns(state, p.skus, stats, event.ts, p.strength, p.popularity)
+    pool, reasons = Rows(p.skus, table), p.reasons
     offer_id = (
         "nbo-" + hashlib.sha256(f"{state.customer_id}|{event.event_id}".encode()).hexdigest()[:24]
     )
-    learned = ranker.rank(pool)
+    learned = ranker.rank_columns(p.skus, FEATURES, table)
     by_model = gate is None or gate.use_model
     # The fallback's scores only when it is served (its top 10 is the pool's first 10).
-    scored = learned if by_model else [(sku, 1.0 / (1 + i)) for i, sku in enumerate(pool)]
-    fallback_top = tuple(islice(pool, 10))  # before buy-again may add to the pool
+    scored = learned if by_model else [(sku, 1.0 / (1 + i)) for i, sku in enumerate(p.skus)]
+    fallback_top = tuple(p.skus[:10])  # before buy-again may add to the pool
     cart = [line.sku for line in state.cart.lines] if state.cart is not None else []
     bought = rebuy.recent_purchases(state.recent_purchases, cart)
     model_of = dict(learned)
@@ -262,8 +265,8 @@ def make_offer(
 
 def _buy_again(
     state: CustomerState, now: float, stats: CandidateStats, ranker: OfferRanker,
-    gate: OfferGate, pool: dict[str, dict[str, float]], reasons: dict[str, str],
-    scored: list[tuple[str, float]], bought: tuple[str, ...],
+    gate: OfferGate, pool: Rows, reasons: dict[str, str], scored: list[tuple[str, float]],
+    bought: tuple[str, ...],
 ) -> list[tuple[str, float]]:  # fmt: skip
     """The served order with recent purchases merged in where the buy-again rates say
     they beat the slot (:mod:`streamcrm.learning.rebuy`); each position keeps the served
@@ -283,7 +286,7 @@ def _buy_again(
 
 def exposure(
     explored: list[str],
-    rows: dict[str, dict[str, float]],
+    rows: Mapping[str, dict[str, float]],
     served: dict[str, float],
     model: dict[str, float],
     shares: tuple[float, ...],
