@@ -85,6 +85,7 @@ def learn_population(before: CustomerState | None, event: Event, stats: Candidat
 class Pool:
     skus: list[str]  # best first in the fallback order
     strength: dict[str, float]  # summed co-occurrence with the seeds
+    by_views: dict[str, float]  # the same from the last 5 viewed SKUs alone (baselines.cooc)
     popularity: dict[str, float]
     reasons: dict[str, str]
 
@@ -100,21 +101,22 @@ def candidate_pool(
     """
     excluded = set(state.recent_purchases)
     recent = [v.sku for v in state.recent_views[:10]]
-    seeds = recent[:5]
-    if state.cart is not None:
-        in_cart = [line.sku for line in state.cart.lines]
-        excluded.update(in_cart)
-        seeds += in_cart
+    in_cart = [line.sku for line in state.cart.lines] if state.cart is not None else []
+    excluded.update(in_cart)
     strength: dict[str, float] = {}
     # Still interested? The strongest signal there is (the first reason given stays).
     reason = dict.fromkeys(recent, "you looked at this recently")
     strength_get, neighbour_items = strength.get, stats.neighbour_items
-    for seed in seeds:
-        why = f"often viewed or bought with {seed}"  # once per seed, not per neighbour
-        for sku, weight in neighbour_items(seed):
-            strength[sku] = strength_get(sku, 0.0) + weight
-            if sku not in reason:
-                reason[sku] = why
+    by_views = strength
+    for seeds in (recent[: baselines.SEEDS], in_cart):
+        if seeds is in_cart and in_cart:  # the views' sums so far are the cooc baseline's
+            by_views = dict(strength)
+        for seed in seeds:
+            why = f"often viewed or bought with {seed}"  # once per seed, not per neighbour
+            for sku, weight in neighbour_items(seed):
+                strength[sku] = strength_get(sku, 0.0) + weight
+                if sku not in reason:
+                    reason[sku] = why
     favourite = sorted({v.category for v in state.recent_views[:10]})
     for category in favourite:
         why = f"popular in {category}"
@@ -132,7 +134,7 @@ def candidate_pool(
     # SKU: the tuples are built in one comprehension (SKUs are distinct, so no tie).
     keyed = sorted([(-strength_get(s, 0.0), -popularity[s], s) for s in others])
     pool = (viewed + [s for _, _, s in keyed])[: config.max_candidates]
-    return Pool(pool, strength, popularity, reason)
+    return Pool(pool, strength, by_views, popularity, reason)
 
 
 def candidates(
@@ -163,13 +165,20 @@ def excluded(state: CustomerState) -> frozenset[str]:
 
 
 def yardsticks(
-    state: CustomerState, stats: CandidateStats, now: float
+    state: CustomerState,
+    stats: CandidateStats,
+    now: float,
+    by_views: dict[str, float] | None = None,
 ) -> tuple[tuple[str, ...], tuple[tuple[str, tuple[str, ...]], ...]]:
-    """The baselines' top 10 at this moment: (decayed popularity, the other rules)."""
+    """The baselines' top 10 at this moment: (decayed popularity, the other rules);
+    ``by_views``: the co-occurrence sums of :class:`Pool` (else summed here)."""
     out = excluded(state)
+    cooc = (
+        baselines.cooc(state, stats, out) if by_views is None else baselines.cooc_of(by_views, out)
+    )
     lists = (
         ("recent", baselines.recent(state, out)),
-        ("cooc", baselines.cooc(state, stats, out)),
+        ("cooc", cooc),
         ("popular_exact", baselines.popular_exact(stats, out)),
     )
     return baselines.popular(stats, now, out), lists
@@ -220,7 +229,7 @@ def make_offer(
         (sku, score_of[sku], slot_sampling.marginal(explored, config.items, shares, j, sku))
         for j, sku in enumerate(slot_sampling.sample(explored, config.items, shares, offer_id))
     ]
-    popular, lists = yardsticks(state, stats, event.ts)
+    popular, lists = yardsticks(state, stats, event.ts, p.by_views)
     lists += (
         ("learned", tuple(sku for sku, _ in learned[:10])),
         ("fallback", fallback_top),
