@@ -6,7 +6,15 @@ import math
 import random
 
 from streamcrm.learning.candidates import CandidateStats
-from streamcrm.learning.offer_features import FEATURES, UNKNOWN, Rows, columns, features
+from streamcrm.learning.offer_features import (
+    FEATURES,
+    OWN,
+    UNKNOWN,
+    Rows,
+    columns,
+    features,
+    table,
+)
 from streamcrm.learning.ranking import OfferRanker
 from streamcrm.state import CustomerState, View
 
@@ -107,9 +115,13 @@ def test_rank_columns_is_rank() -> None:
             if kwargs.get("exposure_blend"):
                 ranker.exposure.learn({"cooc": 1.0, "viewed": 1.0}, clicked=True, propensity=0.2)
             state, pool, stats, cooc, popularity = shop(rng)
-            table = columns(state, pool, stats, NOW, cooc, popularity)
+            if rng.random() < 0.2:  # River's clamped sigmoid (0 and 1 beyond +-30)
+                ranker.lr.intercept = rng.choice([-45.0, 45.0])
+            cols, viewed = table(state, pool, stats, NOW, cooc, popularity)
             expected = ranker.rank(reference_rows(state, pool, stats, NOW, cooc, popularity))
-            assert repr(ranker.rank_columns(pool, FEATURES, table)) == repr(expected)
+            assert repr(ranker.rank_columns(pool, FEATURES, cols)) == repr(expected)
+            got = ranker.rank_columns(pool, FEATURES, cols, lead=OWN, nonzero=viewed)
+            assert repr(got) == repr(expected)
 
 
 def test_rows_added() -> None:

@@ -30,9 +30,10 @@ buckets, ``rank_0``, ``rank_1``, ... were tried and dropped: README.)
 from __future__ import annotations
 
 import math
+from collections import Counter
 from collections.abc import Iterator, Mapping
 from itertools import repeat
-from operator import truediv
+from operator import add, eq, itemgetter, sub, truediv
 
 from streamcrm.learning.candidates import CandidateStats
 from streamcrm.state import CustomerState, View
@@ -40,6 +41,7 @@ from streamcrm.state import CustomerState, View
 HOUR = 3600.0
 SESSION_S = 1800.0
 UNKNOWN = ("unknown", 0.0)  # the catalogue entry of a SKU not seen with a category/price
+OWN = 5  # the first five features: the customer's own history of the candidate
 FEATURES = (
     "viewed", "view_rank", "view_recency", "view_count", "in_session", "cooc", "cooc_last",
     "category_affinity", "same_category_last", "price_fit", "popularity",
@@ -71,7 +73,20 @@ def columns(
     popularity: dict[str, float],
 ) -> list[list[float]]:
     """:func:`features` as columns, one per name of :data:`FEATURES` (in that order), each
-    with a value per SKU of ``skus``.
+    with a value per SKU of ``skus``."""
+    return table(state, skus, stats, now, cooc, popularity)[0]
+
+
+def table(
+    state: CustomerState,
+    skus: list[str],
+    stats: CandidateStats,
+    now: float,
+    cooc: dict[str, float],
+    popularity: dict[str, float],
+) -> tuple[list[list[float]], list[int]]:
+    """:func:`columns`, and the rows of the SKUs the customer viewed: the first
+    :data:`OWN` columns are 0.0 in every other row.
 
     Columns, not a dict per candidate: an offer scores ~60 candidates and shows 5, so
     the rows were mostly built to be summed once (offer making was ~30% of the decision
@@ -79,55 +94,60 @@ def columns(
     """
     views, m = state.recent_views, len(skus)
     n = len(views) or 1
-    log_mean = sum(math.log(max(v.price, 0.01)) for v in views) / n if views else None
+    log, log1p, zeros = math.log, math.log1p, repeat(0.0)
+    log_mean = (
+        sum(map(log, map(max, [v.price for v in views], repeat(0.01)))) / n if views else None
+    )
     last = views[0] if views else None
     # The list itself, read only (a read-only proxy's get looks up and calls dict.get each time).
     near_last = stats.cooc.get(last.sku, {}) if last is not None else {}
     last_category = last.category if last is not None else None
-    counts: dict[str, int] = {}
-    for v in views:
-        counts[v.category] = counts.get(v.category, 0) + 1
+    counts = Counter([v.category for v in views])
     categories, prices = _catalogue(stats, skus)
-    log1p, zeros = math.log1p, repeat(0.0)
-    own = _own_history(views, skus, now)
+    own, viewed = _own_history(views, skus, now)
     if log_mean is None:
         fit = [0.5] * m
+    elif m and min(prices) > 0:  # 1 / (1 + |log(p) - mean|), a step per map
+        misfit = map(abs, map(sub, map(log, prices), repeat(log_mean)))
+        fit = list(map(truediv, repeat(1.0), map(add, repeat(1.0), misfit)))
     else:
-        log = math.log
         fit = [1.0 / (1.0 + abs(log(p) - log_mean)) if p > 0 else 0.5 for p in prices]
-    return [
+    columns = [
         *own,
         list(map(log1p, map(cooc.get, skus, zeros))),
         list(map(log1p, map(near_last.get, skus, zeros))),
         list(map(truediv, map(counts.get, categories, repeat(0)), repeat(n))),
-        [1.0 if c == last_category else 0.0 for c in categories],
+        list(map(float, map(eq, categories, repeat(last_category)))),  # 1.0 or 0.0
         fit,
         list(map(log1p, map(popularity.get, skus, zeros))),
     ]
+    return columns, viewed
 
 
 def _catalogue(stats: CandidateStats, skus: list[str]) -> tuple[list[str], list[float]]:
     """Each SKU's (category, price) as two lists (:data:`UNKNOWN` for one not seen)."""
     entries = list(map(stats.catalog.get, skus, repeat(UNKNOWN)))
-    return [c for c, _ in entries], [p for _, p in entries]
+    return list(map(itemgetter(0), entries)), list(map(itemgetter(1), entries))
 
 
-def _own_history(views: tuple[View, ...], skus: list[str], now: float) -> list[list[float]]:
+def _own_history(
+    views: tuple[View, ...], skus: list[str], now: float
+) -> tuple[list[list[float]], list[int]]:
     """The columns ``viewed`` .. ``in_session``: 0.0 but for the few SKUs the customer
-    viewed (walked from the views, ~20, not from the candidates)."""
+    viewed (walked from the views, ~20, not from the candidates), and those rows."""
     m = len(skus)
-    viewed, rank, recency, count, session = ([0.0] * m for _ in range(5))
+    viewed, rank, recency, count, session = ([0.0] * m for _ in range(OWN))
     at = dict(zip(skus, range(m), strict=True))
-    done: set[str] = set()  # the first view of a SKU counts (views are distinct anyway)
+    rows: list[int] = []
     for i, v in enumerate(views):
         j = at.get(v.sku)
-        if j is None or v.sku in done:
+        if j is None or viewed[j]:  # the first view of a SKU counts (views are distinct anyway)
             continue
-        done.add(v.sku)
+        rows.append(j)
         age = max(now - v.ts, 0.0)
         viewed[j], rank[j], recency[j] = 1.0, 1.0 / (1 + i), math.pow(0.5, age / HOUR)
         count[j], session[j] = math.log1p(v.views), 1.0 if age <= SESSION_S else 0.0
-    return [viewed, rank, recency, count, session]
+    return [viewed, rank, recency, count, session], rows
 
 
 class Rows(Mapping[str, dict[str, float]]):

@@ -20,8 +20,9 @@ are :mod:`streamcrm.policies.slot_sampling`'s.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from itertools import repeat
-from operator import itemgetter, mul
+from operator import add, itemgetter, mul, neg, sub, truediv
 from typing import Any
 
 from river import compose, linear_model, optim, preprocessing
@@ -183,12 +184,17 @@ class OfferRanker:
         return sorted(scored, key=itemgetter(1), reverse=True)
 
     def rank_columns(
-        self, skus: list[str], names: tuple[str, ...], columns: list[list[float]]
-    ) -> list[tuple[str, float]]:
+        self, skus: list[str], names: tuple[str, ...], columns: list[list[float]],
+        *, lead: int = 0, nonzero: Iterable[int] = (),
+    ) -> list[tuple[str, float]]:  # fmt: skip
         """:meth:`rank` of the rows ``{sku: dict(zip(names, row))}`` given as columns (one
         per name, a value per SKU; the SKUs distinct), with the same scores bit for bit:
         each row's products summed in the names' order, as :meth:`_scaled_logits` does.
-        Column-wise, the products are one ``map`` per feature, not a loop per row."""
+        The first ``lead`` columns are 0.0 but in the rows ``nonzero`` (zero terms leave a
+        sum as it is, so those columns are multiplied out only there).
+
+        Column-wise, each product and each step of the sigmoid is one ``map`` over the
+        SKUs, not Python code per row (scoring was ~10% of the decision core)."""
         if self.scaler is None or (self.exposure_blend and self.exposure.labels):
             rows = zip(*columns, strict=True)
             return self.rank(
@@ -200,13 +206,24 @@ class OfferRanker:
         intercept = 0.0 if self.pairwise else self.lr.intercept
         scale, shift = self._folded()
         total = sum([shift.get(k, 0.0) for k in names])
+        weights = [scale.get(k, 0.0) for k in names]
         products = [
-            list(map(mul, repeat(scale.get(k, 0.0)), column))
-            for k, column in zip(names, columns, strict=True)
+            list(map(mul, repeat(w), column))
+            for w, column in zip(weights[lead:], columns[lead:], strict=True)
         ]
-        sums = map(sum, zip(*products, strict=True)) if products else repeat(0, len(skus))
-        logits = [(sku, s - total + intercept) for sku, s in zip(skus, sums, strict=True)]
-        return sorted(_sigmoids(logits), key=itemgetter(1), reverse=True)
+        sums: list[float] = (
+            list(map(sum, zip(*products, strict=True))) if products else [0.0] * len(skus)
+        )
+        for j in nonzero if lead else ():
+            sums[j] = sum([w * column[j] for w, column in zip(weights, columns, strict=True)])
+        logits = list(map(add, map(sub, sums, repeat(total)), repeat(intercept)))
+        if logits and (min(logits) < -30 or max(logits) > 30):  # River's clamped 0 and 1
+            return sorted(
+                _sigmoids(list(zip(skus, logits, strict=True))), key=itemgetter(1), reverse=True
+            )
+        # 1 / (1 + exp(-z)) as River computes it, a step per map.
+        p = map(truediv, repeat(1), map(add, repeat(1), map(math.exp, map(neg, logits))))
+        return sorted(zip(skus, p, strict=True), key=itemgetter(1), reverse=True)
 
     def _folded(self) -> tuple[dict[str, float], dict[str, float]]:
         """Per feature of non-zero variance, w / std and w * mean / std."""

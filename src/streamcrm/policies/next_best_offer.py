@@ -30,7 +30,7 @@ from streamcrm.events import Event, format_ts
 from streamcrm.evolve import evolve
 from streamcrm.learning import baselines, rebuy
 from streamcrm.learning.candidates import CandidateStats
-from streamcrm.learning.offer_features import FEATURES, Rows, columns, features
+from streamcrm.learning.offer_features import FEATURES, OWN, Rows, features, table
 from streamcrm.learning.offer_gate import OfferGate
 from streamcrm.learning.ranking import OfferRanker
 from streamcrm.policies import slot_sampling
@@ -203,12 +203,12 @@ def make_offer(
     if not p.skus:
         return state, None
     # Columns scored in one pass; a dict row only for what is shown or published.
-    table = columns(state, p.skus, stats, event.ts, p.strength, p.popularity)
-    pool, reasons = Rows(p.skus, table), p.reasons
+    columns, viewed = table(state, p.skus, stats, event.ts, p.strength, p.popularity)
+    pool, reasons = Rows(p.skus, columns), p.reasons
     offer_id = (
         "nbo-" + hashlib.sha256(f"{state.customer_id}|{event.event_id}".encode()).hexdigest()[:24]
     )
-    learned = ranker.rank_columns(p.skus, FEATURES, table)
+    learned = ranker.rank_columns(p.skus, FEATURES, columns, lead=OWN, nonzero=viewed)
     by_model = gate is None or gate.use_model
     # The fallback's scores only when it is served (its top 10 is the pool's first 10).
     scored = learned if by_model else [(sku, 1.0 / (1 + i)) for i, sku in enumerate(p.skus)]
