@@ -105,6 +105,9 @@ def test_columns_are_the_rows() -> None:
             assert repr(got[sku]) == repr(expected[sku])
         rows = Rows(pool, columns(state, pool, stats, NOW, cooc, popularity))
         assert all(rows[sku] == expected[sku] for sku in reversed(pool))
+        fresh = Rows(pool, columns(state, pool, stats, NOW, cooc, popularity))
+        for sku in pool:  # what an offer keeps of a shown item
+            assert fresh.sorted_items(sku) == tuple(sorted(expected[sku].items()))
 
 
 def test_rank_columns_is_rank() -> None:

@@ -32,6 +32,7 @@ from __future__ import annotations
 import math
 from collections import Counter
 from collections.abc import Iterator, Mapping
+from functools import cache
 from itertools import repeat
 from operator import add, eq, itemgetter, sub, truediv
 
@@ -150,6 +151,12 @@ def _own_history(
     return [viewed, rank, recency, count, session], rows
 
 
+@cache
+def _by_name(names: tuple[str, ...]) -> tuple[int, ...]:
+    """The positions of ``names`` in sorted order."""
+    return tuple(sorted(range(len(names)), key=names.__getitem__))
+
+
 class Rows(Mapping[str, dict[str, float]]):
     """The rows of a :func:`columns` table by SKU, each built when first read (an offer
     reads 5 to 25 of its ~60), and rows added whole (:meth:`update`).
@@ -186,6 +193,15 @@ class Rows(Mapping[str, dict[str, float]]):
 
     def __len__(self) -> int:
         return len(self._at) + sum(1 for sku in self._built if sku not in self._at)
+
+    def sorted_items(self, sku: str) -> tuple[tuple[str, float], ...]:
+        """``tuple(sorted(self[sku].items()))`` (what an offer keeps of a shown item),
+        without building the row."""
+        j = self._at.get(sku)
+        if j is None or sku in self._built:
+            return tuple(sorted(self[sku].items()))
+        names, columns = self._names, self._columns
+        return tuple([(names[k], columns[k][j]) for k in _by_name(names)])
 
     def update(self, rows: dict[str, dict[str, float]]) -> None:
         """Add rows of SKUs the table does not hold."""

@@ -29,7 +29,7 @@ from operator import add, itemgetter, neg
 from typing import Any
 
 from streamcrm.events import Event, format_ts
-from streamcrm.evolve import evolve
+from streamcrm.evolve import evolve, fast_init
 from streamcrm.learning import baselines, rebuy
 from streamcrm.learning.candidates import CandidateStats
 from streamcrm.learning.offer_features import FEATURES, OWN, Rows, features, table
@@ -83,6 +83,7 @@ def learn_population(before: CustomerState | None, event: Event, stats: Candidat
         stats.observe(sku, category, price, ts=event.ts, weight=weight, recent=recent)
 
 
+@fast_init  # one per offer and per choice learned
 @dataclass(frozen=True, slots=True)
 class Pool:
     skus: list[str]  # best first in the fallback order
@@ -250,7 +251,7 @@ def make_offer(
     offer = OfferState(
         offer_id=offer_id,
         at=event.ts,
-        items=tuple((sku, tuple(sorted(pool[sku].items()))) for sku, _, _ in shown),
+        items=tuple([(sku, pool.sorted_items(sku)) for sku, _, _ in shown]),
         skus=tuple(sku for sku, _, _ in shown),
         cart_version=state.cart.version if state.cart else -1,
         eval_model=tuple(ranked[:10]),
