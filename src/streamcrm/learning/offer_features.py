@@ -30,11 +30,9 @@ buckets, ``rank_0``, ``rank_1``, ... were tried and dropped: README.)
 from __future__ import annotations
 
 import math
-from collections import Counter
 from collections.abc import Iterator, Mapping
 from functools import cache
 from itertools import repeat
-from operator import add, eq, itemgetter, sub, truediv
 
 from streamcrm.learning.candidates import CandidateStats
 from streamcrm.state import CustomerState, View
@@ -96,39 +94,34 @@ def table(
     views, m = state.recent_views, len(skus)
     n = len(views) or 1
     log, log1p, zeros = math.log, math.log1p, repeat(0.0)
-    log_mean = (
-        sum(map(log, map(max, [v.price for v in views], repeat(0.01)))) / n if views else None
-    )
+    log_mean = sum(log(max(v.price, 0.01)) for v in views) / n if views else None
     last = views[0] if views else None
     # The list itself, read only (a read-only proxy's get looks up and calls dict.get each time).
     near_last = stats.cooc.get(last.sku, {}) if last is not None else {}
     last_category = last.category if last is not None else None
-    counts = Counter([v.category for v in views])
-    categories, prices = _catalogue(stats, skus)
+    counts: dict[str, int] = {}
+    for v in views:
+        counts[v.category] = counts.get(v.category, 0) + 1
+    share_of = counts.get
+    # Listcomps where a value is arithmetic, maps where it is one C call per SKU: each
+    # the cheaper on CPython 3.11 (callgrind).
+    entries = list(map(stats.catalog.get, skus, repeat(UNKNOWN)))
+    categories = [c for c, _ in entries]
     own, viewed = _own_history(views, skus, now)
     if log_mean is None:
         fit = [0.5] * m
-    elif m and min(prices) > 0:  # 1 / (1 + |log(p) - mean|), a step per map
-        misfit = map(abs, map(sub, map(log, prices), repeat(log_mean)))
-        fit = list(map(truediv, repeat(1.0), map(add, repeat(1.0), misfit)))
     else:
-        fit = [1.0 / (1.0 + abs(log(p) - log_mean)) if p > 0 else 0.5 for p in prices]
+        fit = [1.0 / (1.0 + abs(log(p) - log_mean)) if p > 0 else 0.5 for _, p in entries]
     columns = [
         *own,
         list(map(log1p, map(cooc.get, skus, zeros))),
         list(map(log1p, map(near_last.get, skus, zeros))),
-        list(map(truediv, map(counts.get, categories, repeat(0)), repeat(n))),
-        list(map(float, map(eq, categories, repeat(last_category)))),  # 1.0 or 0.0
+        [share_of(c, 0) / n for c in categories],
+        [1.0 if c == last_category else 0.0 for c in categories],
         fit,
         list(map(log1p, map(popularity.get, skus, zeros))),
     ]
     return columns, viewed
-
-
-def _catalogue(stats: CandidateStats, skus: list[str]) -> tuple[list[str], list[float]]:
-    """Each SKU's (category, price) as two lists (:data:`UNKNOWN` for one not seen)."""
-    entries = list(map(stats.catalog.get, skus, repeat(UNKNOWN)))
-    return list(map(itemgetter(0), entries)), list(map(itemgetter(1), entries))
 
 
 def _own_history(

@@ -22,7 +22,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable
 from itertools import repeat
-from operator import add, itemgetter, mul, neg, sub, truediv
+from operator import itemgetter, mul
 from typing import Any
 
 from river import compose, linear_model, optim, preprocessing
@@ -193,8 +193,8 @@ class OfferRanker:
         The first ``lead`` columns are 0.0 but in the rows ``nonzero`` (zero terms leave a
         sum as it is, so those columns are multiplied out only there).
 
-        Column-wise, each product and each step of the sigmoid is one ``map`` over the
-        SKUs, not Python code per row (scoring was ~10% of the decision core)."""
+        Column-wise: one pass per feature over the SKUs, no dict per row (scoring was ~10%
+        of the decision core)."""
         if self.scaler is None or (self.exposure_blend and self.exposure.labels):
             rows = zip(*columns, strict=True)
             return self.rank(
@@ -207,8 +207,9 @@ class OfferRanker:
         scale, shift = self._folded()
         total = sum([shift.get(k, 0.0) for k in names])
         weights = [scale.get(k, 0.0) for k in names]
+        # Listcomps, not maps of operator functions: cheaper per item on CPython 3.11.
         products = [
-            list(map(mul, repeat(w), column))
+            [w * x for x in column]
             for w, column in zip(weights[lead:], columns[lead:], strict=True)
         ]
         sums: list[float] = (
@@ -216,14 +217,8 @@ class OfferRanker:
         )
         for j in nonzero if lead else ():
             sums[j] = sum([w * column[j] for w, column in zip(weights, columns, strict=True)])
-        logits = list(map(add, map(sub, sums, repeat(total)), repeat(intercept)))
-        if logits and (min(logits) < -30 or max(logits) > 30):  # River's clamped 0 and 1
-            return sorted(
-                _sigmoids(list(zip(skus, logits, strict=True))), key=itemgetter(1), reverse=True
-            )
-        # 1 / (1 + exp(-z)) as River computes it, a step per map.
-        p = map(truediv, repeat(1), map(add, repeat(1), map(math.exp, map(neg, logits))))
-        return sorted(zip(skus, p, strict=True), key=itemgetter(1), reverse=True)
+        logits = [(sku, s - total + intercept) for sku, s in zip(skus, sums, strict=True)]
+        return sorted(_sigmoids(logits), key=itemgetter(1), reverse=True)
 
     def _folded(self) -> tuple[dict[str, float], dict[str, float]]:
         """Per feature of non-zero variance, w / std and w * mean / std."""

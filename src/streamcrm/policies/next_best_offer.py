@@ -22,10 +22,8 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
-from itertools import filterfalse, repeat
-from operator import add, itemgetter, neg
 from typing import Any
 
 from streamcrm.events import Event, format_ts
@@ -109,44 +107,35 @@ def candidate_pool(
     strength: dict[str, float] = {}
     # Still interested? The strongest signal there is (the first reason given stays).
     reason = dict.fromkeys(recent, "you looked at this recently")
-    strength_get, zeros = strength.get, repeat(0.0)
+    strength_get, neighbour_items = strength.get, stats.neighbour_items
     by_views = strength
     for seeds in (recent[: baselines.SEEDS], in_cart):
         if seeds is in_cart and in_cart:  # the views' sums so far are the cooc baseline's
             by_views = dict(strength)
         for seed in seeds:
-            items = stats.neighbour_items(seed)
-            if not items:
-                continue
-            # Per neighbour, in order: strength += weight; its reason, if it has none yet.
-            skus, weights = zip(*items, strict=True)
-            strength.update(
-                zip(skus, map(add, map(strength_get, skus, zeros), weights), strict=True)
-            )
-            _first_reason(reason, skus, f"often viewed or bought with {seed}")
-    for category in sorted({v.category for v in state.recent_views[:10]}):
-        _first_reason(reason, stats.top_in(category, now)[:10], f"popular in {category}")
-    _first_reason(reason, map(itemgetter(0), stats.top(20, now)), "trending now")
-    viewed = list(filterfalse(excluded.__contains__, recent))
+            why = f"often viewed or bought with {seed}"  # once per seed, not per neighbour
+            for sku, weight in neighbour_items(seed):
+                strength[sku] = strength_get(sku, 0.0) + weight
+                if sku not in reason:
+                    reason[sku] = why
+    favourite = sorted({v.category for v in state.recent_views[:10]})
+    for category in favourite:
+        why = f"popular in {category}"
+        for sku in stats.top_in(category, now)[:10]:
+            if sku not in reason:
+                reason[sku] = why
+    for sku, _ in stats.top(20, now):
+        if sku not in reason:
+            reason[sku] = "trending now"
+    viewed = [sku for sku in recent if sku not in excluded]
     skipped = excluded.union(viewed)
-    others = list(filterfalse(skipped.__contains__, reason))
+    others = [sku for sku in reason if sku not in skipped]
     popularity = stats.popularity_at(viewed + others, now)
-    # The order of sorting on (-strength, -popularity, sku), without a key call per SKU
-    # (SKUs are distinct, so no tie).
-    keys = zip(
-        map(neg, map(strength_get, others, zeros)),
-        map(neg, map(popularity.__getitem__, others)),
-        others,
-        strict=True,
-    )
-    pool = (viewed + list(map(itemgetter(2), sorted(keys))))[: config.max_candidates]
+    # The same order as sorting on (-strength, -popularity, sku), without a key call per
+    # SKU: the tuples are built in one comprehension (SKUs are distinct, so no tie).
+    keyed = sorted([(-strength_get(s, 0.0), -popularity[s], s) for s in others])
+    pool = (viewed + [s for _, _, s in keyed])[: config.max_candidates]
     return Pool(pool, strength, by_views, popularity, reason)
-
-
-def _first_reason(reason: dict[str, str], skus: Iterable[str], why: str) -> None:
-    """``reason[sku] = why`` for each of ``skus`` without one yet, in order (the first
-    reason given stays): one C-level pass, where a loop per SKU was the pool's largest cost."""
-    reason.update(zip(filterfalse(reason.__contains__, skus), repeat(why)))
 
 
 def candidates(
