@@ -216,23 +216,27 @@ def make_offer(
     fallback_top = tuple(p.skus[:10])  # before buy-again may add to the pool
     cart = [line.sku for line in state.cart.lines] if state.cart is not None else []
     bought = rebuy.recent_purchases(state.recent_purchases, cart)
-    model_of = dict(learned)
+    publish = config.exposure and with_exposure
+    model_of = dict(learned) if publish else {}  # the model's scores, for the exposure
     if gate is not None and bought:
         scored = _buy_again(state, event.ts, stats, ranker, gate, pool, reasons, scored, bought)
-        model_of.update(ranker.rank({sku: pool[sku] for sku in bought if sku in pool}))
-    ranked = [sku for sku, _ in scored]
+        if publish:
+            model_of.update(ranker.rank({sku: pool[sku] for sku in bought if sku in pool}))
+    # Only the head of the served order is read: the explored pool and the top 10.
+    head = scored[: max(config.exposure_pool, 1, 10)]
+    ranked = [sku for sku, _ in head]
     explored = ranked[: max(config.exposure_pool, 1)]
     shares = slot_sampling.slot_shares(
         min(config.items, len(explored)), last=config.exploration, others=config.exploration_slots
     )
-    score_of = dict(scored)
+    score_of = dict(head)
     shown = [
         (sku, score_of[sku], slot_sampling.marginal(explored, config.items, shares, j, sku))
         for j, sku in enumerate(slot_sampling.sample(explored, config.items, shares, offer_id))
     ]
     popular, lists = yardsticks(state, stats, event.ts, p.by_views)
     lists += (
-        ("learned", tuple(sku for sku, _ in learned[:10])),
+        ("learned", tuple([sku for sku, _ in learned[:10]])),
         ("fallback", fallback_top),
     )
     if bought:  # what the buy-again rates learn from at the evaluation (not a baseline)
@@ -241,7 +245,7 @@ def make_offer(
         offer_id=offer_id,
         at=event.ts,
         items=tuple([(sku, pool.sorted_items(sku)) for sku, _, _ in shown]),
-        skus=tuple(sku for sku, _, _ in shown),
+        skus=tuple([sku for sku, _, _ in shown]),
         cart_version=state.cart.version if state.cart else -1,
         eval_model=tuple(ranked[:10]),
         eval_popular=popular,
@@ -268,7 +272,7 @@ def make_offer(
         ],
         "expires_at": format_ts(event.ts + config.buy_window_s),
     }
-    if config.exposure and with_exposure:
+    if publish:
         body["exposure"] = exposure(explored, pool, score_of, model_of, shares)
     return evolve(state, offer=offer), body
 
