@@ -32,6 +32,7 @@ from streamcrm.contract import (
     describe_error,
     validator,
 )
+from streamcrm.evolve import fast_init
 
 # Reason codes are a public contract: dashboards and alerts key on them.
 INVALID_JSON = "invalid_json"
@@ -74,6 +75,7 @@ class InvalidEvent(ValueError):
         self.body = body
 
 
+@fast_init  # one per record
 @dataclass(frozen=True, slots=True)
 class Event:
     """A validated input event. ``ts`` is event time in epoch seconds; ``body`` the JSON."""

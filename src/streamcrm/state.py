@@ -93,10 +93,11 @@ def apply(
     if new.cart is not None and len(new.cart.lines) > MAX_CART_LINES:
         dropped = len(new.cart.lines) - MAX_CART_LINES
         new = evolve(new, cart=evolve(new.cart, lines=new.cart.lines[dropped:]))
+    ts, first, last = event.ts, state.first_seen, state.last_seen
     new = evolve(
         new,
-        first_seen=min(state.first_seen, event.ts),
-        last_seen=max(state.last_seen, event.ts),
+        first_seen=ts if ts < first else first,  # min() and max(), without the calls
+        last_seen=ts if ts > last else last,
         seen_event_ids=(*state.seen_event_ids, event.event_id)[-limits.dedupe_window :],
         events_applied=state.events_applied + 1,
         updated_at=now,

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from streamcrm.evolve import fast_init
 from streamcrm.policies.complaint_sla import Complaint, ComplaintState
 from streamcrm.policies.coupon_abuse import AbuseState
 from streamcrm.policies.flash_sale import FlashState, state_from_dict
@@ -42,6 +43,7 @@ class Cart:
         return sum(line.qty for line in self.lines)
 
 
+@fast_init  # one per product view
 @dataclass(frozen=True, slots=True)
 class View:
     sku: str
@@ -143,6 +145,7 @@ class Profile:
         )
 
 
+@fast_init  # one per offer
 @dataclass(frozen=True, slots=True)
 class OfferState:
     """The latest next-best-offer: what was shown (with the features it was scored on, so

@@ -46,10 +46,18 @@ def cooc(
         for sku, weight in stats.neighbour_items(view.sku):
             if sku not in excluded:
                 score[sku] = get(sku, 0.0) + weight
+    return cooc_of(score, excluded, n)
+
+
+def cooc_of(
+    strength: dict[str, float], excluded: frozenset[str], n: int = DEPTH
+) -> tuple[str, ...]:
+    """:func:`cooc` from the summed strengths (over the same seeds, in the same order; an
+    offer's candidates sum them already), ``excluded`` left out."""
     # (-strength, sku) tuples: the order of a key call per SKU, without the calls. A full
     # sort, not heapq.nsmallest (the same list: SKUs are unique): ~20 neighbours sort in
     # C faster than nsmallest's Python loop walks them.
-    best = sorted([(-weight, sku) for sku, weight in score.items()])[:n]
+    best = sorted([(-weight, sku) for sku, weight in strength.items() if sku not in excluded])[:n]
     return tuple([sku for _, sku in best])
 
 

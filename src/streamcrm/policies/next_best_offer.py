@@ -22,15 +22,15 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping
 from dataclasses import dataclass
-from itertools import islice
 from typing import Any
 
 from streamcrm.events import Event, format_ts
-from streamcrm.evolve import evolve
+from streamcrm.evolve import evolve, fast_init
 from streamcrm.learning import baselines, rebuy
 from streamcrm.learning.candidates import CandidateStats
-from streamcrm.learning.offer_features import FEATURES, features
+from streamcrm.learning.offer_features import FEATURES, OWN, Rows, features, table
 from streamcrm.learning.offer_gate import OfferGate
 from streamcrm.learning.ranking import OfferRanker
 from streamcrm.policies import slot_sampling
@@ -81,10 +81,12 @@ def learn_population(before: CustomerState | None, event: Event, stats: Candidat
         stats.observe(sku, category, price, ts=event.ts, weight=weight, recent=recent)
 
 
+@fast_init  # one per offer and per choice learned
 @dataclass(frozen=True, slots=True)
 class Pool:
     skus: list[str]  # best first in the fallback order
     strength: dict[str, float]  # summed co-occurrence with the seeds
+    by_views: dict[str, float]  # the same from the last 5 viewed SKUs alone (baselines.cooc)
     popularity: dict[str, float]
     reasons: dict[str, str]
 
@@ -100,21 +102,22 @@ def candidate_pool(
     """
     excluded = set(state.recent_purchases)
     recent = [v.sku for v in state.recent_views[:10]]
-    seeds = recent[:5]
-    if state.cart is not None:
-        in_cart = [line.sku for line in state.cart.lines]
-        excluded.update(in_cart)
-        seeds += in_cart
+    in_cart = [line.sku for line in state.cart.lines] if state.cart is not None else []
+    excluded.update(in_cart)
     strength: dict[str, float] = {}
     # Still interested? The strongest signal there is (the first reason given stays).
     reason = dict.fromkeys(recent, "you looked at this recently")
     strength_get, neighbour_items = strength.get, stats.neighbour_items
-    for seed in seeds:
-        why = f"often viewed or bought with {seed}"  # once per seed, not per neighbour
-        for sku, weight in neighbour_items(seed):
-            strength[sku] = strength_get(sku, 0.0) + weight
-            if sku not in reason:
-                reason[sku] = why
+    by_views = strength
+    for seeds in (recent[: baselines.SEEDS], in_cart):
+        if seeds is in_cart and in_cart:  # the views' sums so far are the cooc baseline's
+            by_views = dict(strength)
+        for seed in seeds:
+            why = f"often viewed or bought with {seed}"  # once per seed, not per neighbour
+            for sku, weight in neighbour_items(seed):
+                strength[sku] = strength_get(sku, 0.0) + weight
+                if sku not in reason:
+                    reason[sku] = why
     favourite = sorted({v.category for v in state.recent_views[:10]})
     for category in favourite:
         why = f"popular in {category}"
@@ -132,7 +135,7 @@ def candidate_pool(
     # SKU: the tuples are built in one comprehension (SKUs are distinct, so no tie).
     keyed = sorted([(-strength_get(s, 0.0), -popularity[s], s) for s in others])
     pool = (viewed + [s for _, _, s in keyed])[: config.max_candidates]
-    return Pool(pool, strength, popularity, reason)
+    return Pool(pool, strength, by_views, popularity, reason)
 
 
 def candidates(
@@ -163,13 +166,20 @@ def excluded(state: CustomerState) -> frozenset[str]:
 
 
 def yardsticks(
-    state: CustomerState, stats: CandidateStats, now: float
+    state: CustomerState,
+    stats: CandidateStats,
+    now: float,
+    by_views: dict[str, float] | None = None,
 ) -> tuple[tuple[str, ...], tuple[tuple[str, tuple[str, ...]], ...]]:
-    """The baselines' top 10 at this moment: (decayed popularity, the other rules)."""
+    """The baselines' top 10 at this moment: (decayed popularity, the other rules);
+    ``by_views``: the co-occurrence sums of :class:`Pool` (else summed here)."""
     out = excluded(state)
+    cooc = (
+        baselines.cooc(state, stats, out) if by_views is None else baselines.cooc_of(by_views, out)
+    )
     lists = (
         ("recent", baselines.recent(state, out)),
-        ("cooc", baselines.cooc(state, stats, out)),
+        ("cooc", cooc),
         ("popular_exact", baselines.popular_exact(stats, out)),
     )
     return baselines.popular(stats, now, out), lists
@@ -190,36 +200,43 @@ def make_offer(
     candidates' own order, recent views first); both are kept for the evaluation.
     ``with_exposure`` False: no exposure object even with ``config.exposure`` (nothing
     reads it)."""
-    pool, reasons = candidates(state, stats, event.ts, config)
-    if not pool:
+    p = candidate_pool(state, stats, event.ts, config)
+    if not p.skus:
         return state, None
+    # Columns scored in one pass; a dict row only for what is shown or published.
+    columns, viewed = table(state, p.skus, stats, event.ts, p.strength, p.popularity)
+    pool, reasons = Rows(p.skus, columns), p.reasons
     offer_id = (
         "nbo-" + hashlib.sha256(f"{state.customer_id}|{event.event_id}".encode()).hexdigest()[:24]
     )
-    learned = ranker.rank(pool)
+    learned = ranker.rank_columns(p.skus, FEATURES, columns, lead=OWN, nonzero=viewed)
     by_model = gate is None or gate.use_model
     # The fallback's scores only when it is served (its top 10 is the pool's first 10).
-    scored = learned if by_model else [(sku, 1.0 / (1 + i)) for i, sku in enumerate(pool)]
-    fallback_top = tuple(islice(pool, 10))  # before buy-again may add to the pool
+    scored = learned if by_model else [(sku, 1.0 / (1 + i)) for i, sku in enumerate(p.skus)]
+    fallback_top = tuple(p.skus[:10])  # before buy-again may add to the pool
     cart = [line.sku for line in state.cart.lines] if state.cart is not None else []
     bought = rebuy.recent_purchases(state.recent_purchases, cart)
-    model_of = dict(learned)
+    publish = config.exposure and with_exposure
+    model_of = dict(learned) if publish else {}  # the model's scores, for the exposure
     if gate is not None and bought:
         scored = _buy_again(state, event.ts, stats, ranker, gate, pool, reasons, scored, bought)
-        model_of.update(ranker.rank({sku: pool[sku] for sku in bought if sku in pool}))
-    ranked = [sku for sku, _ in scored]
+        if publish:
+            model_of.update(ranker.rank({sku: pool[sku] for sku in bought if sku in pool}))
+    # Only the head of the served order is read: the explored pool and the top 10.
+    head = scored[: max(config.exposure_pool, 1, 10)]
+    ranked = [sku for sku, _ in head]
     explored = ranked[: max(config.exposure_pool, 1)]
     shares = slot_sampling.slot_shares(
         min(config.items, len(explored)), last=config.exploration, others=config.exploration_slots
     )
-    score_of = dict(scored)
+    score_of = dict(head)
     shown = [
         (sku, score_of[sku], slot_sampling.marginal(explored, config.items, shares, j, sku))
         for j, sku in enumerate(slot_sampling.sample(explored, config.items, shares, offer_id))
     ]
-    popular, lists = yardsticks(state, stats, event.ts)
+    popular, lists = yardsticks(state, stats, event.ts, p.by_views)
     lists += (
-        ("learned", tuple(sku for sku, _ in learned[:10])),
+        ("learned", tuple([sku for sku, _ in learned[:10]])),
         ("fallback", fallback_top),
     )
     if bought:  # what the buy-again rates learn from at the evaluation (not a baseline)
@@ -227,8 +244,8 @@ def make_offer(
     offer = OfferState(
         offer_id=offer_id,
         at=event.ts,
-        items=tuple((sku, tuple(sorted(pool[sku].items()))) for sku, _, _ in shown),
-        skus=tuple(sku for sku, _, _ in shown),
+        items=tuple([(sku, pool.sorted_items(sku)) for sku, _, _ in shown]),
+        skus=tuple([sku for sku, _, _ in shown]),
         cart_version=state.cart.version if state.cart else -1,
         eval_model=tuple(ranked[:10]),
         eval_popular=popular,
@@ -255,15 +272,15 @@ def make_offer(
         ],
         "expires_at": format_ts(event.ts + config.buy_window_s),
     }
-    if config.exposure and with_exposure:
+    if publish:
         body["exposure"] = exposure(explored, pool, score_of, model_of, shares)
     return evolve(state, offer=offer), body
 
 
 def _buy_again(
     state: CustomerState, now: float, stats: CandidateStats, ranker: OfferRanker,
-    gate: OfferGate, pool: dict[str, dict[str, float]], reasons: dict[str, str],
-    scored: list[tuple[str, float]], bought: tuple[str, ...],
+    gate: OfferGate, pool: Rows, reasons: dict[str, str], scored: list[tuple[str, float]],
+    bought: tuple[str, ...],
 ) -> list[tuple[str, float]]:  # fmt: skip
     """The served order with recent purchases merged in where the buy-again rates say
     they beat the slot (:mod:`streamcrm.learning.rebuy`); each position keeps the served
@@ -283,7 +300,7 @@ def _buy_again(
 
 def exposure(
     explored: list[str],
-    rows: dict[str, dict[str, float]],
+    rows: Mapping[str, dict[str, float]],
     served: dict[str, float],
     model: dict[str, float],
     shares: tuple[float, ...],
