@@ -251,15 +251,27 @@ def make_offer(
         eval_popular=popular,
         eval_lists=lists,
     )
-    trigger = "cart_changed" if event.type.startswith("cart_") else event.type
-    body: dict[str, Any] = {
+    version = ranker.version if by_model else FALLBACK_VERSION
+    body = offer_event(state.customer_id, event, offer_id, version, shown, reasons, config)
+    if publish:
+        body["exposure"] = exposure(explored, pool, score_of, model_of, shares)
+    return evolve(state, offer=offer), body
+
+
+def offer_event(
+    customer_id: str, event: Event, offer_id: str, model_version: str,
+    shown: list[tuple[str, float, float]], reasons: Mapping[str, str], config: OfferConfig,
+) -> dict[str, Any]:  # fmt: skip
+    """The ``next_best_offer`` event (schemas/next_best_offer.schema.json) of the items
+    shown, as (sku, score, propensity) in rank order."""
+    return {
         "event_id": offer_id,
         "type": "next_best_offer",
-        "customer_id": state.customer_id,
+        "customer_id": customer_id,
         "ts": format_ts(event.ts),
         "offer_id": offer_id,
-        "trigger": trigger,
-        "model_version": ranker.version if by_model else FALLBACK_VERSION,
+        "trigger": "cart_changed" if event.type.startswith("cart_") else event.type,
+        "model_version": model_version,
         "items": [
             {
                 "sku": sku,
@@ -272,9 +284,6 @@ def make_offer(
         ],
         "expires_at": format_ts(event.ts + config.buy_window_s),
     }
-    if publish:
-        body["exposure"] = exposure(explored, pool, score_of, model_of, shares)
-    return evolve(state, offer=offer), body
 
 
 def _buy_again(
