@@ -2,10 +2,8 @@
 
 1. traffic: the synthetic shop's applied events through :class:`DemandDeltas` as the
    worker batches them (batches of ``--batch`` events in log order, customers split over
-   ``--workers`` by Kafka's partitioner): delta records (one per demand partition a
-   batch's SKUs map to) and bytes (key + value) per input event, and the pricing table's
-   changelog (one state record per SKU a worker's batch changed: the owner writes each
-   SKU once per batch it reads, and reads at least one worker's batch at a time).
+   ``--workers`` by Kafka's partitioner): delta records and bytes (key + value) per input
+   event, and the pricing table's changelog (one state record per delta merged).
 2. throughput: the in-memory replay of the same log with pricing off and on, alternated
    in one process (off, on, on, off, ...), events/s each.
 3. memory: a table full of SKUs with every bucket of the window filled (tracemalloc).
@@ -27,7 +25,6 @@ import orjson
 from streamcrm.crm_config import CrmConfig
 from streamcrm.events import decode
 from streamcrm.pricing.deltas import DemandDeltas
-from streamcrm.pricing.deltas import decode as decode_delta
 from streamcrm.pricing.suggest import PricingConfig
 from streamcrm.pricing.table import SkuTable
 from streamcrm.replay.adapters import Mapped
@@ -59,15 +56,15 @@ def traffic(mapped: list[Mapped], batch: int, workers: int, partitions: int = 8)
             w = worker_for(partition_for(m.key, partitions), workers)
             deltas[w].observe(decode(m.value, topic_kind=m.topic_kind, key=m.key))
         for d in deltas:
-            for _, key, value in d.take(partition_of=lambda sku: partition_for(sku.encode(), partitions)):
+            for key, value in d.take():
                 records += 1
                 delta_bytes += len(key) + len(value)
-                for sku, rows, _, _ in decode_delta(value):
-                    for ts, counts in rows:
-                        table.add_counts(sku, counts, ts, cfg)
-                    state = table.get(sku)
-                    if state is not None:
-                        changelog_bytes += len(sku) + len(orjson.dumps(state.to_dict()))
+                sku, rows = orjson.loads(value)["sku"], orjson.loads(value)["rows"]
+                for ts, *counts in rows:
+                    table.add_counts(sku, (counts[0], counts[1], counts[2]), ts, cfg)
+                state = table.get(sku)
+                if state is not None:
+                    changelog_bytes += len(key) + len(orjson.dumps(state.to_dict()))
     n = len(mapped)
     return {
         "batch": batch, "workers": workers, "delta_records_per_event": round(records / n, 3),

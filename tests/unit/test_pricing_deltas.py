@@ -14,15 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from streamcrm.events import Event
-from streamcrm.pricing.deltas import (
-    MAX_PENDING_ROWS,
-    MAX_RECORD_ROWS,
-    MAX_ROWS,
-    BadDelta,
-    Delta,
-    DemandDeltas,
-    decode,
-)  # fmt: skip
+from streamcrm.pricing.deltas import MAX_PENDING_ROWS, MAX_ROWS, BadDelta, DemandDeltas, decode
 from streamcrm.pricing.owner import SkuOwner
 from streamcrm.pricing.suggest import PricingConfig
 from streamcrm.pricing.table import SkuTable
@@ -55,10 +47,10 @@ def by_delta(events: list[Event], batch: int, workers: int) -> tuple[SkuTable, l
         for e in events[start : start + batch]:
             deltas[zlib.crc32(e.customer_id.encode()) % workers].observe(e)
         for d in deltas:
-            for packet in d.take(partition_of=lambda sku: zlib.crc32(sku.encode()) % 3):
-                for sku, rows, _, _ in decode(packet.value):
-                    for ts, counts in rows:
-                        out += table.add_counts(sku, counts, ts, CFG)
+            for _key, value in d.take():
+                sku, rows, _, _ = decode(value)
+                for ts, counts in rows:
+                    out += table.add_counts(sku, counts, ts, CFG)
     return table, out
 
 
@@ -120,30 +112,15 @@ def test_a_row_too_old_for_the_window_is_dropped_and_an_older_bucket_is_not_test
     assert demand is not None and sum(c[0] for _, c in demand.buckets) == 3
 
 
-def test_deltas_are_one_record_per_partition_a_sku_once_in_each() -> None:
-    deltas = DemandDeltas(CFG.demand.bucket_s, sender="w")
+def test_deltas_are_one_small_record_per_sku_and_split_past_max_rows() -> None:
+    deltas = DemandDeltas(CFG.demand.bucket_s)
     for i in range(MAX_ROWS + 3):
         deltas.observe(event("product_viewed", "s1", i * CFG.demand.bucket_s))
-    for sku in ("s2", "s3", "s4"):
-        deltas.observe(event("cart_item_added", sku, 0.0))
-    deltas.observe(event("search_performed", "s5", 0.0))  # names no SKU: nothing
-    packets = deltas.take(partition_of=lambda sku: 0 if sku in ("s1", "s2") else 1)
-    assert [(p.partition, p.key) for p in packets] == [(0, b"w"), (0, b"w"), (1, b"w")]
-    decoded = [[(d.sku, len(d.rows), d.seq) for d in decode(p.value)] for p in packets]
-    assert decoded == [[("s1", MAX_ROWS, 1)], [("s1", 3, 2), ("s2", 1, 2)], [("s3", 1, 3), ("s4", 1, 3)]]
-
-
-def test_a_record_holds_at_most_max_record_rows() -> None:
-    deltas = DemandDeltas(1.0)
-    for i in range(MAX_RECORD_ROWS + 10):
-        deltas.observe(event("product_viewed", f"s{i}", 0.0))
-    assert [len(decode(p.value)) for p in deltas.take()] == [MAX_RECORD_ROWS, 10]
-
-
-def test_a_version_1_record_is_still_read() -> None:
-    old = b'{"sku":"s1","rows":[[10.0,1,2,0]],"sender":"w","seq":3}'
-    assert decode(old) == [Delta("s1", [(10.0, (1, 2, 0))], "w", 3)]
-    assert decode(b'{"sku":"s1","rows":[[10.0,1,0,0]]}') == [Delta("s1", [(10.0, (1, 0, 0))])]
+    deltas.observe(event("search_performed", "s2", 0.0))  # names no SKU: nothing
+    records = deltas.take()
+    assert [k for k, _ in records] == [b"s1", b"s1"]
+    assert [len(decode(v)[1]) for _, v in records] == [MAX_ROWS, 3]
+    assert max(len(v) for _, v in records[1:]) < 100
 
 
 BAD = [
@@ -156,12 +133,6 @@ BAD = [
     (b'{"sku": "s", "rows": [[1, 1, 0, 0]], "sender": "w"}', "schema_violation"),
     (b'{"sku": "s", "rows": [[1, 1, 0, 0]], "sender": 1, "seq": 1}', "schema_violation"),
     (b'{"sku": "s", "rows": [[1, 1, 0, 0]], "sender": "w", "seq": 0}', "schema_violation"),
-    (b'{"v": 3, "sender": "w", "seq": 1, "skus": [["s", [[1, 1, 0, 0]]]]}', "schema_violation"),
-    (b'{"v": 2, "seq": 1, "skus": [["s", [[1, 1, 0, 0]]]]}', "schema_violation"),
-    (b'{"v": 2, "sender": "w", "seq": 1, "skus": []}', "schema_violation"),
-    (b'{"v": 2, "sender": "w", "seq": 1, "skus": [["s", [[1, 1, 0, 0]]], ["s", [[2, 1, 0, 0]]]]}', "schema_violation"),
-    (b'{"v": 2, "sender": "w", "seq": 1, "skus": [["s", [[1, 1, 0, 0]]], ["t"]]}', "schema_violation"),
-    (b'{"v": 2, "sender": "w", "seq": 1, "skus": [["s", [[1, 0, 0, 0]]]]}', "schema_violation"),
 ]  # fmt: skip
 
 
@@ -175,7 +146,7 @@ def test_bad_records_are_rejected_with_their_reason(value: bytes, reason: str) -
 JSON = st.recursive(
     st.none() | st.booleans() | st.integers(-(2**63), 2**63 - 1) | st.floats(allow_nan=False) | st.text(max_size=5),
     lambda inner: st.lists(inner, max_size=5)
-    | st.dictionaries(st.sampled_from(["sku", "rows", "sender", "seq", "v", "skus", "x"]), inner),
+    | st.dictionaries(st.sampled_from(["sku", "rows", "sender", "seq", "x"]), inner),
     max_leaves=20,
 )
 
@@ -183,13 +154,12 @@ JSON = st.recursive(
 @given(JSON)
 def test_any_record_decodes_or_is_rejected_never_raises_otherwise(data: Any) -> None:
     try:
-        deltas = decode(orjson.dumps(data))
+        sku, rows, _, _ = decode(orjson.dumps(data))
     except BadDelta:
         return
     table = SkuTable()
-    for sku, rows, _, _ in deltas:  # a record that decodes is safe to merge
-        for ts, counts in rows:
-            table.add_counts(sku, counts, ts, CFG)
+    for ts, counts in rows:  # a record that decodes is safe to merge
+        table.add_counts(sku, counts, ts, CFG)
 
 
 def test_a_bucket_is_held_until_every_partition_has_passed_it() -> None:
@@ -198,10 +168,10 @@ def test_a_bucket_is_held_until_every_partition_has_passed_it() -> None:
     for ts in (10.0, bucket + 10.0, 2 * bucket + 10.0):
         deltas.observe(event("product_viewed", "s1", ts))
     assert deltas.take(float("-inf")) == []  # a partition has no watermark yet
-    sent = b'{"v":2,"sender":"","seq":1,"skus":[["s1",[[10.0,1,0,0]]]]}'
-    assert deltas.take(bucket + 20.0) == [(None, b"", sent)]
+    sent = b'{"sku":"s1","rows":[[10.0,1,0,0]],"sender":"","seq":1}'
+    assert deltas.take(bucket + 20.0) == [(b"s1", sent)]
     assert deltas.rows == 2
-    assert [len(d.rows) for p in deltas.take(10 * bucket) for d in decode(p.value)] == [2]
+    assert [len(decode(v)[1]) for _, v in deltas.take(10 * bucket)] == [2]
     assert deltas.take(None) == [] and deltas.rows == 0
 
 
@@ -209,8 +179,7 @@ def test_held_rows_past_the_cap_are_all_sent() -> None:
     deltas = DemandDeltas(1.0)
     for i in range(MAX_PENDING_ROWS + 1):
         deltas.observe(event("product_viewed", f"s{i % 1000}", float(i)))
-    held = [d for p in deltas.take(float("-inf")) for d in decode(p.value)]
-    assert sum(len(d.rows) for d in held) == MAX_PENDING_ROWS + 1
+    assert sum(len(decode(v)[1]) for _, v in deltas.take(float("-inf"))) == MAX_PENDING_ROWS + 1
 
 
 def sent(events: list[Event], batch: int, workers: int) -> list[bytes]:
@@ -220,12 +189,12 @@ def sent(events: list[Event], batch: int, workers: int) -> list[bytes]:
     for start in range(0, len(events), batch):
         for e in events[start : start + batch]:
             deltas[zlib.crc32(e.customer_id.encode()) % workers].observe(e)
-        out += [p.value for d in deltas for p in d.take(partition_of=lambda sku: int(sku[1:]) % 2)]
+        out += [value for d in deltas for _, value in d.take()]
     return out
 
 
 def merged(owner: SkuOwner, records: list[bytes]) -> list[dict[str, Any]]:
-    return [s for value in records for d in decode(value) for s in owner.merge(d, CFG) or ()]
+    return [s for value in records for s in owner.merge(decode(value), CFG) or ()]
 
 
 @settings(max_examples=30, deadline=None)
@@ -251,6 +220,4 @@ def test_a_redelivered_delta_changes_nothing(seed: int, batch: int, workers: int
     out += merged(restored, delivered[back:])
     assert out == expected
     assert state(restored.table) == state(once.table)
-    skus = [len(decode(v)) for v in delivered]  # a duplicate is counted per SKU of a record
-    again = sum(len(decode(records[i])) for i in twice) + sum(skus[back:cut])
-    assert first.duplicates + restored.duplicates == again
+    assert first.duplicates + restored.duplicates == len(twice) + (cut - back)

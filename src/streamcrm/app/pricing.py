@@ -1,21 +1,16 @@
 """Price suggestions in the worker: demand re-keyed by SKU, one owner per SKU. Shell only.
 
 Every worker collects what its applied events add per SKU (:class:`DemandDeltas`, the
-processor's ``on_applied``) and, after each batch's commit, publishes one record per
-partition of ``Topics.sku_demand`` that the batch's SKUs map to (the SKU's partition by
-Kafka's partitioner, before the batch's offsets may be committed). The worker that owns
-a partition of that topic (Faust's consumer group: the same partition numbers as its
-input partitions) reads its records in small batches (``take_events``), adds each SKU's
-rows into the SKU's demand (:class:`SkuOwner`, at most ``pricing.max_skus`` SKUs, least
-recent out; a (sender, seq) merged already for that SKU is skipped), writes each SKU it
-changed once per batch, with the sequences it counts, to the changelog-backed table
-``pricing-v1`` (a JSON object; an evicted SKU is deleted), and sends any
-``price_suggestion`` to ``Topics.pricing`` keyed by SKU. The batch's offsets are acked
-only after its writes are sent (Faust acks a ``take_events`` batch after the loop body),
-so a crash re-reads what it had not stored, and the stored ``seen`` skips what it had. A
-record that is not a delta is dead-lettered whole with its reason. After a restart or a
-rebalance the table is rebuilt from the restored changelog, for the partitions owned.
-The decisions are the pure :mod:`streamcrm.pricing`.
+processor's ``on_applied``) and, after each batch's commit, publishes one record per SKU
+to ``Topics.sku_demand`` keyed by SKU (before the batch's offsets may be committed). The
+worker that owns a partition of that topic (Faust's consumer group: the same partition
+numbers as its input partitions) adds each record's rows into the SKU's demand
+(:class:`SkuOwner`, at most ``pricing.max_skus`` SKUs, least recent out; a (sender, seq)
+merged already is skipped), writes the SKU's new state with the sequences it counts to
+the changelog-backed table ``pricing-v1`` (a JSON object; an evicted SKU is deleted),
+and sends any ``price_suggestion`` to ``Topics.pricing`` keyed by SKU. A record that is
+not a delta is dead-lettered with its reason. After a restart or a rebalance the table
+is rebuilt from the restored changelog, for the partitions owned. The decisions are the pure :mod:`streamcrm.pricing`.
 """
 
 from __future__ import annotations
@@ -44,9 +39,6 @@ if TYPE_CHECKING:
     from streamcrm.ingest import Processor
 
 log = logging.getLogger(__name__)
-
-MERGE_BATCH = 256  # demand records per owner batch
-MERGE_WITHIN_S = 0.1  # the longest a record waits for its batch to fill
 
 
 @dataclass(slots=True)
@@ -109,46 +101,36 @@ class WorkerPricing:
             self.stats.events_counted += self.deltas.events
             self.deltas.events = 0
             outbox, topic = self.runtime.outbox, self.topics.sku_demand
-            until = self.until(processor, owned, now)
-            for partition, key, value in self.deltas.take(until, self._partition):
-                await outbox.send(topic, key, value, partition)
+            for key, value in self.deltas.take(self.until(processor, owned, now)):
+                await outbox.send(topic, key, value)
                 self.stats.deltas_sent += 1
                 self.stats.delta_bytes_sent += len(key) + len(value)
 
-    async def merge(self, records: list[Record], now: float) -> None:
-        """A batch of the demand topic's records, on the partitions' owner: each SKU's
-        state written once, after all of them; never raises on data."""
-        changed: set[str] = set()
+    async def merge(self, record: Record, now: float) -> None:
+        """One record of the demand topic, on the partition's owner; never raises on data."""
+        try:
+            delta = decode(record.value)
+        except BadDelta as exc:
+            await self._reject(record, exc.reason, exc.detail, now)
+            return
+        sku, emitted = delta.sku, self.owner.merge(delta, self.cfg)
+        if emitted is None:
+            self.stats.deltas_duplicate += 1
+            return
+        self.stats.deltas_merged += 1
         outbox = self.runtime.outbox
-        for record in records:
-            try:
-                deltas = decode(record.value)
-            except BadDelta as exc:
-                await self._reject(record, exc.reason, exc.detail, now)
-                continue
-            for delta in deltas:
-                emitted = self.owner.merge(delta, self.cfg)
-                if emitted is None:
-                    self.stats.deltas_duplicate += 1
-                    continue
-                self.stats.deltas_merged += 1
-                changed.add(delta.sku)
-                for suggestion in emitted:
-                    await self._suggest(delta.sku, suggestion)
-        changed.update(self.owner.take_gone())
-        for sku in changed:  # its state after the whole batch: written, or deleted if evicted
-            value = self.owner.stored(sku)
-            if value is None:
-                self.store.pop(sku, None)
-            else:
-                self.store[sku] = value
-            await outbox.send(self.changelog, sku.encode(), value, self._partition(sku))
-
-    async def _suggest(self, sku: str, suggestion: dict[str, Any]) -> None:
-        self.stats.suggestions += 1
-        direction = suggestion["direction"]
-        self.stats.by_direction[direction] = self.stats.by_direction.get(direction, 0) + 1
-        await self.runtime.outbox.send(self.topics.pricing, sku.encode(), orjson.dumps(suggestion))
+        value = self.owner.stored(sku)
+        if value is not None:
+            self.store[sku] = value
+            await outbox.send(self.changelog, sku.encode(), value, record.partition)
+        for gone in self.owner.take_gone():
+            self.store.pop(gone, None)
+            await outbox.send(self.changelog, gone.encode(), None, self._partition(gone))
+        for suggestion in emitted:
+            self.stats.suggestions += 1
+            direction = suggestion["direction"]
+            self.stats.by_direction[direction] = self.stats.by_direction.get(direction, 0) + 1
+            await outbox.send(self.topics.pricing, sku.encode(), orjson.dumps(suggestion))
 
     async def _reject(self, record: Record, reason: str, detail: str, now: float) -> None:
         self.stats.deltas_rejected += 1
@@ -186,19 +168,14 @@ def attach_pricing(app: faust.App, runtime: Runtime, processor: Processor, table
 
     @app.agent(demand)
     async def suggest_prices(stream: Any) -> None:
-        # Batches: a SKU's state is written once per batch, not once per record; acked
-        # by Faust after the body, so after the writes are sent.
-        async for events in stream.take_events(MERGE_BATCH, within=MERGE_WITHIN_S):
-            records = [
-                Record(m.topic, m.partition, m.offset, m.key, m.value)
-                for m in (event.message for event in events)
-            ]
+        async for event in stream.events():
+            m = event.message
+            record = Record(m.topic, m.partition, m.offset, m.key, m.value)
             try:
-                await pricing.merge(records, time.time())
-            except Exception:  # one batch must never stop the agent
-                first = records[0]
-                log.exception("demand deltas from %s[%d]@%d failed", first.topic, first.partition, first.offset)
-                pricing.stats.deltas_rejected += len(records)
+                await pricing.merge(record, time.time())
+            except Exception:  # one record must never stop the agent
+                log.exception("demand delta at %s[%d]@%d failed", m.topic, m.partition, m.offset)
+                pricing.stats.deltas_rejected += 1
 
     inputs = set(settings.topics.inputs())
 
