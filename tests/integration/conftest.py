@@ -197,6 +197,7 @@ class Deployment:
         *,
         redis: bool = True,
         wait: bool = True,
+        ready_s: float = 60.0,
         extra: tuple[str, ...] = (),
         env: dict[str, str] | None = None,
     ) -> WorkerHandle:
@@ -263,7 +264,7 @@ class Deployment:
         handle = WorkerHandle(proc, port, log_path, env["STREAMCRM_WEB_TOKEN"] or None)
         self.workers.append(handle)
         if wait:
-            handle.wait_for(lambda s: True, timeout=60, what=f"worker {name} web server")
+            handle.wait_for(lambda s: True, timeout=ready_s, what=f"worker {name} web server")
         return handle
 
     def topic_of(self, kind: str) -> str:

@@ -68,7 +68,9 @@ async def kill_and_restore(
     """SIGKILL ``worker``; a new worker must restore every learner ``before`` showed."""
     worker.kill()
     await asyncio.sleep(0)
-    after = deployment.start_worker("w2", extra=args).wait_for(
+    # Patience for the restarted worker: twice on 2026-12-04 (fresh-clone CI, whole suite)
+    # its web server was not up 60 s after a SIGKILL at this size; cause not found.
+    after = deployment.start_worker("w2", extra=args, ready_s=240).wait_for(
         lambda s: s["learner_progress"] >= before["learner_progress"], timeout=timeout,
         what="learners restored",
     )  # fmt: skip
