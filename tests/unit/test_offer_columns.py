@@ -11,7 +11,6 @@ from streamcrm.learning.offer_features import (
     OWN,
     UNKNOWN,
     Rows,
-    columns,
     features,
     table,
 )
@@ -103,9 +102,9 @@ def test_columns_are_the_rows() -> None:
         for sku in pool:  # repr: the same floats, -0.0 and all; and the same key order
             assert list(got[sku].items()) == list(expected[sku].items())
             assert repr(got[sku]) == repr(expected[sku])
-        rows = Rows(pool, columns(state, pool, stats, NOW, cooc, popularity))
+        rows = Rows(pool, table(state, pool, stats, NOW, cooc, popularity)[0])
         assert all(rows[sku] == expected[sku] for sku in reversed(pool))
-        fresh = Rows(pool, columns(state, pool, stats, NOW, cooc, popularity))
+        fresh = Rows(pool, table(state, pool, stats, NOW, cooc, popularity)[0])
         for sku in pool:  # what an offer keeps of a shown item
             assert fresh.sorted_items(sku) == tuple(sorted(expected[sku].items()))
 

@@ -56,24 +56,11 @@ def features(
     popularity: dict[str, float],
 ) -> dict[str, dict[str, float]]:
     """One row per candidate (``cooc``: summed strengths; ``popularity``: decayed, per SKU)."""
-    table = columns(state, skus, stats, now, cooc, popularity)
+    columns = table(state, skus, stats, now, cooc, popularity)[0]
     return {
         sku: dict(zip(FEATURES, row, strict=True))
-        for sku, row in zip(skus, zip(*table, strict=True), strict=True)
+        for sku, row in zip(skus, zip(*columns, strict=True), strict=True)
     }
-
-
-def columns(
-    state: CustomerState,
-    skus: list[str],
-    stats: CandidateStats,
-    now: float,
-    cooc: dict[str, float],
-    popularity: dict[str, float],
-) -> list[list[float]]:
-    """:func:`features` as columns, one per name of :data:`FEATURES` (in that order), each
-    with a value per SKU of ``skus``."""
-    return table(state, skus, stats, now, cooc, popularity)[0]
 
 
 def table(
@@ -84,7 +71,8 @@ def table(
     cooc: dict[str, float],
     popularity: dict[str, float],
 ) -> tuple[list[list[float]], list[int]]:
-    """:func:`columns`, and the rows of the SKUs the customer viewed: the first
+    """:func:`features` as columns, one per name of :data:`FEATURES` (in that order),
+    each with a value per SKU of ``skus``; and the rows of the SKUs the customer viewed: the first
     :data:`OWN` columns are 0.0 in every other row.
 
     Columns, not a dict per candidate: an offer scores ~60 candidates and shows 5, so
