@@ -139,7 +139,7 @@ def _by_name(names: tuple[str, ...]) -> tuple[int, ...]:
 
 
 class Rows(Mapping[str, dict[str, float]]):
-    """The rows of a :func:`columns` table by SKU, each built when first read (an offer
+    """The rows of a :func:`table` by SKU, each built when first read (an offer
     reads 5 to 25 of its ~60), and rows added whole (:meth:`update`).
 
     >>> rows = Rows(["a", "b"], [[1.0, 0.0]], names=("viewed",))
